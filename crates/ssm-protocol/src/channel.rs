@@ -1,0 +1,618 @@
+//! The data channel as one state machine, for either end: frames in, frames out, ordered
+//! payloads and control events up.
+//!
+//! [`Channel`] owns the reliable-delivery state of one session (sequence numbers both ways, the
+//! send window, resend timers, the reorder buffer, RTT) and the unsequenced control messages
+//! (`acknowledge`, `channel_closed`, `start_publication`, `pause_publication`). It does not read
+//! payloads beyond acknowledgements and `channel_closed`: the handshake (`handshake`), the smux
+//! byte stream (`smux`) and terminal bytes are the caller's.
+//!
+//! # Driving it
+//! Methods fall in four groups, as in quinn-proto:
+//! - inputs: [`Channel::handle_frame`] for each binary WebSocket frame, [`Channel::handle_timeout`]
+//!   when the deadline from `poll_timeout` passes, [`Channel::handle_link_down`] /
+//!   [`Channel::handle_link_up`] around a reconnect;
+//! - mutators: [`Channel::send`], [`Channel::send_stream`] and the control messages an agent or
+//!   service sends;
+//! - outputs, to call after any input or mutator, in this order: [`Channel::poll_transmit`] until
+//!   `None` (send each as a binary frame), [`Channel::poll_timeout`] (arm one timer),
+//!   [`Channel::poll_event`] until `None`;
+//! - queries: `stats`, `send_room`, `is_closed`.
+//!
+//! `now` must never go backwards between calls. Spurious `handle_timeout` calls are harmless.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::codec::{ClientMessage, DecodeError, EncodeError, Flags, MessageId, MessageType, PayloadType, SeqNum};
+use crate::payload::{Acknowledge, ChannelClosed, PayloadError, PortFlag, TerminalSize};
+use crate::reliability::{Acked, Delivered, Receipt, ReorderBuffer, SendWindow};
+use crate::rtt::{RttConfig, RttEstimator};
+
+/// Which end of the data channel this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The user's side: sends `input_stream_data`, receives `output_stream_data`.
+    Client,
+    /// The node's side (and, in the emulator, the service in front of it): sends
+    /// `output_stream_data`, receives `input_stream_data`.
+    Agent,
+}
+
+impl Role {
+    fn outgoing(self) -> MessageType {
+        match self {
+            Role::Client => MessageType::InputStreamData,
+            Role::Agent => MessageType::OutputStreamData,
+        }
+    }
+
+    fn incoming(self) -> MessageType {
+        match self {
+            Role::Client => MessageType::OutputStreamData,
+            Role::Agent => MessageType::InputStreamData,
+        }
+    }
+}
+
+/// Tunables of a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Largest payload [`Channel::send_stream`] puts in one message: 1024, as both official
+    /// ends read and write (`StreamDataPayloadSize`).
+    pub max_payload: usize,
+    /// Messages that may be unacknowledged at once. When it is full, `send` refuses and the
+    /// caller stops reading its source.
+    pub send_window: usize,
+    /// Messages kept that arrived ahead of a gap.
+    pub reorder_capacity: usize,
+    /// Payload bytes delivered but not yet taken with `poll_event`. Past it, new in-order
+    /// messages are left unacknowledged so the peer keeps them and sends them again.
+    pub receive_buffer: usize,
+    /// RTT estimation constants.
+    pub rtt: RttConfig,
+    /// How long a message may stay unacknowledged while the link is up before the channel
+    /// gives up (the plugin's 3000 resends of 100 ms, 5 minutes).
+    pub delivery_timeout: Duration,
+    /// Seed for message ids (any random value; ids need only be unique).
+    pub id_seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_payload: 1024,
+            send_window: 2048,
+            reorder_capacity: 4096,
+            receive_buffer: 4 << 20,
+            rtt: RttConfig::default(),
+            delivery_timeout: Duration::from_secs(300),
+            id_seed: 0x5eed,
+        }
+    }
+}
+
+/// Something the application must learn about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The next stream message, in order and exactly once.
+    Message(Delivered),
+    /// The service closed the channel; the session is over.
+    Closed(ChannelClosed),
+    /// The service says the peer is away: no new data is sent until it returns.
+    PublicationPaused,
+    /// The service says the peer is back.
+    PublicationStarted,
+    /// The send window had been full and now has room: resume reading sources.
+    Writable,
+    /// A message stayed unacknowledged past the delivery timeout; the session is unusable.
+    DeliveryTimedOut {
+        /// The oldest message that was never acknowledged.
+        sequence_number: SeqNum,
+    },
+}
+
+/// Why an input or mutator failed. Inputs fail only for the frame at hand: the channel stays
+/// usable and the frame is dropped (its sender will resend it).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// The frame's bytes are not a valid message.
+    #[error("dropped a malformed frame: {0}")]
+    Malformed(#[from] DecodeError),
+    /// A control payload could not be read.
+    #[error("dropped a message with a malformed payload: {0}")]
+    BadPayload(#[from] PayloadError),
+    /// A well-formed message that this end must never receive.
+    #[error("protocol violation: {what}")]
+    ProtocolViolation {
+        /// What arrived.
+        what: &'static str,
+    },
+    /// The window is full; try again after [`Event::Writable`].
+    #[error("send window full")]
+    WindowFull,
+    /// The channel is closed; nothing more can be sent.
+    #[error("the channel is closed")]
+    Closed,
+    /// The message cannot be encoded.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The call does not fit this role or state; a bug in the caller.
+    #[error("API misuse: {what}")]
+    ApiMisuse {
+        /// What was wrong.
+        what: &'static str,
+    },
+}
+
+/// Counters for the live figures a user sees and the metrics the emulator reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Stream messages sent for the first time.
+    pub messages_sent: u64,
+    /// Stream messages sent again after a timeout or reconnect.
+    pub messages_resent: u64,
+    /// Payload bytes of stream messages sent for the first time.
+    pub payload_bytes_sent: u64,
+    /// Stream messages received and delivered.
+    pub messages_delivered: u64,
+    /// Payload bytes delivered.
+    pub payload_bytes_delivered: u64,
+    /// Stream messages received again after delivery or buffering.
+    pub duplicates_received: u64,
+    /// Stream messages refused for lack of room.
+    pub messages_refused: u64,
+    /// Acknowledgements sent.
+    pub acks_sent: u64,
+    /// Frames dropped because they did not decode or broke the protocol.
+    pub frames_rejected: u64,
+}
+
+/// The data-channel state machine of one session. See the module documentation for the call
+/// order.
+#[derive(Debug)]
+pub struct Channel {
+    role: Role,
+    config: Config,
+    clock: WallClock,
+    ids: IdSource,
+    window: SendWindow,
+    reorder: ReorderBuffer,
+    rtt: RttEstimator,
+    transmit: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
+    /// Payload bytes sitting in `events`, bounded by `config.receive_buffer`.
+    undelivered: usize,
+    /// False between `handle_link_down` and `handle_link_up`: nothing is transmitted and no
+    /// resend timer runs, but sends still fill the window.
+    link_up: bool,
+    /// True after `pause_publication` until the peer shows signs of life.
+    paused: bool,
+    /// Set when a send found the window closed, so `Writable` is reported once it opens.
+    blocked: bool,
+    closed: bool,
+    delivery_failed: bool,
+    stats: Stats,
+}
+
+impl Channel {
+    /// A new channel at the start of a session. `unix_millis` is the wall-clock time at `now`,
+    /// used only for the CreatedDate header field.
+    pub fn new(role: Role, config: Config, now: Instant, unix_millis: u64) -> Self {
+        Channel {
+            role,
+            clock: WallClock {
+                anchor: now,
+                unix_millis: unix_millis.max(1),
+            },
+            ids: IdSource(config.id_seed),
+            window: SendWindow::new(config.send_window),
+            reorder: ReorderBuffer::new(config.reorder_capacity),
+            rtt: RttEstimator::new(config.rtt),
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+            undelivered: 0,
+            link_up: true,
+            paused: false,
+            blocked: false,
+            closed: false,
+            delivery_failed: false,
+            stats: Stats::default(),
+            config,
+        }
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Takes one binary frame from the peer.
+    pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) -> Result<(), ChannelError> {
+        let result = self.handle_frame_inner(now, frame);
+        if result.is_err() {
+            self.stats.frames_rejected += 1;
+        }
+        result
+    }
+
+    fn handle_frame_inner(&mut self, now: Instant, frame: &[u8]) -> Result<(), ChannelError> {
+        let message = ClientMessage::decode(frame)?;
+        match &message.message_type {
+            t if *t == self.role.incoming() => {
+                self.resume_publication();
+                self.handle_stream_message(now, message)
+            }
+            MessageType::Acknowledge => {
+                let ack = Acknowledge::from_bytes(&message.payload)?;
+                self.resume_publication();
+                self.handle_ack(now, SeqNum(ack.sequence_number));
+                Ok(())
+            }
+            MessageType::ChannelClosed => {
+                let closed = ChannelClosed::from_bytes(&message.payload).unwrap_or_default();
+                if !self.closed {
+                    self.closed = true;
+                    self.events.push_back(Event::Closed(closed));
+                }
+                Ok(())
+            }
+            MessageType::PausePublication => {
+                if !self.paused {
+                    self.paused = true;
+                    self.events.push_back(Event::PublicationPaused);
+                }
+                Ok(())
+            }
+            MessageType::StartPublication => {
+                self.resume_publication();
+                Ok(())
+            }
+            t if *t == self.role.outgoing() => Err(ChannelError::ProtocolViolation {
+                what: "a stream message in this end's own direction",
+            }),
+            // Agent ⇄ service messages and future types: ignored, as both official ends do.
+            _ => Ok(()),
+        }
+    }
+
+    fn handle_stream_message(&mut self, now: Instant, message: ClientMessage) -> Result<(), ChannelError> {
+        let (message_type, message_id) = (message.message_type, message.message_id);
+        let seq = message.sequence_number;
+        let room = self.undelivered < self.config.receive_buffer;
+        let receipt = self.reorder.receive(
+            Delivered {
+                sequence_number: seq,
+                flags: message.flags,
+                payload_type: message.payload_type,
+                payload: message.payload,
+            },
+            room,
+        );
+        match receipt {
+            Receipt::Deliver(run) => {
+                self.queue_ack(now, &message_type, message_id, seq)?;
+                for delivered in run {
+                    self.undelivered += delivered.payload.len();
+                    self.stats.messages_delivered += 1;
+                    self.stats.payload_bytes_delivered += delivered.payload.len() as u64;
+                    self.events.push_back(Event::Message(delivered));
+                }
+            }
+            Receipt::Buffered => self.queue_ack(now, &message_type, message_id, seq)?,
+            Receipt::Duplicate => {
+                self.stats.duplicates_received += 1;
+                self.queue_ack(now, &message_type, message_id, seq)?;
+            }
+            Receipt::Refused => self.stats.messages_refused += 1,
+        }
+        Ok(())
+    }
+
+    fn handle_ack(&mut self, now: Instant, seq: SeqNum) {
+        if let Acked::Removed { sample } = self.window.ack(now, seq) {
+            if let Some(sample) = sample {
+                self.rtt.on_sample(sample);
+            }
+            self.report_writable();
+        }
+    }
+
+    /// Fires every timer whose deadline is at or before `now`: resends every message whose
+    /// timeout has passed, and gives up on one unacknowledged past the delivery timeout.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.link_up || self.closed {
+            return;
+        }
+        if let Some((seq, first_sent)) = self.window.oldest_first_sent() {
+            if !self.delivery_failed && first_sent + self.config.delivery_timeout <= now {
+                self.delivery_failed = true;
+                self.events.push_back(Event::DeliveryTimedOut { sequence_number: seq });
+            }
+        }
+        if self.paused {
+            // As the agent does: no resends into a channel whose peer is away.
+            return;
+        }
+        let due = self.window.take_due(now, &self.rtt);
+        self.stats.messages_resent += due.len() as u64;
+        self.transmit.extend(due);
+    }
+
+    /// The WebSocket is gone. Frames not yet taken are discarded (the unacknowledged ones stay
+    /// in the window); nothing is transmitted and no resend timer runs until `handle_link_up`.
+    pub fn handle_link_down(&mut self) {
+        self.link_up = false;
+        self.transmit.clear();
+    }
+
+    /// A new WebSocket is open (after ResumeSession and the open-data-channel frame): every
+    /// unacknowledged message is sent again at once, in order.
+    pub fn handle_link_up(&mut self, now: Instant) {
+        if self.link_up {
+            return;
+        }
+        self.link_up = true;
+        let all = self.window.take_all(now);
+        self.stats.messages_resent += all.len() as u64;
+        self.transmit.extend(all);
+    }
+
+    /// Sends one stream message with the given payload type. The payload is kept until the
+    /// peer acknowledges it.
+    pub fn send(&mut self, now: Instant, payload_type: PayloadType, payload: &[u8]) -> Result<SeqNum, ChannelError> {
+        if self.closed {
+            return Err(ChannelError::Closed);
+        }
+        if self.send_room() == 0 {
+            self.blocked = true;
+            return Err(ChannelError::WindowFull);
+        }
+        let seq = self.window.next_seq();
+        // The agent marks the first message of its stream with SYN (protocol.md §3.4); the
+        // plugin never sets flags on input.
+        let flags = match (self.role, seq) {
+            (Role::Agent, SeqNum(0)) => Flags::SYN,
+            _ => Flags::NONE,
+        };
+        let frame = self.encode(now, self.role.outgoing(), seq, flags, payload_type, payload)?;
+        if self.link_up {
+            self.transmit.push_back(frame.clone());
+        }
+        self.window.push(now, frame);
+        self.stats.messages_sent += 1;
+        self.stats.payload_bytes_sent += payload.len() as u64;
+        Ok(seq)
+    }
+
+    /// Sends as much of `data` as the window takes, as Output messages of at most
+    /// `max_payload` bytes. Returns the number of bytes taken; 0 means the window is full and
+    /// the caller should stop reading its source until [`Event::Writable`].
+    pub fn send_stream(&mut self, now: Instant, data: &[u8]) -> Result<usize, ChannelError> {
+        let mut taken = 0;
+        for chunk in data.chunks(self.config.max_payload.max(1)) {
+            match self.send(now, PayloadType::Output, chunk) {
+                Ok(_) => taken += chunk.len(),
+                Err(ChannelError::WindowFull) => break,
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Sends a terminal size (client only).
+    pub fn send_size(&mut self, now: Instant, size: TerminalSize) -> Result<SeqNum, ChannelError> {
+        self.require(Role::Client, "terminal size is sent by the client")?;
+        self.send(now, PayloadType::Size, &size.to_bytes())
+    }
+
+    /// Sends a port-forwarding flag.
+    pub fn send_flag(&mut self, now: Instant, flag: PortFlag) -> Result<SeqNum, ChannelError> {
+        self.send(now, PayloadType::Flag, &flag.to_bytes())
+    }
+
+    /// Sends `channel_closed`, as the service does to the client when a session ends (agent
+    /// role only: in the emulator the agent end also plays the service). Marks this end closed.
+    pub fn send_channel_closed(&mut self, now: Instant, session_id: &str, output: &str) -> Result<(), ChannelError> {
+        self.require(Role::Agent, "channel_closed comes from the service side")?;
+        let message_id = self.ids.next_id();
+        let payload = ChannelClosed {
+            message_id: message_id.to_string(),
+            created_date: self.clock.unix_millis(now).to_string(),
+            destination_id: String::new(),
+            session_id: session_id.to_owned(),
+            message_type: MessageType::ChannelClosed.as_str().to_owned(),
+            schema_version: 1,
+            output: output.to_owned(),
+        };
+        let frame = self.encode(now, MessageType::ChannelClosed, SeqNum(0), Flags::SYN_FIN, PayloadType::None, &payload.to_bytes())?;
+        self.closed = true;
+        if self.link_up {
+            self.transmit.push_back(frame);
+        }
+        Ok(())
+    }
+
+    /// Sends `start_publication` or `pause_publication`, as the service does to tell one end
+    /// about the other (agent role only, for the emulator).
+    pub fn send_publication(&mut self, now: Instant, active: bool) -> Result<(), ChannelError> {
+        self.require(Role::Agent, "publication notices come from the service side")?;
+        let message_type = if active { MessageType::StartPublication } else { MessageType::PausePublication };
+        let frame = self.encode(now, message_type, SeqNum(0), Flags::SYN_FIN, PayloadType::None, &[])?;
+        if self.link_up {
+            self.transmit.push_back(frame);
+        }
+        Ok(())
+    }
+
+    /// Marks the channel closed by this end's own decision (user closed the session), so
+    /// further sends fail and no timers run.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    /// The next frame to send as a binary WebSocket message.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        if !self.link_up {
+            return None;
+        }
+        self.transmit.pop_front()
+    }
+
+    /// When `handle_timeout` must next be called, if ever.
+    #[must_use]
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        if !self.link_up || self.closed {
+            return None;
+        }
+        let delivery = if self.delivery_failed {
+            None
+        } else {
+            self.window
+                .oldest_first_sent()
+                .map(|(_, first)| first + self.config.delivery_timeout)
+        };
+        let resend = if self.paused { None } else { self.window.next_resend(&self.rtt) };
+        match (resend, delivery) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The next thing the application must learn about.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        let event = self.events.pop_front()?;
+        if let Event::Message(delivered) = &event {
+            self.undelivered -= delivered.payload.len();
+        }
+        Some(event)
+    }
+
+    /// How many more messages may be sent before the window is full (0 while the peer is
+    /// paused or the channel closed).
+    pub fn send_room(&self) -> usize {
+        if self.paused || self.closed {
+            0
+        } else {
+            self.window.room()
+        }
+    }
+
+    /// Messages sent and not yet acknowledged.
+    pub fn in_flight(&self) -> usize {
+        self.window.in_flight()
+    }
+
+    /// Whether the channel was closed by `channel_closed` or `close`.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The current smoothed round-trip time.
+    pub fn rtt(&self) -> Duration {
+        self.rtt.srtt()
+    }
+
+    /// The current retransmission timeout.
+    pub fn rto(&self) -> Duration {
+        self.rtt.rto()
+    }
+
+    /// Counters since the channel was created.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    fn resume_publication(&mut self) {
+        if self.paused {
+            self.paused = false;
+            self.events.push_back(Event::PublicationStarted);
+            self.report_writable();
+        }
+    }
+
+    fn report_writable(&mut self) {
+        if self.blocked && self.send_room() > 0 {
+            self.blocked = false;
+            self.events.push_back(Event::Writable);
+        }
+    }
+
+    fn queue_ack(&mut self, now: Instant, acked_type: &MessageType, acked_id: MessageId, seq: SeqNum) -> Result<(), ChannelError> {
+        let payload = Acknowledge::of(acked_type, acked_id, seq).to_bytes();
+        let frame = self.encode(now, MessageType::Acknowledge, SeqNum(0), Flags::SYN_FIN, PayloadType::None, &payload)?;
+        self.stats.acks_sent += 1;
+        if self.link_up {
+            self.transmit.push_back(frame);
+        }
+        Ok(())
+    }
+
+    fn encode(
+        &mut self,
+        now: Instant,
+        message_type: MessageType,
+        sequence_number: SeqNum,
+        flags: Flags,
+        payload_type: PayloadType,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, ChannelError> {
+        let message = ClientMessage {
+            message_type,
+            schema_version: 1,
+            created_date: self.clock.unix_millis(now),
+            sequence_number,
+            flags,
+            message_id: self.ids.next_id(),
+            payload_type,
+            payload: payload.to_vec(),
+        };
+        Ok(message.encode()?)
+    }
+
+    fn require(&self, role: Role, what: &'static str) -> Result<(), ChannelError> {
+        if self.role == role {
+            Ok(())
+        } else {
+            Err(ChannelError::ApiMisuse { what })
+        }
+    }
+}
+
+/// Turns the caller's monotonic `now` into CreatedDate milliseconds without reading a clock.
+#[derive(Debug, Clone, Copy)]
+struct WallClock {
+    anchor: Instant,
+    unix_millis: u64,
+}
+
+impl WallClock {
+    fn unix_millis(&self, now: Instant) -> u64 {
+        let elapsed = now.saturating_duration_since(self.anchor).as_millis();
+        self.unix_millis.saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX))
+    }
+}
+
+/// Message ids from a SplitMix64 sequence: unique and well spread, with no randomness read
+/// inside the crate.
+#[derive(Debug, Clone)]
+struct IdSource(u64);
+
+impl IdSource {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn next_id(&mut self) -> MessageId {
+        let bits = (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64());
+        MessageId::from_random(bits)
+    }
+}
