@@ -74,7 +74,7 @@ pub mod handshake;
 pub mod payload;
 mod reliability;
 pub mod rtt;
-// pub mod smux;
+pub mod smux;
 
 #[doc(hidden)]
 pub mod fuzzing;

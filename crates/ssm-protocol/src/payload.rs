@@ -10,7 +10,6 @@
 //! `agent/session/contracts/{model,handshake}.go`. See `shared/protocol.md` §2.3, §4.2, §5.2,
 //! §5.7, §6.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -497,9 +496,6 @@ impl ExitCode {
             .map_err(|_| PayloadError::Malformed { what: "exit code" })
     }
 }
-
-/// Document properties as the handshake carries them: string keys to string values.
-pub type Properties = BTreeMap<String, String>;
 
 #[cfg(test)]
 mod tests {

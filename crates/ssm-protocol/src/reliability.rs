@@ -204,6 +204,7 @@ impl ReorderBuffer {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn expected(&self) -> SeqNum {
         self.expected
     }

@@ -1,0 +1,933 @@
+//! smux framing and multiplexed streams for port forwarding, sans-IO.
+//!
+//! In a multiplexed port session the `Output` payloads of the data channel form one continuous
+//! byte stream in each direction, and that stream carries [xtaci/smux] frames (protocol.md 7.4).
+//! This module owns the frame codec ([`Frame`], [`FrameDecoder`]) and one end of an smux
+//! session ([`Session`]): stream ids, per-stream buffers, FIN handling, round-robin framing of
+//! outgoing data, keep-alive timers and, for protocol version 2, per-stream windows (`UPD`).
+//!
+//! Like [`Channel`](crate::Channel) it does no I/O and reads no clock. The driver feeds it the
+//! bytes delivered by the data channel ([`Session::handle_bytes`]), asks it for bytes to send
+//! ([`Session::poll_transmit`]), and moves stream data with [`Session::write`] and
+//! [`Session::read`]. Backpressure runs both ways: `write` accepts only what fits in the stream's
+//! buffer (and, in v2, the peer's window), and `handle_bytes` stops consuming once the data
+//! buffered for the application reaches `max_receive_buffer`; nothing is ever dropped.
+//!
+//! Why not an existing crate: `async-smux` and `tokio-smux` each own their transport (an
+//! `AsyncRead + AsyncWrite`) and spawn or poll tasks themselves. Here the transport is the payload
+//! of a reliable SSM channel that this crate also drives deterministically in tests and in the
+//! emulator, so they could only be wrapped with an in-memory duplex pipe and a runtime, and the
+//! deterministic "nothing lost" tests would lose their grip on them. The frame format is eight
+//! bytes and five commands, so the codec is small enough to own. (Not measured against them.)
+//!
+//! [xtaci/smux]: https://github.com/xtaci/smux
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// Length of a frame header: version, command, length (u16 LE), stream id (u32 LE).
+pub const HEADER_LEN: usize = 8;
+
+/// Largest payload a frame can describe (its length field is 16 bits).
+pub const MAX_FRAME_PAYLOAD: usize = u16::MAX as usize;
+
+/// The window a v2 stream assumes its peer grants before the first `UPD` (smux's
+/// `initialPeerWindow`).
+pub const INITIAL_PEER_WINDOW: u32 = 262_144;
+
+/// A frame command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Command {
+    /// Open a stream.
+    Syn,
+    /// Close a stream (the sender will write no more).
+    Fin,
+    /// Stream data.
+    Psh,
+    /// Keep-alive; stream id 0, no data.
+    Nop,
+    /// Version 2 window update: `consumed: u32 LE, window: u32 LE`.
+    Upd,
+}
+
+impl Command {
+    /// The command's wire byte.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Command::Syn => 0,
+            Command::Fin => 1,
+            Command::Psh => 2,
+            Command::Nop => 3,
+            Command::Upd => 4,
+        }
+    }
+
+    /// The command for a wire byte, if it is one.
+    pub fn from_byte(byte: u8) -> Option<Command> {
+        Some(match byte {
+            0 => Command::Syn,
+            1 => Command::Fin,
+            2 => Command::Psh,
+            3 => Command::Nop,
+            4 => Command::Upd,
+            _ => return None,
+        })
+    }
+}
+
+/// The id of one stream in a session. Clients open odd ids from 3, servers even ids from 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamId(pub u32);
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "stream {}", self.0)
+    }
+}
+
+/// One smux frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Protocol version, 1 or 2.
+    pub version: u8,
+    /// What the frame does.
+    pub command: Command,
+    /// The stream it belongs to (0 for `NOP`).
+    pub stream_id: StreamId,
+    /// Data (`PSH`), the window update (`UPD`), or empty.
+    pub data: Vec<u8>,
+}
+
+impl Frame {
+    /// Appends the frame's bytes to `out`.
+    ///
+    /// # Panics
+    /// If `data` is longer than [`MAX_FRAME_PAYLOAD`]; the session never builds such a frame.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let length = u16::try_from(self.data.len()).expect("frame payload longer than 65535 bytes");
+        out.push(self.version);
+        out.push(self.command.to_byte());
+        out.extend_from_slice(&length.to_le_bytes());
+        out.extend_from_slice(&self.stream_id.0.to_le_bytes());
+        out.extend_from_slice(&self.data);
+    }
+
+    /// The frame's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + self.data.len());
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// A `UPD` frame's `(consumed, window)`, if this is a well-formed one.
+    pub fn window_update(&self) -> Option<(u32, u32)> {
+        if self.command != Command::Upd || self.data.len() != 8 {
+            return None;
+        }
+        let consumed = u32::from_le_bytes([self.data[0], self.data[1], self.data[2], self.data[3]]);
+        let window = u32::from_le_bytes([self.data[4], self.data[5], self.data[6], self.data[7]]);
+        Some((consumed, window))
+    }
+
+    fn upd(version: u8, id: StreamId, consumed: u32, window: u32) -> Frame {
+        let mut data = Vec::with_capacity(8);
+        data.extend_from_slice(&consumed.to_le_bytes());
+        data.extend_from_slice(&window.to_le_bytes());
+        Frame { version, command: Command::Upd, stream_id: id, data }
+    }
+}
+
+/// Why a byte stream is not smux. Each one ends the session, as it does in smux.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The version byte is not the session's version.
+    #[error("smux frame has version {found}, the session speaks version {expected}")]
+    BadVersion {
+        /// The session's version.
+        expected: u8,
+        /// The frame's version byte.
+        found: u8,
+    },
+    /// The command byte is not one of SYN, FIN, PSH, NOP, UPD (or UPD in a v1 session).
+    #[error("smux frame has unknown command {0}")]
+    BadCommand(u8),
+    /// A `UPD` frame whose data is not eight bytes.
+    #[error("smux window update carries {0} bytes instead of 8")]
+    BadWindowUpdate(usize),
+}
+
+/// Splits a byte stream into frames, across any chunking of the input.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    version: u8,
+    partial: Vec<u8>,
+}
+
+impl FrameDecoder {
+    /// A decoder for a session of the given version.
+    pub fn new(version: u8) -> Self {
+        FrameDecoder { version, partial: Vec::new() }
+    }
+
+    /// Takes bytes from `input` until one frame is complete or `input` is used up. Returns how
+    /// many bytes it took and the frame, if one completed.
+    pub fn decode(&mut self, input: &[u8]) -> Result<(usize, Option<Frame>), FrameError> {
+        let mut taken = 0;
+        if self.partial.len() < HEADER_LEN {
+            let need = HEADER_LEN - self.partial.len();
+            let take = need.min(input.len());
+            self.partial.extend_from_slice(&input[..take]);
+            taken += take;
+            if self.partial.len() < HEADER_LEN {
+                return Ok((taken, None));
+            }
+            self.check_header()?;
+        }
+        let length = usize::from(u16::from_le_bytes([self.partial[2], self.partial[3]]));
+        let have = self.partial.len() - HEADER_LEN;
+        let take = (length - have).min(input.len() - taken);
+        self.partial.extend_from_slice(&input[taken..taken + take]);
+        taken += take;
+        if self.partial.len() < HEADER_LEN + length {
+            return Ok((taken, None));
+        }
+        let bytes = std::mem::take(&mut self.partial);
+        // Invariant: check_header accepted the command byte.
+        let command = Command::from_byte(bytes[1]).expect("command checked with the header");
+        let stream_id = StreamId(u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]));
+        let frame = Frame { version: bytes[0], command, stream_id, data: bytes[HEADER_LEN..].to_vec() };
+        if command == Command::Upd && frame.data.len() != 8 {
+            return Err(FrameError::BadWindowUpdate(frame.data.len()));
+        }
+        Ok((taken, Some(frame)))
+    }
+
+    fn check_header(&self) -> Result<(), FrameError> {
+        if self.partial[0] != self.version {
+            return Err(FrameError::BadVersion { expected: self.version, found: self.partial[0] });
+        }
+        match Command::from_byte(self.partial[1]) {
+            None => Err(FrameError::BadCommand(self.partial[1])),
+            Some(Command::Upd) if self.version < 2 => Err(FrameError::BadCommand(self.partial[1])),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Whether a frame is half-read.
+    pub fn is_mid_frame(&self) -> bool {
+        !self.partial.is_empty()
+    }
+}
+
+/// Which end of the session this is; it decides stream id parity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Opens odd ids from 3 (Airlock, the plugin).
+    Client,
+    /// Opens even ids from 2 (the agent, which in practice only accepts).
+    Server,
+}
+
+/// smux keep-alive: a `NOP` every `interval`; the session dies when nothing arrives for
+/// `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// How often a NOP is sent (smux default 10 s).
+    pub interval: Duration,
+    /// How long silence is tolerated (smux default 30 s).
+    pub timeout: Duration,
+}
+
+impl Default for KeepAlive {
+    fn default() -> Self {
+        KeepAlive { interval: Duration::from_secs(10), timeout: Duration::from_secs(30) }
+    }
+}
+
+/// Session settings. The defaults are smux's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Protocol version: 1 (what the agent and plugin speak) or 2 (adds windows).
+    pub version: u8,
+    /// Keep-alive, or `None` when disabled (as both ends do with current versions, protocol.md 7.4).
+    pub keep_alive: Option<KeepAlive>,
+    /// Largest `PSH` payload this end sends (smux default 32768).
+    pub max_frame_size: usize,
+    /// Most bytes held for the application across all streams before `handle_bytes` stops
+    /// consuming (smux default 4 MiB).
+    pub max_receive_buffer: usize,
+    /// Most unsent bytes a stream accepts from `write` (and, in v2, the window this end grants).
+    pub max_stream_buffer: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            version: 1,
+            keep_alive: None,
+            max_frame_size: 32_768,
+            max_receive_buffer: 4 * 1024 * 1024,
+            max_stream_buffer: 65_536,
+        }
+    }
+}
+
+/// What the session tells its driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The peer opened a stream (a `SYN`); the server dials its destination now.
+    Opened(StreamId),
+    /// A stream has data to [`Session::read`].
+    Readable(StreamId),
+    /// The peer closed a stream and all its data has been read: end of file.
+    Finished(StreamId),
+    /// A stream that refused a `write` has room again.
+    Writable(StreamId),
+    /// The session ended; no more events follow.
+    Closed(CloseReason),
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloseReason {
+    /// [`Session::close`] was called.
+    #[error("the smux session was closed")]
+    Local,
+    /// The peer broke the framing.
+    #[error("the peer sent a malformed smux stream: {0}")]
+    Protocol(FrameError),
+    /// Keep-alive was on and nothing arrived for its timeout.
+    #[error("no smux frame arrived for {0:?}; the connection is presumed dead")]
+    KeepAliveTimeout(Duration),
+    /// Every stream id of this side has been used.
+    #[error("the smux session ran out of stream ids")]
+    IdsExhausted,
+}
+
+/// Errors of stream operations. None of them loses data that was accepted before.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    /// No such stream: never opened, or closed and gone.
+    #[error("{0} is not open")]
+    UnknownStream(StreamId),
+    /// The stream was closed for writing by this side.
+    #[error("{0} was closed for writing")]
+    WriteClosed(StreamId),
+    /// The session is over.
+    #[error("the smux session is closed: {0}")]
+    SessionClosed(CloseReason),
+}
+
+#[derive(Debug, Default)]
+struct Stream {
+    /// Bytes the application wrote that are not framed yet.
+    outgoing: VecDeque<u8>,
+    /// The application closed its side; a FIN goes out after `outgoing`.
+    fin_queued: bool,
+    fin_sent: bool,
+    /// Bytes received for the application.
+    incoming: VecDeque<u8>,
+    remote_fin: bool,
+    finished_signalled: bool,
+    readable_signalled: bool,
+    write_refused: bool,
+    // Version 2 windows.
+    bytes_sent: u32,
+    peer_consumed: u32,
+    peer_window: u32,
+    bytes_read: u32,
+    read_since_update: u32,
+}
+
+impl Stream {
+    fn new(version: u8) -> Self {
+        Stream { peer_window: if version >= 2 { INITIAL_PEER_WINDOW } else { u32::MAX }, ..Stream::default() }
+    }
+}
+
+/// One end of an smux session.
+#[derive(Debug)]
+pub struct Session {
+    side: Side,
+    config: SessionConfig,
+    next_id: u32,
+    streams: BTreeMap<StreamId, Stream>,
+    /// Streams with outgoing data or a FIN to frame, served round robin.
+    send_order: VecDeque<StreamId>,
+    /// Frames that go before stream data (SYN, UPD, NOP, bare FIN).
+    control: VecDeque<Frame>,
+    /// Encoded bytes not yet handed to the driver.
+    out: VecDeque<u8>,
+    decoder: FrameDecoder,
+    buffered_in: usize,
+    events: VecDeque<Event>,
+    last_received: Instant,
+    next_ping: Option<Instant>,
+    closed: Option<CloseReason>,
+}
+
+impl Session {
+    /// A new session at time `now`.
+    pub fn new(side: Side, config: SessionConfig, now: Instant) -> Self {
+        let next_ping = config.keep_alive.map(|k| now + k.interval);
+        Session {
+            side,
+            next_id: match side {
+                Side::Client => 1,
+                Side::Server => 0,
+            },
+            decoder: FrameDecoder::new(config.version),
+            config,
+            streams: BTreeMap::new(),
+            send_order: VecDeque::new(),
+            control: VecDeque::new(),
+            out: VecDeque::new(),
+            buffered_in: 0,
+            events: VecDeque::new(),
+            last_received: now,
+            next_ping,
+            closed: None,
+        }
+    }
+
+    /// This end's side.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// Opens a stream; its `SYN` goes out with the next transmit.
+    pub fn open_stream(&mut self) -> Result<StreamId, StreamError> {
+        self.check_open()?;
+        let Some(next) = self.next_id.checked_add(2) else {
+            self.close_with(CloseReason::IdsExhausted);
+            return Err(StreamError::SessionClosed(CloseReason::IdsExhausted));
+        };
+        self.next_id = next;
+        let id = StreamId(next);
+        self.streams.insert(id, Stream::new(self.config.version));
+        self.control.push_back(self.frame(Command::Syn, id, Vec::new()));
+        Ok(id)
+    }
+
+    /// Queues data on a stream. Returns how many bytes were accepted, which may be fewer than
+    /// offered (even zero) when the stream's buffer is full; an [`Event::Writable`] follows when
+    /// there is room again.
+    pub fn write(&mut self, id: StreamId, data: &[u8]) -> Result<usize, StreamError> {
+        self.check_open()?;
+        let limit = self.config.max_stream_buffer;
+        let stream = self.streams.get_mut(&id).ok_or(StreamError::UnknownStream(id))?;
+        if stream.fin_queued {
+            return Err(StreamError::WriteClosed(id));
+        }
+        let room = limit.saturating_sub(stream.outgoing.len());
+        let accepted = room.min(data.len());
+        if accepted < data.len() {
+            stream.write_refused = true;
+        }
+        if accepted > 0 {
+            let was_idle = stream.outgoing.is_empty();
+            stream.outgoing.extend(&data[..accepted]);
+            if was_idle && !self.send_order.contains(&id) {
+                self.send_order.push_back(id);
+            }
+        }
+        Ok(accepted)
+    }
+
+    /// Reads received data from a stream into `buf`. Returns 0 when nothing is buffered (check
+    /// for [`Event::Finished`] to tell end of file from "not yet").
+    pub fn read(&mut self, id: StreamId, buf: &mut [u8]) -> Result<usize, StreamError> {
+        let version = self.config.version;
+        let window = self.window_grant();
+        let stream = self.streams.get_mut(&id).ok_or(StreamError::UnknownStream(id))?;
+        let n = buf.len().min(stream.incoming.len());
+        for (slot, byte) in buf.iter_mut().zip(stream.incoming.drain(..n)) {
+            *slot = byte;
+        }
+        self.buffered_in -= n;
+        if stream.incoming.is_empty() {
+            stream.readable_signalled = false;
+        }
+        let mut update = None;
+        if version >= 2 && n > 0 {
+            // Invariant-free arithmetic: smux counts consumed bytes modulo 2^32.
+            let first_read = stream.bytes_read == 0;
+            stream.bytes_read = stream.bytes_read.wrapping_add(n as u32);
+            stream.read_since_update = stream.read_since_update.saturating_add(n as u32);
+            if stream.read_since_update >= window / 2 || first_read {
+                stream.read_since_update = 0;
+                update = Some(stream.bytes_read);
+            }
+        }
+        let finished = stream.remote_fin && stream.incoming.is_empty() && !stream.finished_signalled;
+        if finished {
+            stream.finished_signalled = true;
+        }
+        if let Some(consumed) = update {
+            if self.closed.is_none() {
+                self.control.push_back(Frame::upd(version, id, consumed, window));
+            }
+        }
+        if finished {
+            self.events.push_back(Event::Finished(id));
+            self.forget_if_done(id);
+        }
+        Ok(n)
+    }
+
+    /// How many received bytes wait to be read on a stream.
+    pub fn readable_len(&self, id: StreamId) -> usize {
+        self.streams.get(&id).map_or(0, |s| s.incoming.len())
+    }
+
+    /// Closes a stream for writing: the data already accepted is sent, then a `FIN`. The stream
+    /// keeps receiving until the peer's `FIN` (a half-close, which the Go smux peer tolerates:
+    /// its writes do not check for a received FIN), and leaves the session once both ends have
+    /// closed and everything received was read.
+    pub fn close_stream(&mut self, id: StreamId) -> Result<(), StreamError> {
+        self.check_open()?;
+        let stream = self.streams.get_mut(&id).ok_or(StreamError::UnknownStream(id))?;
+        if stream.fin_queued {
+            return Ok(());
+        }
+        stream.fin_queued = true;
+        if !self.send_order.contains(&id) {
+            self.send_order.push_back(id);
+        }
+        Ok(())
+    }
+
+    /// Ends the session. Pending output is discarded; the driver ends the data channel too.
+    pub fn close(&mut self) {
+        self.close_with(CloseReason::Local);
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    /// The ids of the streams that are open.
+    pub fn stream_ids(&self) -> impl Iterator<Item = StreamId> + '_ {
+        self.streams.keys().copied()
+    }
+
+    /// How many streams are open.
+    pub fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Bytes received and not yet read, across streams.
+    pub fn buffered_incoming(&self) -> usize {
+        self.buffered_in
+    }
+
+    /// Feeds bytes that arrived from the peer. Returns how many were consumed: fewer than given
+    /// when the application's receive buffer is full, in which case the caller keeps the rest
+    /// and offers it again after reading.
+    pub fn handle_bytes(&mut self, now: Instant, mut input: &[u8]) -> usize {
+        let mut consumed = 0;
+        while !input.is_empty() && self.closed.is_none() {
+            if self.buffered_in >= self.config.max_receive_buffer && !self.decoder.is_mid_frame() {
+                break;
+            }
+            match self.decoder.decode(input) {
+                Ok((taken, frame)) => {
+                    consumed += taken;
+                    input = &input[taken..];
+                    self.last_received = now;
+                    if let Some(frame) = frame {
+                        self.handle_frame(frame);
+                    }
+                }
+                Err(error) => {
+                    consumed += input.len();
+                    self.close_with(CloseReason::Protocol(error));
+                }
+            }
+        }
+        consumed
+    }
+
+    fn handle_frame(&mut self, frame: Frame) {
+        let id = frame.stream_id;
+        match frame.command {
+            Command::Nop => {}
+            Command::Syn => {
+                if let std::collections::btree_map::Entry::Vacant(slot) = self.streams.entry(id) {
+                    slot.insert(Stream::new(self.config.version));
+                    self.events.push_back(Event::Opened(id));
+                }
+            }
+            Command::Psh => {
+                let Some(stream) = self.streams.get_mut(&id) else { return };
+                if stream.remote_fin || frame.data.is_empty() {
+                    return;
+                }
+                stream.incoming.extend(&frame.data);
+                self.buffered_in += frame.data.len();
+                if !stream.readable_signalled {
+                    stream.readable_signalled = true;
+                    self.events.push_back(Event::Readable(id));
+                }
+            }
+            Command::Fin => {
+                let Some(stream) = self.streams.get_mut(&id) else { return };
+                stream.remote_fin = true;
+                if stream.incoming.is_empty() && !stream.finished_signalled {
+                    stream.finished_signalled = true;
+                    self.events.push_back(Event::Finished(id));
+                }
+                self.forget_if_done(id);
+            }
+            Command::Upd => {
+                let Some((consumed, window)) = frame.window_update() else { return };
+                let Some(stream) = self.streams.get_mut(&id) else { return };
+                stream.peer_consumed = consumed;
+                stream.peer_window = window;
+                if !stream.outgoing.is_empty() && !self.send_order.contains(&id) {
+                    self.send_order.push_back(id);
+                }
+            }
+        }
+    }
+
+    /// Up to `max` bytes to send to the peer (inside `Output` payloads of the data channel), or
+    /// `None` when there is nothing to send.
+    pub fn poll_transmit(&mut self, max: usize) -> Option<Vec<u8>> {
+        if self.closed.is_some() || max == 0 {
+            return None;
+        }
+        while self.out.len() < max {
+            let Some(frame) = self.next_frame() else { break };
+            let mut bytes = Vec::with_capacity(HEADER_LEN + frame.data.len());
+            frame.encode_into(&mut bytes);
+            self.out.extend(bytes);
+        }
+        if self.out.is_empty() {
+            return None;
+        }
+        let n = max.min(self.out.len());
+        Some(self.out.drain(..n).collect())
+    }
+
+    fn next_frame(&mut self) -> Option<Frame> {
+        if let Some(frame) = self.control.pop_front() {
+            return Some(frame);
+        }
+        let version = self.config.version;
+        let limit = self.config.max_stream_buffer;
+        let frame_size = self.config.max_frame_size.clamp(1, MAX_FRAME_PAYLOAD);
+        for _ in 0..self.send_order.len() {
+            let id = self.send_order.pop_front()?;
+            let Some(stream) = self.streams.get_mut(&id) else { continue };
+            let in_flight = stream.bytes_sent.wrapping_sub(stream.peer_consumed);
+            let window = stream.peer_window.saturating_sub(in_flight) as usize;
+            let n = stream.outgoing.len().min(frame_size).min(window);
+            if n > 0 {
+                let data: Vec<u8> = stream.outgoing.drain(..n).collect();
+                stream.bytes_sent = stream.bytes_sent.wrapping_add(n as u32);
+                if stream.write_refused && stream.outgoing.len() < limit && !stream.fin_queued {
+                    stream.write_refused = false;
+                    self.events.push_back(Event::Writable(id));
+                }
+                if !stream.outgoing.is_empty() || (stream.fin_queued && !stream.fin_sent) {
+                    self.send_order.push_back(id);
+                }
+                return Some(Frame { version, command: Command::Psh, stream_id: id, data });
+            }
+            if stream.outgoing.is_empty() && stream.fin_queued && !stream.fin_sent {
+                stream.fin_sent = true;
+                self.forget_if_done(id);
+                return Some(self.frame(Command::Fin, id, Vec::new()));
+            }
+            // Blocked on the peer's window: an UPD puts it back in line.
+        }
+        None
+    }
+
+    /// Handles timers at `now`: keep-alive pings and the silence timeout.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(keep_alive) = self.config.keep_alive else { return };
+        if self.closed.is_some() {
+            return;
+        }
+        if now.saturating_duration_since(self.last_received) >= keep_alive.timeout {
+            self.close_with(CloseReason::KeepAliveTimeout(keep_alive.timeout));
+            return;
+        }
+        if let Some(ping) = self.next_ping {
+            if now >= ping {
+                self.control.push_back(self.frame(Command::Nop, StreamId(0), Vec::new()));
+                self.next_ping = Some(now + keep_alive.interval);
+            }
+        }
+    }
+
+    /// When [`Session::handle_timeout`] next has something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let keep_alive = self.config.keep_alive?;
+        if self.closed.is_some() {
+            return None;
+        }
+        let dead = self.last_received + keep_alive.timeout;
+        Some(self.next_ping.map_or(dead, |ping| ping.min(dead)))
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn window_grant(&self) -> u32 {
+        u32::try_from(self.config.max_stream_buffer).unwrap_or(u32::MAX)
+    }
+
+    fn frame(&self, command: Command, id: StreamId, data: Vec<u8>) -> Frame {
+        Frame { version: self.config.version, command, stream_id: id, data }
+    }
+
+    fn check_open(&self) -> Result<(), StreamError> {
+        match &self.closed {
+            Some(reason) => Err(StreamError::SessionClosed(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// A stream leaves the session once this side sent its FIN and the application has read
+    /// to the end of the peer's data.
+    fn forget_if_done(&mut self, id: StreamId) {
+        let done = self.streams.get(&id).is_some_and(|s| s.fin_sent && s.finished_signalled);
+        if done {
+            self.streams.remove(&id);
+            self.send_order.retain(|s| *s != id);
+        }
+    }
+
+    fn close_with(&mut self, reason: CloseReason) {
+        if self.closed.is_some() {
+            return;
+        }
+        self.closed = Some(reason.clone());
+        self.streams.clear();
+        self.send_order.clear();
+        self.control.clear();
+        self.out.clear();
+        self.buffered_in = 0;
+        self.events.push_back(Event::Closed(reason));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Instant {
+        Instant::now()
+    }
+
+    #[test]
+    fn header_is_little_endian_as_in_smux() {
+        let frame = Frame { version: 1, command: Command::Psh, stream_id: StreamId(3), data: b"hi".to_vec() };
+        assert_eq!(frame.encode(), [1, 2, 2, 0, 3, 0, 0, 0, b'h', b'i']);
+    }
+
+    #[test]
+    fn decoder_reassembles_frames_split_at_every_byte() {
+        let frames = [
+            Frame { version: 1, command: Command::Syn, stream_id: StreamId(3), data: vec![] },
+            Frame { version: 1, command: Command::Psh, stream_id: StreamId(3), data: (0..=255).collect() },
+            Frame { version: 1, command: Command::Fin, stream_id: StreamId(3), data: vec![] },
+        ];
+        let bytes: Vec<u8> = frames.iter().flat_map(Frame::encode).collect();
+        let mut decoder = FrameDecoder::new(1);
+        let mut got = Vec::new();
+        for byte in &bytes {
+            let (taken, frame) = decoder.decode(std::slice::from_ref(byte)).unwrap();
+            assert_eq!(taken, 1);
+            got.extend(frame);
+        }
+        assert_eq!(got, frames);
+    }
+
+    #[test]
+    fn bad_version_and_command_are_errors() {
+        let mut decoder = FrameDecoder::new(1);
+        assert_eq!(
+            decoder.decode(&[2, 2, 0, 0, 3, 0, 0, 0]),
+            Err(FrameError::BadVersion { expected: 1, found: 2 })
+        );
+        let mut decoder = FrameDecoder::new(1);
+        assert_eq!(decoder.decode(&[1, 9, 0, 0, 3, 0, 0, 0]), Err(FrameError::BadCommand(9)));
+        let mut decoder = FrameDecoder::new(1);
+        assert_eq!(decoder.decode(&[1, 4, 8, 0, 3, 0, 0, 0]), Err(FrameError::BadCommand(4)));
+        let mut decoder = FrameDecoder::new(2);
+        assert_eq!(decoder.decode(&[2, 4, 1, 0, 3, 0, 0, 0, 7]), Err(FrameError::BadWindowUpdate(1)));
+    }
+
+    #[test]
+    fn window_update_round_trips() {
+        let frame = Frame::upd(2, StreamId(5), 1000, 65536);
+        let mut decoder = FrameDecoder::new(2);
+        let (_, decoded) = decoder.decode(&frame.encode()).unwrap();
+        assert_eq!(decoded.unwrap().window_update(), Some((1000, 65536)));
+    }
+
+    #[test]
+    fn client_ids_are_odd_from_three_server_ids_even_from_two() {
+        let t = now();
+        let mut client = Session::new(Side::Client, SessionConfig::default(), t);
+        let mut server = Session::new(Side::Server, SessionConfig::default(), t);
+        assert_eq!(client.open_stream().unwrap(), StreamId(3));
+        assert_eq!(client.open_stream().unwrap(), StreamId(5));
+        assert_eq!(server.open_stream().unwrap(), StreamId(2));
+    }
+
+    #[test]
+    fn open_write_close_reaches_the_peer_in_order() {
+        let t = now();
+        let mut client = Session::new(Side::Client, SessionConfig::default(), t);
+        let mut server = Session::new(Side::Server, SessionConfig::default(), t);
+        let id = client.open_stream().unwrap();
+        assert_eq!(client.write(id, b"hello").unwrap(), 5);
+        client.close_stream(id).unwrap();
+        let bytes = client.poll_transmit(1024).unwrap();
+        assert_eq!(server.handle_bytes(t, &bytes), bytes.len());
+        assert_eq!(server.poll_event(), Some(Event::Opened(id)));
+        assert_eq!(server.poll_event(), Some(Event::Readable(id)));
+        assert_eq!(server.poll_event(), None, "end of file only after the data is read");
+        let mut buf = [0u8; 16];
+        assert_eq!(server.read(id, &mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+        assert_eq!(server.poll_event(), Some(Event::Finished(id)));
+        // Half-closed: the server may still answer, and the client still reads.
+        server.write(id, b"bye").unwrap();
+        server.close_stream(id).unwrap();
+        let back = server.poll_transmit(1024).unwrap();
+        assert_eq!(server.stream_count(), 0, "both FINs seen and all read: the server forgets it");
+        client.handle_bytes(t, &back);
+        assert_eq!(client.read(id, &mut buf).unwrap(), 3);
+        assert_eq!(&buf[..3], b"bye");
+        assert_eq!(client.stream_count(), 0);
+    }
+
+    #[test]
+    fn write_pushes_back_when_the_stream_buffer_is_full_and_signals_room() {
+        let t = now();
+        let config = SessionConfig { max_stream_buffer: 10, max_frame_size: 4, ..SessionConfig::default() };
+        let mut client = Session::new(Side::Client, config, t);
+        let id = client.open_stream().unwrap();
+        assert_eq!(client.write(id, &[7; 25]).unwrap(), 10);
+        assert_eq!(client.write(id, &[7; 5]).unwrap(), 0);
+        let _syn_and_first = client.poll_transmit(HEADER_LEN * 2 + 4).unwrap();
+        assert_eq!(client.poll_event(), Some(Event::Writable(id)));
+        assert_eq!(client.write(id, &[7; 5]).unwrap(), 4);
+    }
+
+    #[test]
+    fn receiving_stops_at_the_receive_buffer_and_resumes_after_read() {
+        let t = now();
+        let sender = SessionConfig { max_frame_size: 50, ..SessionConfig::default() };
+        let receiver = SessionConfig { max_receive_buffer: 100, ..SessionConfig::default() };
+        let mut client = Session::new(Side::Client, sender, t);
+        let mut server = Session::new(Side::Server, receiver, t);
+        let id = client.open_stream().unwrap();
+        client.write(id, &[1; 300]).unwrap();
+        let mut wire = Vec::new();
+        while let Some(bytes) = client.poll_transmit(64) {
+            wire.extend(bytes);
+        }
+        let first = server.handle_bytes(t, &wire);
+        assert!(first < wire.len(), "the server must stop consuming at its buffer limit");
+        assert_eq!(server.buffered_incoming(), 100);
+        assert_eq!(server.handle_bytes(t, &wire[first..]), 0, "nothing more until the application reads");
+        let mut offset = first;
+        let mut sink = vec![0u8; 1000];
+        let mut total = 0;
+        loop {
+            total += server.read(id, &mut sink).unwrap();
+            if offset == wire.len() {
+                break;
+            }
+            let n = server.handle_bytes(t, &wire[offset..]);
+            assert!(n > 0, "room after a read means progress");
+            offset += n;
+        }
+        assert_eq!(total, 300);
+    }
+
+    #[test]
+    fn data_for_an_unknown_stream_is_discarded_not_buffered() {
+        let t = now();
+        let mut client = Session::new(Side::Client, SessionConfig::default(), t);
+        let mut server = Session::new(Side::Server, SessionConfig::default(), t);
+        let id = server.open_stream().unwrap();
+        server.write(id, b"never opened on the client's side").unwrap();
+        let mut bytes = server.poll_transmit(1024).unwrap();
+        bytes.drain(..HEADER_LEN); // lose the SYN
+        client.handle_bytes(t, &bytes);
+        assert_eq!(client.buffered_incoming(), 0);
+        assert_eq!(client.poll_event(), None);
+    }
+
+    #[test]
+    fn keep_alive_pings_and_times_out_on_silence() {
+        let t = now();
+        let keep_alive = KeepAlive { interval: Duration::from_secs(10), timeout: Duration::from_secs(30) };
+        let config = SessionConfig { keep_alive: Some(keep_alive), ..SessionConfig::default() };
+        let mut session = Session::new(Side::Client, config, t);
+        assert_eq!(session.poll_timeout(), Some(t + Duration::from_secs(10)));
+        session.handle_timeout(t + Duration::from_secs(10));
+        let ping = session.poll_transmit(1024).unwrap();
+        assert_eq!(ping, [1, 3, 0, 0, 0, 0, 0, 0]);
+        session.handle_bytes(t + Duration::from_secs(25), &ping);
+        session.handle_timeout(t + Duration::from_secs(40));
+        assert!(!session.is_closed(), "a frame at 25 s keeps it alive at 40 s");
+        session.handle_timeout(t + Duration::from_secs(55));
+        assert_eq!(session.poll_event(), Some(Event::Closed(CloseReason::KeepAliveTimeout(keep_alive.timeout))));
+    }
+
+    #[test]
+    fn disabled_keep_alive_has_no_timer() {
+        let session = Session::new(Side::Client, SessionConfig::default(), now());
+        assert_eq!(session.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_protocol_error_closes_the_session() {
+        let t = now();
+        let mut session = Session::new(Side::Server, SessionConfig::default(), t);
+        session.handle_bytes(t, &[1, 42, 0, 0, 0, 0, 0, 0]);
+        assert!(session.is_closed());
+        assert_eq!(session.poll_event(), Some(Event::Closed(CloseReason::Protocol(FrameError::BadCommand(42)))));
+        assert!(matches!(session.open_stream(), Err(StreamError::SessionClosed(_))));
+    }
+
+    #[test]
+    fn v2_sender_waits_for_the_window_then_continues_after_upd() {
+        let t = now();
+        let config = SessionConfig { version: 2, max_stream_buffer: INITIAL_PEER_WINDOW as usize * 2, ..SessionConfig::default() };
+        let mut client = Session::new(Side::Client, config.clone(), t);
+        let mut server = Session::new(Side::Server, config, t);
+        let id = client.open_stream().unwrap();
+        let total = INITIAL_PEER_WINDOW as usize + 5000;
+        assert_eq!(client.write(id, &vec![9; total]).unwrap(), total);
+        let mut sent = Vec::new();
+        while let Some(bytes) = client.poll_transmit(4096) {
+            sent.extend(bytes);
+        }
+        assert_eq!(server.handle_bytes(t, &sent), sent.len());
+        assert_eq!(server.readable_len(id), INITIAL_PEER_WINDOW as usize, "the window caps what is sent");
+        let mut sink = vec![0u8; total];
+        server.read(id, &mut sink).unwrap();
+        let upd = server.poll_transmit(1024).unwrap();
+        client.handle_bytes(t, &upd);
+        let mut rest = Vec::new();
+        while let Some(bytes) = client.poll_transmit(4096) {
+            rest.extend(bytes);
+        }
+        server.handle_bytes(t, &rest);
+        assert_eq!(server.readable_len(id), 5000);
+    }
+}
