@@ -337,6 +337,9 @@ impl Channel {
             return;
         }
         let due = self.window.take_due(now, &self.rtt);
+        if !due.is_empty() {
+            self.rtt.back_off();
+        }
         self.stats.messages_resent += due.len() as u64;
         self.transmit.extend(due);
     }

@@ -65,6 +65,13 @@ impl RttEstimator {
         self.rto = (self.srtt + variance_term).min(self.config.max_rto);
     }
 
+    /// A timeout fired: the timeout doubles, up to the maximum, until the next sample resets
+    /// it (RFC 6298 §5.5). The official ends keep it fixed, so that a slow moment makes every
+    /// message in flight time out again and again; doubling lets a congested link recover.
+    pub fn back_off(&mut self) {
+        self.rto = (self.rto * 2).min(self.config.max_rto);
+    }
+
     /// The current retransmission timeout.
     pub fn rto(&self) -> Duration {
         self.rto
@@ -79,6 +86,18 @@ impl RttEstimator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_double_the_timeout_up_to_the_cap_and_a_sample_resets_it() {
+        let mut rtt = RttEstimator::new(RttConfig::default());
+        rtt.back_off();
+        assert_eq!(rtt.rto(), Duration::from_millis(400));
+        rtt.back_off();
+        rtt.back_off();
+        assert_eq!(rtt.rto(), Duration::from_secs(1), "capped at the maximum");
+        rtt.on_sample(Duration::from_millis(20));
+        assert_eq!(rtt.rto(), Duration::from_millis(170), "a sample brings the computed value back");
+    }
 
     #[test]
     fn starts_at_the_official_values() {

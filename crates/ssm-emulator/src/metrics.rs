@@ -1,0 +1,84 @@
+//! Counters the emulator reports at `GET /_emulator/metrics`: data-channel frames and bytes each
+//! way, resends by the agent end, and sessions running.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+/// Live counters, shared by every session and socket.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    frames_in: AtomicU64,
+    frames_out: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    resends: AtomicU64,
+    sessions_started: AtomicU64,
+    sessions_active: AtomicU64,
+    links_killed: AtomicU64,
+}
+
+/// A copy of the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    /// Frames received from clients.
+    pub frames_in: u64,
+    /// Frames sent to clients.
+    pub frames_out: u64,
+    /// Bytes received from clients.
+    pub bytes_in: u64,
+    /// Bytes sent to clients.
+    pub bytes_out: u64,
+    /// Messages the agent end sent again.
+    pub resends: u64,
+    /// Session tasks started.
+    pub sessions_started: u64,
+    /// Session tasks running.
+    pub sessions_active: u64,
+    /// Sockets closed by the fault injector.
+    pub links_killed: u64,
+}
+
+impl Metrics {
+    pub(crate) fn frame_in(&self, bytes: usize) {
+        self.frames_in.fetch_add(1, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn frame_out(&self, bytes: usize) {
+        self.frames_out.fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_resends(&self, n: u64) {
+        self.resends.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn session_started(&self) {
+        self.sessions_started.fetch_add(1, Ordering::Relaxed);
+        self.sessions_active.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn session_ended(&self) {
+        self.sessions_active.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn link_killed(&self) {
+        self.links_killed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> Snapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Snapshot {
+            frames_in: get(&self.frames_in),
+            frames_out: get(&self.frames_out),
+            bytes_in: get(&self.bytes_in),
+            bytes_out: get(&self.bytes_out),
+            resends: get(&self.resends),
+            sessions_started: get(&self.sessions_started),
+            sessions_active: get(&self.sessions_active),
+            links_killed: get(&self.links_killed),
+        }
+    }
+}
