@@ -16,6 +16,7 @@ pub struct Metrics {
     sessions_started: AtomicU64,
     sessions_active: AtomicU64,
     links_killed: AtomicU64,
+    links_rate_limited: AtomicU64,
 }
 
 /// A copy of the counters.
@@ -37,6 +38,8 @@ pub struct Snapshot {
     pub sessions_active: u64,
     /// Sockets closed by the fault injector.
     pub links_killed: u64,
+    /// Sockets closed because the client stayed above the message-rate limit.
+    pub links_rate_limited: u64,
 }
 
 impl Metrics {
@@ -67,6 +70,10 @@ impl Metrics {
         self.links_killed.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn link_rate_limited(&self) {
+        self.links_rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The counters now.
     pub fn snapshot(&self) -> Snapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -79,6 +86,7 @@ impl Metrics {
             sessions_started: get(&self.sessions_started),
             sessions_active: get(&self.sessions_active),
             links_killed: get(&self.links_killed),
+            links_rate_limited: get(&self.links_rate_limited),
         }
     }
 }

@@ -171,6 +171,27 @@ async fn shell_echoes_resizes_and_ends_when_the_shell_exits() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idle_session_ends_as_the_service_ends_it() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let emulator = emulator().await;
+        let mut idle = spec("Standard_Stream", serde_json::Value::Null, "3.3.1142.0");
+        idle.idle_timeout = Duration::from_millis(500);
+        let mut session = open(&emulator, "idle-1", idle).await;
+        let ending = loop {
+            match session.notices.recv().await.expect("the driver ended without a notice") {
+                Notice::Ended(ending) => break ending,
+                _ => continue,
+            }
+        };
+        assert!(matches!(ending, Ending::Closed { .. }), "{ending:?}");
+        // The service no longer resumes it.
+        assert_eq!(emulator.directory.rotate("idle-1"), None);
+    })
+    .await
+    .expect("hung");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_command_reports_its_output_and_exit_code() {
     tokio::time::timeout(HANG_GUARD, async {
         let emulator = emulator().await;

@@ -49,7 +49,10 @@ pub(crate) fn start(
         .ok_or("the document gives no portNumber")?
         .parse::<u16>()
         .map_err(|_| "portNumber is not a port number".to_string())?;
-    let target = Target { host: property("host").unwrap_or_else(|| "localhost".into()), port };
+    let target = Target { host: property("host").filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into()), port };
+    if let Some(address) = denied_address(&target) {
+        return Err(format!("Forwarding to IP address {address} is forbidden."));
+    }
     let forwarding = property("type").as_deref() == Some(ssm_protocol::handshake::LOCAL_PORT_FORWARDING);
     let client_mux = negotiated.is_some_and(|n| n.mux);
     if forwarding && client_mux && agent_supports_mux(&spec.agent_version) {
@@ -65,6 +68,17 @@ pub(crate) fn start(
         tokio::spawn(run_single(target, !forwarding, input, output));
     }
     Ok(())
+}
+
+/// The instance-metadata, time-sync and DNS addresses the agent refuses to forward to
+/// (its `DeniedPortForwardingRemoteIPs` default), checked once at session start.
+const DENIED_ADDRESSES: [&str; 9] =
+    ["169.254.169.254", "fd00:ec2::254", "169.254.169.253", "fd00:ec2::253", "169.254.169.123", "fd00:ec2::123", "169.254.169.250", "169.254.169.251", "fd00:ec2::240"];
+
+fn denied_address(target: &Target) -> Option<std::net::IpAddr> {
+    use std::net::ToSocketAddrs;
+    let addresses = (target.host.as_str(), target.port).to_socket_addrs().ok()?;
+    addresses.map(|a| a.ip()).find(|ip| DENIED_ADDRESSES.iter().any(|d| d.parse::<std::net::IpAddr>().ok() == Some(*ip)))
 }
 
 async fn dial(target: &Target) -> std::io::Result<TcpStream> {

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use ssm_protocol::payload::OpenDataChannel;
@@ -25,6 +26,12 @@ pub trait SessionDirectory: Send + Sync + 'static {
     /// Checks `token` for `session_id` and returns the session's task, starting it on the
     /// first open. The error text goes back to the client in the close frame.
     fn attach(&self, session_id: &str, token: &str) -> Result<Attached, String>;
+
+    /// Checks a SigV4-signed upgrade (service `ssmmessages`), as newer clients send it; an
+    /// unsigned upgrade is accepted, as the service still does for older clients.
+    fn verify_upgrade(&self, _path_and_query: &str, _headers: &HeaderMap) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A session a socket may join.
@@ -62,7 +69,11 @@ pub fn routes(state: DataChannelState) -> Router {
     Router::new().route("/v1/data-channel/{session_id}", get(upgrade)).with_state(state)
 }
 
-async fn upgrade(ws: WebSocketUpgrade, Path(session_id): Path<String>, State(state): State<DataChannelState>) -> Response {
+async fn upgrade(ws: WebSocketUpgrade, Path(session_id): Path<String>, uri: OriginalUri, headers: HeaderMap, State(state): State<DataChannelState>) -> Response {
+    let target = uri.0.path_and_query().map_or("/", |p| p.as_str());
+    if let Err(reason) = state.directory.verify_upgrade(target, &headers) {
+        return (StatusCode::FORBIDDEN, reason).into_response();
+    }
     ws.on_upgrade(move |socket| serve(socket, session_id, state.directory, state.faults, state.metrics))
 }
 
@@ -115,6 +126,7 @@ pub async fn serve(mut socket: WebSocket, session_id: String, directory: Arc<dyn
                 frames_seen += 1;
                 metrics.frame_in(bytes.len());
                 if attached.rate_limited && is_client_stream_message(&bytes) && limiter.count(Instant::now()) {
+                    metrics.link_rate_limited();
                     end = Some(CloseFrame { code: 1008, reason: "Rate exceeded".into() });
                     break;
                 }

@@ -1,0 +1,253 @@
+//! AWS access: one [`Aws`] per chosen profile and region, built from the standard credential
+//! chain and `~/.aws/config`, with the standard endpoint overrides (`AWS_ENDPOINT_URL`,
+//! `AWS_ENDPOINT_URL_SSM`, `AWS_ENDPOINT_URL_EC2`), which the SDK reads itself. This module owns
+//! the Session Manager control-plane calls (StartSession, ResumeSession, TerminateSession) and
+//! the rule that a session token only ever goes to an `ssmmessages` host, or to the host of
+//! the SSM endpoint the user chose.
+
+use std::collections::HashMap;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_ssm::error::ProvideErrorMetadata;
+
+use crate::datachannel::{Endpoint, Resume, ResumeFuture};
+
+/// Clients for one profile and region.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    pub(crate) ssm: aws_sdk_ssm::Client,
+    pub(crate) ec2: aws_sdk_ec2::Client,
+    region: String,
+    /// The SSM endpoint the user configured, if any (then its host may serve the data channel).
+    ssm_endpoint: Option<String>,
+}
+
+/// Errors of control-plane calls, with what the user can do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AwsError {
+    /// No region in the profile, the environment or the command line.
+    #[error("no AWS region is set: pass --region, set AWS_REGION, or add region to the profile in ~/.aws/config")]
+    NoRegion,
+    /// No credentials were found or they were refused.
+    #[error("no usable AWS credentials ({0}): configure a profile (aws configure) or choose another with --profile")]
+    Credentials(String),
+    /// The node is offline or unknown.
+    #[error("{target} is not connected to Session Manager: check that the node is running and its SSM agent is online")]
+    TargetNotConnected {
+        /// The node.
+        target: String,
+    },
+    /// The document does not exist.
+    #[error("the document {0} does not exist in this account and region: check its name, or list them with ListDocuments")]
+    InvalidDocument(String),
+    /// The request was refused.
+    #[error("{code}: {message}")]
+    Service {
+        /// AWS's error code.
+        code: String,
+        /// AWS's message.
+        message: String,
+    },
+    /// The service returned a stream URL Airlock will not send a token to.
+    #[error("refusing to open the data channel at {host}: it is not a Session Manager host; if you use a custom endpoint, set AWS_ENDPOINT_URL_SSM to it")]
+    UntrustedStreamUrl {
+        /// The host in the URL.
+        host: String,
+    },
+    /// The response lacked a field.
+    #[error("the service's answer lacks {0}")]
+    Incomplete(&'static str),
+    /// The call did not reach the service.
+    #[error("could not reach AWS: {0}")]
+    Network(String),
+}
+
+fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(error: aws_sdk_ssm::error::SdkError<E>, target: &str, document: &str) -> AwsError {
+    use aws_sdk_ssm::error::SdkError;
+    match &error {
+        SdkError::DispatchFailure(failure) => {
+            if failure.is_io() || failure.is_timeout() {
+                AwsError::Network(format!("{error:?}"))
+            } else {
+                AwsError::Credentials(failure.as_other().map_or_else(|| "the request could not be signed".into(), |o| format!("{o:?}")))
+            }
+        }
+        SdkError::TimeoutError(_) => AwsError::Network("the request timed out".into()),
+        _ => {
+            let code = error.code().unwrap_or("Unknown").to_owned();
+            let message = error.message().unwrap_or_default().to_owned();
+            match code.as_str() {
+                "TargetNotConnected" => AwsError::TargetNotConnected { target: target.to_owned() },
+                "InvalidDocument" => AwsError::InvalidDocument(document.to_owned()),
+                "UnrecognizedClientException" | "InvalidSignatureException" | "ExpiredTokenException" | "AccessDeniedException" => {
+                    AwsError::Credentials(format!("{code}: {message}"))
+                }
+                _ => AwsError::Service { code, message },
+            }
+        }
+    }
+}
+
+/// A request to start a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartRequest {
+    /// Instance or managed-node id.
+    pub target: String,
+    /// Session document; the default shell when `None`.
+    pub document: Option<String>,
+    /// Document parameters.
+    pub parameters: HashMap<String, Vec<String>>,
+    /// Why, for the audit trail.
+    pub reason: Option<String>,
+}
+
+impl Aws {
+    /// Loads configuration for `profile` (or the default chain) and `region` (or the
+    /// configured one).
+    pub async fn load(profile: Option<&str>, region: Option<&str>) -> Result<Aws, AwsError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(profile) = profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = region {
+            loader = loader.region(aws_config::Region::new(region.to_owned()));
+        }
+        let config = loader.load().await;
+        let region = config.region().ok_or(AwsError::NoRegion)?.to_string();
+        let ssm_endpoint = std::env::var("AWS_ENDPOINT_URL_SSM")
+            .ok()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .filter(|u| !u.is_empty());
+        Ok(Aws {
+            ssm: aws_sdk_ssm::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::new(&config),
+            region,
+            ssm_endpoint,
+        })
+    }
+
+    /// The region in use.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// StartSession; returns where to connect.
+    pub async fn start_session(&self, request: &StartRequest) -> Result<Endpoint, AwsError> {
+        let document = request.document.clone().unwrap_or_else(|| "SSM-SessionManagerRunShell".into());
+        let mut call = self.ssm.start_session().target(&request.target);
+        if request.document.is_some() {
+            call = call.document_name(&document);
+        }
+        if let Some(reason) = &request.reason {
+            call = call.reason(reason);
+        }
+        for (key, values) in &request.parameters {
+            call = call.parameters(key, values.clone());
+        }
+        let output = call.send().await.map_err(|e| classify(e, &request.target, &document))?;
+        let endpoint = Endpoint {
+            session_id: output.session_id.ok_or(AwsError::Incomplete("SessionId"))?,
+            stream_url: output.stream_url.ok_or(AwsError::Incomplete("StreamUrl"))?,
+            token: output.token_value.ok_or(AwsError::Incomplete("TokenValue"))?,
+        };
+        self.check_stream_url(&endpoint.stream_url)?;
+        Ok(endpoint)
+    }
+
+    /// TerminateSession.
+    pub async fn terminate_session(&self, session_id: &str) -> Result<(), AwsError> {
+        self.ssm
+            .terminate_session()
+            .session_id(session_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(e, "", ""))
+    }
+
+    /// ResumeSession: a fresh token, or `None` when the service says the session is over.
+    pub async fn resume_session(&self, session_id: &str) -> Result<Option<String>, AwsError> {
+        match self.ssm.resume_session().session_id(session_id).send().await {
+            Ok(output) => {
+                if let Some(url) = &output.stream_url {
+                    self.check_stream_url(url)?;
+                }
+                Ok(output.token_value.filter(|t| !t.is_empty()))
+            }
+            Err(error) if error.code() == Some("DoesNotExistException") => Ok(None),
+            Err(error) => Err(classify(error, "", "")),
+        }
+    }
+
+    /// A [`Resume`] for the data-channel driver.
+    pub fn resumer(&self) -> Box<dyn Resume> {
+        Box::new(AwsResume(self.clone()))
+    }
+
+    /// The token goes only to `ssmmessages.<region>.amazonaws.com` (or `.amazonaws.com.cn`), or
+    /// to the host of the SSM endpoint the user configured.
+    pub fn check_stream_url(&self, url: &str) -> Result<(), AwsError> {
+        check_stream_url(url, self.ssm_endpoint.as_deref())
+    }
+}
+
+/// See [`Aws::check_stream_url`].
+pub fn check_stream_url(url: &str, ssm_endpoint: Option<&str>) -> Result<(), AwsError> {
+    let host = host_of(url).unwrap_or_default();
+    let aws_host = host.starts_with("ssmmessages.") && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"));
+    let scheme_ok = url.starts_with("wss://") || (ssm_endpoint.is_some() && url.starts_with("ws://"));
+    let configured = ssm_endpoint.and_then(host_of).is_some_and(|h| h == host);
+    if scheme_ok && (aws_host || configured) {
+        Ok(())
+    } else {
+        Err(AwsError::UntrustedStreamUrl { host: host.to_owned() })
+    }
+}
+
+/// The host of a URL (without port or user info), lower-cased.
+fn host_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit('@').next()?;
+    let host = if authority.starts_with('[') {
+        authority.split(']').next().map(|h| h.trim_start_matches('['))?
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+struct AwsResume(Aws);
+
+impl Resume for AwsResume {
+    fn resume<'a>(&'a mut self, session_id: &'a str) -> ResumeFuture<'a> {
+        Box::pin(async move { self.0.resume_session(session_id).await.map_err(|e| e.to_string()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_go_only_to_session_manager_hosts() {
+        let aws = "wss://ssmmessages.eu-west-1.amazonaws.com/v1/data-channel/s-1?role=publish_subscribe";
+        assert!(check_stream_url(aws, None).is_ok());
+        assert!(check_stream_url("wss://ssmmessages.cn-north-1.amazonaws.com.cn/v1/x", None).is_ok());
+        for bad in [
+            "wss://evil.example.com/v1/data-channel/s-1",
+            "wss://ssmmessages.eu-west-1.amazonaws.com.evil.example/v1",
+            "ws://ssmmessages.eu-west-1.amazonaws.com/v1/x", // no TLS to AWS
+            "wss://user@evil.example/ssmmessages.eu-west-1.amazonaws.com",
+        ] {
+            assert!(check_stream_url(bad, None).is_err(), "{bad} must be refused");
+        }
+    }
+
+    #[test]
+    fn a_configured_endpoint_may_serve_the_data_channel() {
+        let endpoint = Some("http://127.0.0.1:8790");
+        assert!(check_stream_url("ws://127.0.0.1:8790/v1/data-channel/s-1", endpoint).is_ok());
+        assert!(check_stream_url("ws://10.0.0.9:8790/v1/data-channel/s-1", endpoint).is_err());
+    }
+}

@@ -1,0 +1,234 @@
+//! The node inventory: every managed node of a profile and region, from every page of
+//! DescribeInstanceInformation, joined with DescribeInstances (in batches) for the Name tag,
+//! the other tags and the instance state; on-premises (`mi-`) nodes get their tags from
+//! ListTagsForResource. [`NodeFilter`] narrows the list by text, tag, platform and ping status
+//! without another call, so thousands of nodes filter as fast as the user types.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ssm::error::ProvideErrorMetadata;
+use serde::Serialize;
+
+use crate::aws::{Aws, AwsError};
+
+/// One managed node as Airlock shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Node {
+    /// `i-…` or `mi-…`.
+    pub id: String,
+    /// The Name tag, else the computer name, else empty.
+    pub name: String,
+    /// Linux, Windows or MacOS.
+    pub platform_type: String,
+    /// e.g. "Amazon Linux", "Ubuntu".
+    pub platform_name: String,
+    /// Online, ConnectionLost or Inactive.
+    pub ping_status: String,
+    /// The SSM agent's version.
+    pub agent_version: String,
+    /// The address the agent reports, else the EC2 private address.
+    pub ip_address: String,
+    /// EC2 state (running, stopped, …); empty for on-premises nodes.
+    pub state: String,
+    /// All tags, Name included.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Node {
+    /// Whether the node is on premises (not an EC2 instance).
+    pub fn is_on_premises(&self) -> bool {
+        self.id.starts_with("mi-")
+    }
+}
+
+/// How many instance ids go into one DescribeInstances call.
+const EC2_BATCH: usize = 200;
+
+fn ssm_error<E: ProvideErrorMetadata>(error: aws_sdk_ssm::error::SdkError<E>) -> AwsError {
+    AwsError::Service {
+        code: error.code().unwrap_or("Unknown").to_owned(),
+        message: error.message().unwrap_or("the request failed").to_owned(),
+    }
+}
+
+impl Aws {
+    /// Lists every managed node.
+    pub async fn list_nodes(&self) -> Result<Vec<Node>, AwsError> {
+        let mut nodes = Vec::new();
+        let mut pages = self.ssm.describe_instance_information().max_results(50).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(ssm_error)?;
+            for info in page.instance_information_list.unwrap_or_default() {
+                let Some(id) = info.instance_id else { continue };
+                nodes.push(Node {
+                    name: info.computer_name.clone().unwrap_or_default(),
+                    platform_type: info.platform_type.map(|p| p.as_str().to_owned()).unwrap_or_default(),
+                    platform_name: info.platform_name.unwrap_or_default(),
+                    ping_status: info.ping_status.map(|p| p.as_str().to_owned()).unwrap_or_default(),
+                    agent_version: info.agent_version.unwrap_or_default(),
+                    ip_address: info.ip_address.unwrap_or_default(),
+                    state: String::new(),
+                    tags: BTreeMap::new(),
+                    id,
+                });
+            }
+        }
+        self.add_ec2_details(&mut nodes).await?;
+        self.add_on_premises_tags(&mut nodes).await?;
+        nodes.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then_with(|| a.id.cmp(&b.id)));
+        Ok(nodes)
+    }
+
+    async fn add_ec2_details(&self, nodes: &mut [Node]) -> Result<(), AwsError> {
+        let ids: Vec<String> = nodes.iter().filter(|n| n.id.starts_with("i-")).map(|n| n.id.clone()).collect();
+        let mut details = BTreeMap::new();
+        for batch in ids.chunks(EC2_BATCH) {
+            let mut pages = self
+                .ec2
+                .describe_instances()
+                .filters(aws_sdk_ec2::types::Filter::builder().name("instance-id").set_values(Some(batch.to_vec())).build())
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| AwsError::Service {
+                    code: e.code().unwrap_or("Unknown").to_owned(),
+                    message: e.message().unwrap_or("DescribeInstances failed").to_owned(),
+                })?;
+                for reservation in page.reservations.unwrap_or_default() {
+                    for instance in reservation.instances.unwrap_or_default() {
+                        let Some(id) = instance.instance_id.clone() else { continue };
+                        details.insert(id, instance);
+                    }
+                }
+            }
+        }
+        for node in nodes.iter_mut() {
+            let Some(instance) = details.get(&node.id) else { continue };
+            for tag in instance.tags() {
+                if let (Some(k), Some(v)) = (tag.key(), tag.value()) {
+                    node.tags.insert(k.to_owned(), v.to_owned());
+                }
+            }
+            if let Some(name) = node.tags.get("Name") {
+                node.name = name.clone();
+            }
+            if let Some(state) = instance.state().and_then(|s| s.name()) {
+                node.state = state.as_str().to_owned();
+            }
+            if node.ip_address.is_empty() {
+                node.ip_address = instance.private_ip_address().unwrap_or_default().to_owned();
+            }
+        }
+        Ok(())
+    }
+
+    async fn add_on_premises_tags(&self, nodes: &mut [Node]) -> Result<(), AwsError> {
+        for node in nodes.iter_mut().filter(|n| n.is_on_premises()) {
+            let result = self
+                .ssm
+                .list_tags_for_resource()
+                .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::ManagedInstance)
+                .resource_id(&node.id)
+                .send()
+                .await;
+            // Tags are a nicety: a node whose tags cannot be read is still listed.
+            if let Ok(output) = result {
+                for tag in output.tag_list.unwrap_or_default() {
+                    node.tags.insert(tag.key, tag.value);
+                }
+                if let Some(name) = node.tags.get("Name") {
+                    node.name = name.clone();
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A filter over the node list. Empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeFilter {
+    /// Words that must each appear (case-insensitive) in the name, id, IP, platform or a tag.
+    pub text: String,
+    /// Tags that must be present: `key` alone, or `key=value`.
+    pub tags: Vec<(String, Option<String>)>,
+    /// Platform type (Linux, Windows, MacOS), case-insensitive.
+    pub platform: Option<String>,
+    /// Ping status (Online, ConnectionLost, Inactive), case-insensitive.
+    pub ping_status: Option<String>,
+}
+
+impl NodeFilter {
+    /// Parses `key` or `key=value`.
+    pub fn parse_tag(spec: &str) -> (String, Option<String>) {
+        match spec.split_once('=') {
+            Some((k, v)) => (k.trim().to_owned(), Some(v.trim().to_owned())),
+            None => (spec.trim().to_owned(), None),
+        }
+    }
+
+    /// Whether `node` passes.
+    pub fn matches(&self, node: &Node) -> bool {
+        let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        if self.platform.as_deref().is_some_and(|p| !eq(p, &node.platform_type)) {
+            return false;
+        }
+        if self.ping_status.as_deref().is_some_and(|p| !eq(p, &node.ping_status)) {
+            return false;
+        }
+        for (key, value) in &self.tags {
+            match (node.tags.get(key), value) {
+                (None, _) => return false,
+                (Some(actual), Some(wanted)) if !eq(actual, wanted) => return false,
+                _ => {}
+            }
+        }
+        self.text.split_whitespace().all(|word| {
+            let word = word.to_lowercase();
+            let fields = [&node.name, &node.id, &node.ip_address, &node.platform_name, &node.platform_type];
+            fields.iter().any(|f| f.to_lowercase().contains(&word))
+                || node.tags.iter().any(|(k, v)| k.to_lowercase().contains(&word) || v.to_lowercase().contains(&word))
+        })
+    }
+
+    /// The nodes that pass, in order.
+    pub fn apply<'a>(&'a self, nodes: &'a [Node]) -> impl Iterator<Item = &'a Node> + 'a {
+        nodes.iter().filter(move |n| self.matches(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str, name: &str, platform: &str, ping: &str, tags: &[(&str, &str)]) -> Node {
+        Node {
+            id: id.into(),
+            name: name.into(),
+            platform_type: platform.into(),
+            platform_name: "Ubuntu".into(),
+            ping_status: ping.into(),
+            agent_version: "3.3.1142.0".into(),
+            ip_address: "10.0.0.1".into(),
+            state: "running".into(),
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn every_field_of_the_filter_narrows() {
+        let nodes = vec![
+            node("i-1", "web-1", "Linux", "Online", &[("env", "prod")]),
+            node("i-2", "db-1", "Linux", "ConnectionLost", &[("env", "prod"), ("team", "data")]),
+            node("mi-3", "build", "Windows", "Online", &[("env", "dev")]),
+        ];
+        let ids = |f: &NodeFilter| f.apply(&nodes).map(|n| n.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&NodeFilter::default()).len(), 3);
+        assert_eq!(ids(&NodeFilter { text: "WEB".into(), ..Default::default() }), ["i-1"]);
+        assert_eq!(ids(&NodeFilter { text: "prod db".into(), ..Default::default() }), ["i-2"], "every word must match");
+        assert_eq!(ids(&NodeFilter { platform: Some("windows".into()), ..Default::default() }), ["mi-3"]);
+        assert_eq!(ids(&NodeFilter { ping_status: Some("online".into()), ..Default::default() }), ["i-1", "mi-3"]);
+        assert_eq!(ids(&NodeFilter { tags: vec![NodeFilter::parse_tag("team")], ..Default::default() }), ["i-2"]);
+        assert_eq!(ids(&NodeFilter { tags: vec![NodeFilter::parse_tag("env=prod")], ..Default::default() }), ["i-1", "i-2"]);
+    }
+}

@@ -1,0 +1,112 @@
+//! The HTTP face of the emulator on one address: `POST /` is SSM (JSON 1.1, chosen by the
+//! `X-Amz-Target` header) or EC2 (form-encoded Query), both behind SigV4; the data channel is
+//! mounted from [`crate::agent::socket`]; `/_emulator/faults` and `/_emulator/metrics` are the
+//! control endpoints tests and the demo use.
+
+pub mod ec2;
+pub mod ssm;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::agent::socket::{self, DataChannelState};
+use crate::faults::{FaultConfig, Faults};
+use crate::metrics::Metrics;
+use crate::service::Service;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Nodes, documents, sessions.
+    pub service: Arc<Service>,
+    /// Live faults.
+    pub faults: Arc<Faults>,
+    /// Live counters.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Every route.
+pub fn router(state: AppState) -> Router {
+    let data_channel = socket::routes(DataChannelState { directory: state.service.clone(), faults: state.faults.clone(), metrics: state.metrics.clone() });
+    Router::new()
+        .route("/", post(aws_api))
+        .route("/_emulator/faults", get(get_faults).post(set_faults))
+        .route("/_emulator/metrics", get(get_metrics))
+        .with_state(state)
+        .merge(data_channel)
+}
+
+fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+async fn aws_api(State(state): State<AppState>, uri: OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+    let target = uri.0.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_owned();
+    let request_id = request_id();
+    if let Some(operation) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let result = match operation.strip_prefix("AmazonSSM.") {
+            None => Err(crate::service::ApiError::client("UnknownOperationException", format!("unknown target {operation}"))),
+            Some(operation) => match state.service.authenticate("POST", &target, &headers, &body, "ssm") {
+                Err(auth) => Err(crate::service::ApiError::client(auth.json_type(), auth.message())),
+                Ok(caller) => ssm::call(&state.service, &caller, operation, &body, &host),
+            },
+        };
+        let (status, body) = match result {
+            Ok(value) => (StatusCode::OK, value),
+            Err(error) => (StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST), json!({"__type": error.code, "message": error.message})),
+        };
+        let mut response = (status, body.to_string()).into_response();
+        let response_headers = response.headers_mut();
+        response_headers.insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+        if let Ok(id) = HeaderValue::from_str(&request_id) {
+            response_headers.insert("x-amzn-requestid", id);
+        }
+        return response;
+    }
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let result = match state.service.authenticate("POST", &target, &headers, &body, "ec2") {
+        Err(auth) => {
+            let status = match auth {
+                crate::sigv4::AuthError::BadSignature(_) => 403,
+                crate::sigv4::AuthError::Expired(_) => 400,
+                _ => 401,
+            };
+            Err(crate::service::ApiError { code: auth.ec2_code(), message: auth.message(), status })
+        }
+        Ok(_) => ec2::call(&state.service, &form, &request_id),
+    };
+    let (status, xml) = match result {
+        Ok(xml) => (StatusCode::OK, xml),
+        Err(error) => (StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST), ec2::error_xml(error.code, &error.message, &request_id)),
+    };
+    let mut response = (status, xml).into_response();
+    response.headers_mut().insert("content-type", HeaderValue::from_static("text/xml;charset=UTF-8"));
+    response
+}
+
+async fn get_faults(State(state): State<AppState>) -> Json<FaultConfig> {
+    Json(state.faults.get())
+}
+
+async fn set_faults(State(state): State<AppState>, body: Bytes) -> Response {
+    let config: FaultConfig = match serde_json::from_slice(&body) {
+        Ok(config) => config,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("the faults are not valid JSON of the documented shape: {e}\n")).into_response(),
+    };
+    match state.faults.set(config) {
+        Ok(()) => Json(state.faults.get()).into_response(),
+        Err(message) => (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
+    }
+}
+
+async fn get_metrics(State(state): State<AppState>) -> Response {
+    Json(state.metrics.snapshot()).into_response()
+}

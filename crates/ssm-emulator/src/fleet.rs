@@ -1,0 +1,373 @@
+//! The fleet: the account, the key pairs the APIs accept, the managed nodes with their agents and
+//! tags, extra Session documents and start-up faults. Read from a TOML file (`--fleet FILE`,
+//! format in the README) or [`Fleet::default_fleet`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::faults::FaultConfig;
+
+/// Everything the emulator serves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fleet {
+    /// The 12-digit account id.
+    #[serde(default = "default_account")]
+    pub account: String,
+    /// The region the APIs claim to be.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Minutes without stream data after which a session ends (the service's default is 20).
+    #[serde(default = "default_idle_minutes")]
+    pub idle_timeout_minutes: u64,
+    /// Key pairs the APIs accept.
+    #[serde(default = "default_credentials")]
+    pub credentials: Vec<KeyPair>,
+    /// The managed nodes.
+    #[serde(default)]
+    pub nodes: Vec<NodeSpec>,
+    /// This many synthetic online Linux nodes are added after `nodes` (for large-fleet tests).
+    #[serde(default)]
+    pub extra_nodes: usize,
+    /// Session documents beyond the standard ones.
+    #[serde(default)]
+    pub documents: Vec<DocumentSpec>,
+    /// Faults in force from the start.
+    #[serde(default)]
+    pub faults: FaultConfig,
+}
+
+/// An access key pair and the IAM user it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPair {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret.
+    pub secret_access_key: String,
+    /// The IAM user name (session ids start with it).
+    #[serde(default = "default_user")]
+    pub user: String,
+}
+
+/// One managed node.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// `i-` followed by 8 or 17 hex digits, or `mi-` followed by 17 for on-premises nodes.
+    pub id: String,
+    /// The Name tag.
+    pub name: String,
+    /// `Linux`, `Windows` or `MacOS`.
+    #[serde(default = "default_platform")]
+    pub platform: String,
+    /// For example `Amazon Linux`.
+    #[serde(default = "default_platform_name")]
+    pub platform_name: String,
+    /// For example `2023`.
+    #[serde(default = "default_platform_version")]
+    pub platform_version: String,
+    /// Four numeric parts, for example `3.3.1142.0`.
+    #[serde(default = "default_agent_version")]
+    pub agent_version: String,
+    /// `Online`, `ConnectionLost` or `Inactive`.
+    #[serde(default = "default_ping_status")]
+    pub ping_status: String,
+    /// The private address shown in the inventory.
+    #[serde(default = "default_ip")]
+    pub ip: String,
+    /// The EC2 state (EC2 nodes only): `running`, `stopped`, ...
+    #[serde(default = "default_state")]
+    pub state: String,
+    /// Tags besides Name.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// The login shell started for Standard_Stream sessions.
+    #[serde(default = "default_shell")]
+    pub shell: Vec<String>,
+}
+
+/// A Session document: its name and its JSON content, in the form SSM stores
+/// (`schemaVersion`, `sessionType`, `parameters`, `properties` with `{{ name }}` placeholders).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentSpec {
+    /// The document name.
+    pub name: String,
+    /// The JSON content.
+    pub content: String,
+}
+
+fn default_account() -> String {
+    "123456789012".into()
+}
+fn default_region() -> String {
+    "us-east-1".into()
+}
+fn default_idle_minutes() -> u64 {
+    20
+}
+fn default_user() -> String {
+    "demo".into()
+}
+fn default_platform() -> String {
+    "Linux".into()
+}
+fn default_platform_name() -> String {
+    "Amazon Linux".into()
+}
+fn default_platform_version() -> String {
+    "2023".into()
+}
+fn default_agent_version() -> String {
+    "3.3.1142.0".into()
+}
+fn default_ping_status() -> String {
+    "Online".into()
+}
+fn default_ip() -> String {
+    "10.0.0.10".into()
+}
+fn default_state() -> String {
+    "running".into()
+}
+/// The shell of this machine: `$SHELL` when it is set, else `/bin/sh`.
+fn default_shell() -> Vec<String> {
+    let shell = std::env::var("SHELL").ok().filter(|s| !s.is_empty() && Path::new(s).exists());
+    vec![shell.unwrap_or_else(|| "/bin/sh".into())]
+}
+
+/// The key pair the default fleet accepts (printed at start-up; not a secret of anyone's).
+pub const DEMO_ACCESS_KEY_ID: &str = "AKIAEMULATORDEMO0001";
+/// The secret of [`DEMO_ACCESS_KEY_ID`].
+pub const DEMO_SECRET_ACCESS_KEY: &str = "emulator/demo/secret/key/not/a/real/one/000";
+
+fn default_credentials() -> Vec<KeyPair> {
+    vec![KeyPair { access_key_id: DEMO_ACCESS_KEY_ID.into(), secret_access_key: DEMO_SECRET_ACCESS_KEY.into(), user: default_user() }]
+}
+
+/// Why a fleet file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// The file could not be read.
+    #[error("cannot read the fleet file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown fields.
+    #[error("the fleet file {path} is not valid: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message, with the line.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("the fleet is not valid: {0}")]
+    Invalid(String),
+}
+
+impl Fleet {
+    /// Reads and checks a fleet file.
+    pub fn from_file(path: &Path) -> Result<Fleet, FleetError> {
+        let text = std::fs::read_to_string(path).map_err(|source| FleetError::Read { path: path.display().to_string(), source })?;
+        Fleet::from_toml(&text).map_err(|e| match e {
+            FleetError::Parse { message, .. } => FleetError::Parse { path: path.display().to_string(), message },
+            other => other,
+        })
+    }
+
+    /// Parses and checks fleet TOML.
+    pub fn from_toml(text: &str) -> Result<Fleet, FleetError> {
+        let fleet: Fleet = toml::from_str(text).map_err(|e| FleetError::Parse { path: String::new(), message: e.to_string() })?;
+        fleet.validate()?;
+        Ok(fleet)
+    }
+
+    /// The demo fleet: a current Linux node (multiplexed port forwarding), a node with an agent
+    /// older than 3.0.196.0 (basic port forwarding), a node whose agent lost its connection,
+    /// and an on-premises node.
+    pub fn default_fleet() -> Fleet {
+        let node = |id: &str, name: &str, agent: &str, ping: &str, ip: &str, tags: &[(&str, &str)]| NodeSpec {
+            id: id.into(),
+            name: name.into(),
+            platform: default_platform(),
+            platform_name: default_platform_name(),
+            platform_version: default_platform_version(),
+            agent_version: agent.into(),
+            ping_status: ping.into(),
+            ip: ip.into(),
+            state: default_state(),
+            tags: tags.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+            shell: default_shell(),
+        };
+        let mut onprem = node("mi-0123456789abcdef0", "onprem-build", "3.3.1142.0", "Online", "192.168.10.20", &[("env", "ci"), ("team", "platform")]);
+        onprem.platform_name = "Ubuntu".into();
+        onprem.platform_version = "24.04".into();
+        let fleet = Fleet {
+            account: default_account(),
+            region: default_region(),
+            idle_timeout_minutes: default_idle_minutes(),
+            credentials: default_credentials(),
+            nodes: vec![
+                node("i-0a1b2c3d4e5f60001", "web-1", "3.3.1142.0", "Online", "10.0.1.10", &[("env", "prod"), ("team", "web")]),
+                node("i-0a1b2c3d4e5f60002", "legacy-db", "3.0.161.0", "Online", "10.0.2.20", &[("env", "prod"), ("team", "data")]),
+                node("i-0a1b2c3d4e5f60003", "batch-old", "3.2.582.0", "ConnectionLost", "10.0.3.30", &[("env", "staging"), ("team", "data")]),
+                onprem,
+            ],
+            extra_nodes: 0,
+            documents: Vec::new(),
+            faults: FaultConfig::default(),
+        };
+        debug_assert!(fleet.validate().is_ok());
+        fleet
+    }
+
+    /// The nodes, with the synthetic ones appended.
+    pub fn all_nodes(&self) -> Vec<NodeSpec> {
+        let mut nodes = self.nodes.clone();
+        let envs = ["prod", "staging", "dev"];
+        let teams = ["web", "data", "platform", "ml"];
+        for i in 0..self.extra_nodes {
+            let mut tags = BTreeMap::new();
+            tags.insert("env".into(), envs[i % envs.len()].into());
+            tags.insert("team".into(), teams[i % teams.len()].into());
+            nodes.push(NodeSpec {
+                id: format!("i-{:017x}", 0xf000_0000_0000u64 + i as u64),
+                name: format!("fleet-{i:05}"),
+                platform: default_platform(),
+                platform_name: default_platform_name(),
+                platform_version: default_platform_version(),
+                agent_version: default_agent_version(),
+                ping_status: if i % 10 == 9 { "ConnectionLost".into() } else { "Online".into() },
+                ip: format!("10.{}.{}.{}", 100 + i / 65536 % 100, i / 256 % 256, i % 256),
+                state: default_state(),
+                tags,
+                shell: default_shell(),
+            });
+        }
+        nodes
+    }
+
+    fn validate(&self) -> Result<(), FleetError> {
+        let invalid = |m: String| Err(FleetError::Invalid(m));
+        if self.account.len() != 12 || !self.account.bytes().all(|b| b.is_ascii_digit()) {
+            return invalid(format!("account {:?} must be 12 digits", self.account));
+        }
+        if self.credentials.is_empty() {
+            return invalid("give at least one [[credentials]] key pair".into());
+        }
+        if self.idle_timeout_minutes == 0 {
+            return invalid("idle_timeout_minutes must be at least 1".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for node in &self.nodes {
+            if !valid_node_id(&node.id) {
+                return invalid(format!("node id {:?} must be i- and 8 or 17 hex digits, or mi- and 17", node.id));
+            }
+            if !seen.insert(node.id.as_str()) {
+                return invalid(format!("node id {} appears twice", node.id));
+            }
+            if !["Linux", "Windows", "MacOS"].contains(&node.platform.as_str()) {
+                return invalid(format!("node {}: platform must be Linux, Windows or MacOS", node.id));
+            }
+            if !["Online", "ConnectionLost", "Inactive"].contains(&node.ping_status.as_str()) {
+                return invalid(format!("node {}: ping_status must be Online, ConnectionLost or Inactive", node.id));
+            }
+            if node.agent_version.parse::<ssm_protocol::handshake::Version>().is_err() {
+                return invalid(format!("node {}: agent_version {:?} must be numbers like 3.3.1142.0", node.id, node.agent_version));
+            }
+            if node.shell.is_empty() {
+                return invalid(format!("node {}: shell must name a command", node.id));
+            }
+        }
+        for document in &self.documents {
+            crate::documents::Document::parse(&document.name, &document.content).map_err(FleetError::Invalid)?;
+        }
+        self.faults.validate().map_err(FleetError::Invalid)
+    }
+}
+
+/// `i-` and 8 or 17 hex digits, or `mi-` and 17.
+pub fn valid_node_id(id: &str) -> bool {
+    let hex = |s: &str, lens: &[usize]| lens.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if let Some(rest) = id.strip_prefix("mi-") {
+        hex(rest, &[17])
+    } else if let Some(rest) = id.strip_prefix("i-") {
+        hex(rest, &[8, 17])
+    } else {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_fleet_has_every_kind_of_node() {
+        let fleet = Fleet::default_fleet();
+        let nodes = fleet.all_nodes();
+        let version = |n: &NodeSpec| n.agent_version.parse::<ssm_protocol::handshake::Version>().unwrap();
+        let basic: ssm_protocol::handshake::Version = "3.0.196.0".parse().unwrap();
+        assert!(nodes.iter().any(|n| n.ping_status == "Online" && n.id.starts_with("i-") && version(n).is_newer_than(&basic)));
+        assert!(nodes.iter().any(|n| n.ping_status == "Online" && !version(n).is_newer_than(&basic)));
+        assert!(nodes.iter().any(|n| n.ping_status == "ConnectionLost"));
+        assert!(nodes.iter().any(|n| n.id.starts_with("mi-")));
+        assert!(nodes.iter().all(|n| !n.name.is_empty() && !n.tags.is_empty()));
+    }
+
+    #[test]
+    fn a_fleet_file_parses_with_defaults() {
+        let fleet = Fleet::from_toml(
+            r#"
+            extra_nodes = 3
+            [[credentials]]
+            access_key_id = "AKIATEST"
+            secret_access_key = "s"
+            [[nodes]]
+            id = "i-0123456789abcdef0"
+            name = "a"
+            tags = { env = "dev" }
+            [faults.to_client]
+            drop = 0.5
+            "#,
+        )
+        .unwrap();
+        assert_eq!(fleet.all_nodes().len(), 4);
+        assert_eq!(fleet.nodes[0].agent_version, "3.3.1142.0");
+        assert_eq!(fleet.faults.to_client.drop, 0.5);
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_fleet() {
+        let readme = include_str!("../../../README.md");
+        let section = &readme[readme.find("### Fleet file").expect("README has the fleet section")..];
+        let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+        let example = &section[start..start + section[start..].find("```").unwrap()];
+        let fleet = Fleet::from_toml(example).unwrap();
+        assert_eq!(fleet.nodes[0].tags["team"], "data");
+        assert_eq!(fleet.documents[0].name, "Team-Postgres");
+    }
+
+    #[test]
+    fn bad_fleets_say_what_is_wrong() {
+        let cases = [
+            ("[[nodes]]\nid = \"x-1\"\nname = \"a\"", "i- and 8 or 17"),
+            ("[[nodes]]\nid = \"i-01234567\"\nname = \"a\"\nping_status = \"Up\"", "ping_status"),
+            ("[[nodes]]\nid = \"i-01234567\"\nname = \"a\"\nagent_version = \"new\"", "agent_version"),
+            ("nodez = 1", "unknown field"),
+            ("[faults.to_agent]\ndrop = 2.0", "between 0 and 1"),
+            ("[[documents]]\nname = \"D\"\ncontent = \"{}\"", "sessionType"),
+        ];
+        for (text, needle) in cases {
+            let error = Fleet::from_toml(text).unwrap_err().to_string();
+            assert!(error.contains(needle), "{text:?} gave {error:?}, expected {needle:?}");
+        }
+    }
+}

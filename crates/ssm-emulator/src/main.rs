@@ -1,0 +1,69 @@
+//! `ssm-emulator`: serves the SSM and EC2 APIs and the data channel on one address, prints the
+//! fleet and the key pair to use, and runs until interrupted.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use ssm_emulator::fleet::Fleet;
+use ssm_emulator::{Emulator, EmulatorConfig};
+
+/// The far side of AWS Systems Manager Session Manager, for tests and demos.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address to serve the APIs and the data channel on.
+    #[arg(long, default_value = "127.0.0.1:8790")]
+    listen: SocketAddr,
+    /// Fleet file (TOML); the default fleet when absent.
+    #[arg(long)]
+    fleet: Option<PathBuf>,
+    /// Remove the agent's pacing and the service's message-rate limit.
+    #[arg(long)]
+    unpaced: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let fleet = match &args.fleet {
+        Some(path) => match Fleet::from_file(path) {
+            Ok(fleet) => fleet,
+            Err(error) => {
+                eprintln!("ssm-emulator: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Fleet::default_fleet(),
+    };
+    let nodes = fleet.all_nodes();
+    let running = match Emulator::start(EmulatorConfig { listen: args.listen, fleet: fleet.clone(), paced: !args.unpaced }).await {
+        Ok(running) => running,
+        Err(error) => {
+            eprintln!("ssm-emulator: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    println!("ssm-emulator serving on {} ({})", running.endpoint_url(), if args.unpaced { "unpaced" } else { "paced like the agent" });
+    println!();
+    println!("{:<22} {:<16} {:<14} {:<8} {:<12} TAGS", "NODE", "NAME", "PING", "PLATFORM", "AGENT");
+    for node in nodes.iter().take(20) {
+        let tags: Vec<String> = node.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("{:<22} {:<16} {:<14} {:<8} {:<12} {}", node.id, node.name, node.ping_status, node.platform, node.agent_version, tags.join(","));
+    }
+    if nodes.len() > 20 {
+        println!("... and {} more", nodes.len() - 20);
+    }
+    println!();
+    println!("Point AWS clients here with:");
+    println!("  export AWS_ENDPOINT_URL={}", running.endpoint_url());
+    println!("  export AWS_REGION={}", fleet.region);
+    for key in &fleet.credentials {
+        println!("  export AWS_ACCESS_KEY_ID={}", key.access_key_id);
+        println!("  export AWS_SECRET_ACCESS_KEY={}", key.secret_access_key);
+    }
+    println!("Faults: curl -X POST {}/_emulator/faults -d '{{\"to_client\":{{\"drop\":0.01}}}}'", running.endpoint_url());
+    let _ = tokio::signal::ctrl_c().await;
+    ExitCode::SUCCESS
+}
