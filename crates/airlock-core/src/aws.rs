@@ -20,6 +20,8 @@ pub struct Aws {
     region: String,
     /// The SSM endpoint the user configured, if any (then its host may serve the data channel).
     ssm_endpoint: Option<String>,
+    /// Credentials, to sign data-channel upgrades with.
+    credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
 }
 
 /// Errors of control-plane calls, with what the user can do.
@@ -62,7 +64,7 @@ pub enum AwsError {
     Network(String),
 }
 
-fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(error: aws_sdk_ssm::error::SdkError<E>, target: &str, document: &str) -> AwsError {
+pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(error: aws_sdk_ssm::error::SdkError<E>, target: &str, document: &str) -> AwsError {
     use aws_sdk_ssm::error::SdkError;
     match &error {
         SdkError::DispatchFailure(failure) => {
@@ -113,17 +115,30 @@ impl Aws {
             loader = loader.region(aws_config::Region::new(region.to_owned()));
         }
         let config = loader.load().await;
+        let ssm_endpoint = std::env::var("AWS_ENDPOINT_URL_SSM").ok().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        Aws::from_config(&config, ssm_endpoint)
+    }
+
+    /// Clients for an already loaded configuration. `ssm_endpoint` is the SSM endpoint the user
+    /// chose, if any (else the configuration's own endpoint URL is taken).
+    pub fn from_config(config: &aws_config::SdkConfig, ssm_endpoint: Option<String>) -> Result<Aws, AwsError> {
         let region = config.region().ok_or(AwsError::NoRegion)?.to_string();
-        let ssm_endpoint = std::env::var("AWS_ENDPOINT_URL_SSM")
-            .ok()
-            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-            .filter(|u| !u.is_empty());
+        let ssm_endpoint = ssm_endpoint.or_else(|| config.endpoint_url().map(str::to_owned)).filter(|u| !u.is_empty());
         Ok(Aws {
-            ssm: aws_sdk_ssm::Client::new(&config),
-            ec2: aws_sdk_ec2::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(config),
+            ec2: aws_sdk_ec2::Client::new(config),
             region,
             ssm_endpoint,
+            credentials: config.credentials_provider(),
         })
+    }
+
+    /// Driver settings for this account: upgrades signed with these credentials.
+    pub fn driver_config(&self) -> crate::datachannel::DriverConfig {
+        crate::datachannel::DriverConfig {
+            signing: self.credentials.clone().map(|credentials| crate::datachannel::UpgradeSigning { credentials, region: self.region.clone() }),
+            ..crate::datachannel::DriverConfig::default()
+        }
     }
 
     /// The region in use.

@@ -14,6 +14,8 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
@@ -22,6 +24,8 @@ use ssm_protocol::payload::{ExitCode, HandshakeRequest, OpenDataChannel, PortFla
 use ssm_protocol::{Channel, ChannelError, Config, Event, PayloadType, Role};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -78,6 +82,25 @@ pub struct DriverConfig {
     pub message_rate: Option<u32>,
     /// The protocol state machine's settings.
     pub channel: Config,
+    /// Credentials to SigV4-sign each WebSocket upgrade with (service `ssmmessages`), as
+    /// current plugins do. `None` dials unsigned, with the token as the only credential.
+    pub signing: Option<UpgradeSigning>,
+}
+
+/// What signing a data-channel upgrade needs: a credentials source (asked afresh on every
+/// dial, so refreshed credentials are used) and the region.
+#[derive(Clone)]
+pub struct UpgradeSigning {
+    /// Where credentials come from.
+    pub credentials: aws_credential_types::provider::SharedCredentialsProvider,
+    /// The region of the session.
+    pub region: String,
+}
+
+impl std::fmt::Debug for UpgradeSigning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpgradeSigning").field("region", &self.region).finish_non_exhaustive()
+    }
 }
 
 impl Default for DriverConfig {
@@ -91,6 +114,7 @@ impl Default for DriverConfig {
             reconnect_max_delay: Duration::from_secs(5),
             message_rate: Some(950),
             channel: Config { id_seed: rand::random(), ..Config::default() },
+            signing: None,
         }
     }
 }
@@ -187,6 +211,19 @@ pub struct SessionChannel {
     pub commands: mpsc::Sender<Command>,
     /// Notices from the driver.
     pub notices: mpsc::Receiver<Notice>,
+    /// Live figures of the link.
+    pub figures: Arc<LinkFigures>,
+}
+
+/// Live figures of a session's link, updated by its driver.
+#[derive(Debug, Default)]
+pub struct LinkFigures {
+    /// The smoothed round-trip time, in microseconds.
+    pub rtt_micros: AtomicU64,
+    /// Stream messages sent again.
+    pub messages_resent: AtomicU64,
+    /// Successful reconnects.
+    pub reconnects: AtomicU64,
 }
 
 /// Opens the data channel and starts its task.
@@ -194,16 +231,27 @@ pub async fn connect(endpoint: Endpoint, resume: Box<dyn Resume>, config: Driver
     let socket = dial(&endpoint, &config).await?;
     let (commands, command_rx) = mpsc::channel(64);
     let (notice_tx, notices) = mpsc::channel(256);
-    let driver = Driver::new(endpoint, resume, config, notice_tx);
+    let figures = Arc::new(LinkFigures::default());
+    let driver = Driver::new(endpoint, resume, config, notice_tx, figures.clone());
     tokio::spawn(driver.run(socket, command_rx));
-    Ok(SessionChannel { commands, notices })
+    Ok(SessionChannel { commands, notices, figures })
 }
 
 async fn dial(endpoint: &Endpoint, config: &DriverConfig) -> Result<Socket, ConnectError> {
     let url_for_errors = endpoint.stream_url.split('?').next().unwrap_or_default().to_owned();
-    let (mut socket, _) = tokio_tungstenite::connect_async(endpoint.stream_url.as_str())
-        .await
-        .map_err(|e| ConnectError::Dial { url: url_for_errors.clone(), reason: e.to_string() })?;
+    let dial_error = |reason: String| ConnectError::Dial { url: url_for_errors.clone(), reason };
+    let mut request = endpoint.stream_url.as_str().into_client_request().map_err(|e| dial_error(e.to_string()))?;
+    if let Some(signing) = &config.signing {
+        for (name, value) in sign_upgrade(&endpoint.stream_url, signing).await.map_err(dial_error)? {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| dial_error(e.to_string()))?;
+            let value = HeaderValue::from_str(&value).map_err(|e| dial_error(e.to_string()))?;
+            request.headers_mut().insert(name, value);
+        }
+    }
+    // Nagle's algorithm would hold a keystroke's small frame until the previous one is
+    // acknowledged (tens of milliseconds with delayed ACKs); Go's sockets, and so the plugin's,
+    // have it off too.
+    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await.map_err(|e| dial_error(e.to_string()))?;
     let open = OpenDataChannel {
         message_schema_version: "1.0".into(),
         request_id: uuid::Uuid::new_v4().to_string(),
@@ -216,6 +264,35 @@ async fn dial(endpoint: &Endpoint, config: &DriverConfig) -> Result<Socket, Conn
         .await
         .map_err(|e| ConnectError::Dial { url: url_for_errors, reason: e.to_string() })?;
     Ok(socket)
+}
+
+/// The SigV4 headers for a WebSocket upgrade to `url`: only Host is signed and the payload is
+/// the empty body's, because the handshake's own headers are added after signing.
+async fn sign_upgrade(url: &str, signing: &UpgradeSigning) -> Result<Vec<(String, String)>, String> {
+    use aws_credential_types::provider::ProvideCredentials;
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+
+    let credentials = signing.credentials.provide_credentials().await.map_err(|e| format!("no credentials to sign the data-channel upgrade: {e}"))?;
+    let http_url = if let Some(rest) = url.strip_prefix("wss://") { format!("https://{rest}") } else { url.replacen("ws://", "http://", 1) };
+    let uri: tokio_tungstenite::tungstenite::http::Uri = http_url.parse().map_err(|e| format!("the stream URL is not a URL: {e}"))?;
+    let host = match (uri.host(), uri.port_u16()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        _ => return Err("the stream URL has no host".into()),
+    };
+    let identity = credentials.into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&signing.region)
+        .name("ssmmessages")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let request = SignableRequest::new("GET", http_url.as_str(), [("host", host.as_str())].into_iter(), SignableBody::Bytes(b"")).map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(request, &params).map_err(|e| e.to_string())?.into_parts();
+    Ok(instructions.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
 }
 
 fn unix_millis() -> u64 {
@@ -276,6 +353,7 @@ struct Driver {
     /// Reconnects since the last frame from the agent: a socket that opens and closes without
     /// delivering anything does not reset the attempt budget.
     unproven_reconnects: u32,
+    figures: Arc<LinkFigures>,
 }
 
 enum Step {
@@ -284,7 +362,7 @@ enum Step {
 }
 
 impl Driver {
-    fn new(endpoint: Endpoint, resume: Box<dyn Resume>, config: DriverConfig, notices: mpsc::Sender<Notice>) -> Self {
+    fn new(endpoint: Endpoint, resume: Box<dyn Resume>, config: DriverConfig, notices: mpsc::Sender<Notice>, figures: Arc<LinkFigures>) -> Self {
         let now = Instant::now();
         Driver {
             channel: Channel::new(Role::Client, config.channel.clone(), now, unix_millis()),
@@ -298,6 +376,7 @@ impl Driver {
             kind: None,
             last_heard: now,
             unproven_reconnects: 0,
+            figures,
         }
     }
 
@@ -318,6 +397,7 @@ impl Driver {
                             socket = new_socket;
                             self.last_heard = Instant::now();
                             self.channel.handle_link_up(Instant::now());
+                            self.figures.reconnects.fetch_add(1, Ordering::Relaxed);
                             self.push(Notice::Reconnected);
                         }
                         Err(ending) => break ending,
@@ -340,6 +420,8 @@ impl Driver {
         // it right after a channel_closed that is still waiting to be read.
         let mut write_error: Option<String> = None;
         loop {
+            self.figures.rtt_micros.store(self.channel.rtt().as_micros() as u64, Ordering::Relaxed);
+            self.figures.messages_resent.store(self.channel.stats().messages_resent, Ordering::Relaxed);
             if let Some(step) = self.pump_pending() {
                 return step;
             }
@@ -562,6 +644,13 @@ impl Driver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dead_link_is_noticed_within_a_minute_by_default() {
+        let config = DriverConfig::default();
+        assert!(config.heartbeat < config.dead_after, "pings go out before silence counts as death");
+        assert!(config.dead_after <= Duration::from_secs(60), "the issue asks for detection within a minute");
+    }
 
     #[test]
     fn the_bucket_allows_its_rate_and_no_more() {

@@ -44,11 +44,11 @@ impl Node {
 /// How many instance ids go into one DescribeInstances call.
 const EC2_BATCH: usize = 200;
 
-fn ssm_error<E: ProvideErrorMetadata>(error: aws_sdk_ssm::error::SdkError<E>) -> AwsError {
-    AwsError::Service {
-        code: error.code().unwrap_or("Unknown").to_owned(),
-        message: error.message().unwrap_or("the request failed").to_owned(),
-    }
+/// DescribeInstances calls in flight at once.
+const EC2_CONCURRENCY: usize = 4;
+
+fn ssm_error<E: ProvideErrorMetadata + std::fmt::Debug>(error: aws_sdk_ssm::error::SdkError<E>) -> AwsError {
+    crate::aws::classify(error, "", "")
 }
 
 impl Aws {
@@ -80,27 +80,16 @@ impl Aws {
     }
 
     async fn add_ec2_details(&self, nodes: &mut [Node]) -> Result<(), AwsError> {
+        use futures_util::StreamExt;
         let ids: Vec<String> = nodes.iter().filter(|n| n.id.starts_with("i-")).map(|n| n.id.clone()).collect();
+        // Batches go out a few at a time: 10,000 nodes are 50 calls, not 50 round trips in a row.
+        let batches = futures_util::stream::iter(ids.chunks(EC2_BATCH).map(|batch| self.describe_instances(batch.to_vec())))
+            .buffer_unordered(EC2_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
         let mut details = BTreeMap::new();
-        for batch in ids.chunks(EC2_BATCH) {
-            let mut pages = self
-                .ec2
-                .describe_instances()
-                .filters(aws_sdk_ec2::types::Filter::builder().name("instance-id").set_values(Some(batch.to_vec())).build())
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| AwsError::Service {
-                    code: e.code().unwrap_or("Unknown").to_owned(),
-                    message: e.message().unwrap_or("DescribeInstances failed").to_owned(),
-                })?;
-                for reservation in page.reservations.unwrap_or_default() {
-                    for instance in reservation.instances.unwrap_or_default() {
-                        let Some(id) = instance.instance_id.clone() else { continue };
-                        details.insert(id, instance);
-                    }
-                }
-            }
+        for batch in batches {
+            details.extend(batch?);
         }
         for node in nodes.iter_mut() {
             let Some(instance) = details.get(&node.id) else { continue };
@@ -120,6 +109,27 @@ impl Aws {
             }
         }
         Ok(())
+    }
+
+    async fn describe_instances(&self, ids: Vec<String>) -> Result<Vec<(String, aws_sdk_ec2::types::Instance)>, AwsError> {
+        let mut found = Vec::new();
+        let mut pages = self
+            .ec2
+            .describe_instances()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("instance-id").set_values(Some(ids)).build())
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(ssm_error)?;
+            for reservation in page.reservations.unwrap_or_default() {
+                for instance in reservation.instances.unwrap_or_default() {
+                    if let Some(id) = instance.instance_id.clone() {
+                        found.push((id, instance));
+                    }
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn add_on_premises_tags(&self, nodes: &mut [Node]) -> Result<(), AwsError> {

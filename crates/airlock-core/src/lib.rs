@@ -4,14 +4,27 @@
 //! # Layout
 //! - [`aws`]: profiles, regions, endpoints; StartSession, ResumeSession, TerminateSession.
 //! - [`inventory`]: the node list and its filter.
+//! - [`documents`]: Session documents and their typed parameters.
 //! - [`datachannel`]: one task per session owning the WebSocket and the protocol state; where a
 //!   byte from the WebSocket becomes session output.
+//! - [`session`]: opening shells, commands, SSH bridges and pooled tunnels end to end.
 //! - [`tunnel`]: local listeners whose connections travel as smux streams (or one at a time).
+//! - [`terminal`]: a shell session as a terminal on screen sees it (stages, batched output,
+//!   flow control); [`monitor`]: a running tunnel as a front end watches it.
+//! - [`profiles`]: saved tunnel profiles; [`settings`]: the app's remembered choices;
+//!   [`config_file`]: where both live and how they are written.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod aws;
+pub mod config_file;
 pub mod datachannel;
+pub mod documents;
 pub mod inventory;
+pub mod monitor;
+pub mod profiles;
+pub mod session;
+pub mod settings;
+pub mod terminal;
 pub mod tunnel;

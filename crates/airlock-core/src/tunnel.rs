@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::datachannel::{Command, Ending, Notice, SessionChannel};
+use crate::datachannel::{Command, Ending, LinkFigures, Notice, SessionChannel};
 
 /// Bytes a connection may read ahead of what smux has taken.
 const CONNECTION_CREDIT: usize = 64 * 1024;
@@ -40,6 +40,13 @@ pub struct TunnelStats {
     pub total_connections: AtomicU64,
     /// Connections the agent could not connect to the destination.
     pub refused_connections: AtomicU64,
+}
+
+impl TunnelStats {
+    fn count_new_connection(&self) {
+        self.total_connections.fetch_add(1, Ordering::Relaxed);
+        self.open_connections.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Why a tunnel stopped.
@@ -64,7 +71,65 @@ pub enum TunnelError {
 pub struct Tunnel {
     local_addr: SocketAddr,
     stats: Arc<TunnelStats>,
+    link: Arc<LinkFigures>,
     task: JoinHandle<Result<(), TunnelError>>,
+    finished: tokio::sync::watch::Receiver<Option<String>>,
+}
+
+/// Where a tunnel's connections come from: its own listener, or a pool that hands them out.
+#[derive(Debug)]
+enum Incoming {
+    /// Accept on this listener.
+    Listener(TcpListener),
+    /// Take connections from this queue (a pool's dispatcher, through a [`Handoff`]); its end
+    /// ends the tunnel.
+    Queue(mpsc::Receiver<TcpStream>),
+}
+
+impl Incoming {
+    /// The next connection. One from the listener is counted here; one from the queue was
+    /// counted when it was handed over.
+    async fn accept(&mut self, stats: &TunnelStats) -> Result<TcpStream, TunnelError> {
+        match self {
+            Incoming::Listener(listener) => {
+                let (stream, _) = listener.accept().await.map_err(|e| TunnelError::Listener(e.to_string()))?;
+                stats.count_new_connection();
+                Ok(stream)
+            }
+            Incoming::Queue(queue) => queue.recv().await.ok_or_else(|| TunnelError::Listener("the tunnel was stopped".into())),
+        }
+    }
+}
+
+/// The sending end of a tunnel's [`Incoming::Queue`]: counts a connection as the tunnel's the
+/// moment it is handed over, so a dispatcher choosing the least loaded tunnel sees every
+/// connection it has already given out, even those not yet picked up.
+#[derive(Debug, Clone)]
+pub struct Handoff {
+    queue: mpsc::Sender<TcpStream>,
+    stats: Arc<TunnelStats>,
+}
+
+impl Handoff {
+    /// Gives `stream` to the tunnel; `Err` gives it back when the tunnel has ended.
+    pub async fn hand(&self, stream: TcpStream) -> Result<(), TcpStream> {
+        self.stats.count_new_connection();
+        self.queue.send(stream).await.map_err(|returned| {
+            self.stats.open_connections.fetch_sub(1, Ordering::Relaxed);
+            self.stats.total_connections.fetch_sub(1, Ordering::Relaxed);
+            returned.0
+        })
+    }
+
+    /// Connections open in the tunnel, including those handed over and not yet picked up.
+    pub fn load(&self) -> u64 {
+        self.stats.open_connections.load(Ordering::Relaxed)
+    }
+
+    /// Whether the tunnel still takes connections.
+    pub fn is_open(&self) -> bool {
+        !self.queue.is_closed()
+    }
 }
 
 impl Tunnel {
@@ -72,13 +137,51 @@ impl Tunnel {
     /// ready (its [`Notice::Ready`] received) as the port session `port`.
     pub fn start(listener: TcpListener, session: SessionChannel, port: &PortSession) -> Result<Tunnel, TunnelError> {
         let local_addr = listener.local_addr().map_err(|e| TunnelError::Listener(e.to_string()))?;
+        Tunnel::start_counted(Incoming::Listener(listener), local_addr, session, port, Arc::new(TunnelStats::default()))
+    }
+
+    /// A tunnel fed by a pool's dispatcher: the [`Handoff`] to give it connections with.
+    pub fn start_queued(local_addr: SocketAddr, session: SessionChannel, port: &PortSession) -> Result<(Tunnel, Handoff), TunnelError> {
+        let (queue, incoming) = mpsc::channel(16);
         let stats = Arc::new(TunnelStats::default());
-        let task = match port.mode {
-            PortMode::Mux { keep_alive } => tokio::spawn(run_mux(listener, session, keep_alive, stats.clone())),
-            PortMode::Basic => tokio::spawn(run_basic(listener, session, port.terminate_flag, stats.clone())),
+        let tunnel = Tunnel::start_counted(Incoming::Queue(incoming), local_addr, session, port, stats.clone())?;
+        Ok((tunnel, Handoff { queue, stats }))
+    }
+
+    fn start_counted(incoming: Incoming, local_addr: SocketAddr, session: SessionChannel, port: &PortSession, stats: Arc<TunnelStats>) -> Result<Tunnel, TunnelError> {
+        let link = session.figures.clone();
+        let (done, finished) = tokio::sync::watch::channel(None);
+        let run = match port.mode {
+            PortMode::Mux { keep_alive } => futures_util::future::Either::Left(run_mux(incoming, session, keep_alive, stats.clone())),
+            PortMode::Basic => futures_util::future::Either::Right(run_basic(incoming, session, port.terminate_flag, stats.clone())),
             mode @ PortMode::Stdio => return Err(TunnelError::NotForwarding(mode)),
         };
-        Ok(Tunnel { local_addr, stats, task })
+        let task = tokio::spawn(async move {
+            let outcome = run.await;
+            let _ = done.send(Some(outcome.as_ref().err().map_or_else(|| "stopped".to_owned(), ToString::to_string)));
+            outcome
+        });
+        Ok(Tunnel { local_addr, stats, link, task, finished })
+    }
+
+    /// The session link's figures (round-trip time, resends, reconnects).
+    pub fn link(&self) -> &Arc<LinkFigures> {
+        &self.link
+    }
+
+    /// Waits until the tunnel has ended; returns why.
+    pub async fn finished(&self) -> String {
+        let mut finished = self.finished.clone();
+        let reason = match finished.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_default(),
+            Err(_) => "stopped".into(),
+        };
+        reason
+    }
+
+    /// Whether the tunnel still runs.
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
     }
 
     /// Where local clients connect.
@@ -105,6 +208,10 @@ impl Tunnel {
 enum Internal {
     Read(StreamId, Vec<u8>),
     ReadEnd(StreamId),
+    /// A connection's writer made room in its queue. The loop may be waiting with output for
+    /// that connection it could not hand over; this wakes it (it has no other reason to wake
+    /// when the local client only receives).
+    Wrote,
 }
 
 struct Connection {
@@ -120,12 +227,15 @@ fn spawn_connection(id: StreamId, stream: TcpStream, events: mpsc::Sender<Intern
     let credit = Arc::new(Semaphore::new(CONNECTION_CREDIT));
     let (writer, mut writes) = mpsc::channel::<Vec<u8>>(16);
     let down = stats.clone();
+    let wrote = events.clone();
     tokio::spawn(async move {
         while let Some(bytes) = writes.recv().await {
             if write.write_all(&bytes).await.is_err() {
                 break;
             }
             down.bytes_down.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            // A full event queue means the loop is awake anyway.
+            let _ = wrote.try_send(Internal::Wrote);
         }
         let _ = write.shutdown().await;
     });
@@ -155,7 +265,7 @@ fn ended(ending: Ending) -> TunnelError {
     TunnelError::SessionEnded(ending.to_string())
 }
 
-async fn run_mux(listener: TcpListener, mut session: SessionChannel, keep_alive: bool, stats: Arc<TunnelStats>) -> Result<(), TunnelError> {
+async fn run_mux(mut incoming: Incoming, mut session: SessionChannel, keep_alive: bool, stats: Arc<TunnelStats>) -> Result<(), TunnelError> {
     let config = SessionConfig { keep_alive: keep_alive.then(KeepAlive::default), ..SessionConfig::default() };
     let mut mux = smux::Session::new(Side::Client, config, Instant::now());
     let (events_tx, mut events) = mpsc::channel::<Internal>(64);
@@ -176,12 +286,10 @@ async fn run_mux(listener: TcpListener, mut session: SessionChannel, keep_alive:
                 (Ok(permit), Some(bytes)) => permit.send(Command::Data(bytes)),
                 _ => return Err(TunnelError::SessionEnded("the session's task is gone".into())),
             },
-            accepted = listener.accept() => {
-                let (stream, _) = accepted.map_err(|e| TunnelError::Listener(e.to_string()))?;
+            accepted = incoming.accept(&stats) => {
+                let stream = accepted?;
                 let _ = stream.set_nodelay(true);
                 let id = mux.open_stream().map_err(|e| TunnelError::Mux(e.to_string()))?;
-                stats.total_connections.fetch_add(1, Ordering::Relaxed);
-                stats.open_connections.fetch_add(1, Ordering::Relaxed);
                 connections.insert(id, spawn_connection(id, stream, events_tx.clone(), stats.clone()));
             }
             notice = session.notices.recv(), if inbox.is_empty() => match notice {
@@ -204,6 +312,7 @@ async fn run_mux(listener: TcpListener, mut session: SessionChannel, keep_alive:
                         conn.read_ended = true;
                     }
                 }
+                Internal::Wrote => {}
             },
             () = sleep_until(timer), if timer.is_some() => mux.handle_timeout(Instant::now()),
         }
@@ -265,13 +374,11 @@ fn close(mux: &mut smux::Session, connections: &mut HashMap<StreamId, Connection
 }
 
 /// Basic mode: one connection at a time; DisconnectToPort when it closes.
-async fn run_basic(listener: TcpListener, mut session: SessionChannel, terminate_flag: bool, stats: Arc<TunnelStats>) -> Result<(), TunnelError> {
+async fn run_basic(mut incoming: Incoming, mut session: SessionChannel, terminate_flag: bool, stats: Arc<TunnelStats>) -> Result<(), TunnelError> {
     let _ = terminate_flag; // The flag is sent by the owner on stop; kept for symmetry with mux.
     loop {
-        let (stream, _) = listener.accept().await.map_err(|e| TunnelError::Listener(e.to_string()))?;
+        let stream = incoming.accept(&stats).await?;
         let _ = stream.set_nodelay(true);
-        stats.total_connections.fetch_add(1, Ordering::Relaxed);
-        stats.open_connections.fetch_add(1, Ordering::Relaxed);
         let (mut read, mut write) = stream.into_split();
         let mut buf = vec![0u8; READ_SIZE];
         let mut outbox: Option<Vec<u8>> = None;

@@ -41,6 +41,10 @@ pub struct FaultConfig {
     pub refuse_resume: bool,
     /// Stop reading client frames (the socket stays open).
     pub stall_reading: bool,
+    /// The link goes silent, as when a network path dies under an open TCP connection: the
+    /// socket stays open, nothing is read from it and nothing is written to it (frames for
+    /// the client are lost; the agent's reliability layer sends them again later).
+    pub silent: bool,
 }
 
 impl FaultConfig {

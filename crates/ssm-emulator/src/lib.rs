@@ -10,6 +10,7 @@
 //! - [`agent`]: the agent end of the data channel (pty shells, port forwarding, handshake).
 //! - [`faults`]: fault injection on the data channel.
 //! - [`metrics`]: counters served at `/_emulator/metrics`.
+//! - [`testkit`]: TCP peers for tests and benchmarks (checked transfers, echo).
 //!
 //! In a test or the app's demo mode: `Emulator::start(EmulatorConfig::default()).await?` and
 //! point the AWS SDK at [`RunningEmulator::endpoint_url`] with [`RunningEmulator::credentials`].
@@ -25,6 +26,7 @@ pub mod fleet;
 pub mod metrics;
 pub mod service;
 pub mod sigv4;
+pub mod testkit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -82,6 +84,11 @@ impl Emulator {
         let router = api::router(api::AppState { service: service.clone(), faults: faults.clone(), metrics: metrics.clone() });
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
+            // Go, which the service and agent are written in, turns Nagle's algorithm off on
+            // every TCP socket; small frames (keystrokes, acks) leave at once.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
                     let _ = stopped.await;
@@ -118,6 +125,25 @@ impl RunningEmulator {
     /// The first key pair of the fleet.
     pub fn credentials(&self) -> &KeyPair {
         &self.credentials
+    }
+
+    /// An AWS SDK configuration that reaches this emulator: its endpoint, region and first key
+    /// pair. The app's demo mode and the tests use it; any other client can use the exported
+    /// variables `ssm-emulator` prints instead.
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        let credentials = aws_credential_types::Credentials::new(
+            self.credentials.access_key_id.clone(),
+            self.credentials.secret_access_key.clone(),
+            None,
+            None,
+            "ssm-emulator",
+        );
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(self.region.clone()))
+            .endpoint_url(self.endpoint_url())
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
+            .build()
     }
 
     /// The fleet's region.

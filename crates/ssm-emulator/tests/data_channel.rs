@@ -10,15 +10,14 @@ use std::time::Duration;
 
 use airlock_core::datachannel::{self, Command, DriverConfig, Endpoint, Ending, Notice, Resume, ResumeFuture, SessionChannel};
 use airlock_core::tunnel::Tunnel;
-use sha2::{Digest, Sha256};
 use ssm_emulator::agent::socket::{routes, Attached, DataChannelState, SessionDirectory};
 use ssm_emulator::agent::{self, AgentSpec, SessionHandle};
 use ssm_emulator::faults::{DirectionFaults, FaultConfig, Faults};
 use ssm_emulator::metrics::Metrics;
+use ssm_emulator::testkit::{transfer_client, transfer_server};
 use ssm_protocol::handshake::{PortMode, SessionKind};
 use ssm_protocol::payload::TerminalSize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 /// A guard against a hung test, not a performance limit.
 const HANG_GUARD: Duration = Duration::from_secs(240);
@@ -216,72 +215,6 @@ async fn a_command_reports_its_output_and_exit_code() {
     .expect("hung");
 }
 
-/// A TCP server: per connection, reads an 8-byte index, sends `size` bytes derived from it,
-/// reads `size` bytes, then sends the SHA-256 of what it read.
-async fn transfer_server(size: usize) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
-            tokio::spawn(async move {
-                let (mut read, mut write) = stream.into_split();
-                let mut index = [0u8; 8];
-                if read.read_exact(&mut index).await.is_err() {
-                    return;
-                }
-                let index = u64::from_be_bytes(index);
-                let sender = tokio::spawn(async move {
-                    write.write_all(&pattern(index + 1000, size)).await.unwrap();
-                    write
-                });
-                let mut hasher = Sha256::new();
-                let mut left = size;
-                let mut buf = vec![0u8; 64 * 1024];
-                while left > 0 {
-                    let n = read.read(&mut buf[..left.min(64 * 1024)]).await.unwrap();
-                    assert!(n > 0, "the client closed early");
-                    hasher.update(&buf[..n]);
-                    left -= n;
-                }
-                let mut write = sender.await.unwrap();
-                write.write_all(&hasher.finalize()).await.unwrap();
-            });
-        }
-    });
-    port
-}
-
-fn pattern(seed: u64, size: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..size)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
-/// One client connection through the tunnel: checks both directions by SHA-256.
-async fn transfer_client(addr: SocketAddr, index: u64, size: usize) {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut read, mut write) = stream.into_split();
-    let up = pattern(index, size);
-    let up_hash = Sha256::digest(&up);
-    let writer = tokio::spawn(async move {
-        write.write_all(&index.to_be_bytes()).await.unwrap();
-        write.write_all(&up).await.unwrap();
-        write // keep the write side open until the reply is read: closing it closes the stream
-    });
-    let mut down = vec![0u8; size + 32];
-    read.read_exact(&mut down).await.unwrap();
-    let _write = writer.await.unwrap();
-    assert_eq!(Sha256::digest(&down[..size]), Sha256::digest(pattern(index + 1000, size)), "connection {index}: download corrupted");
-    assert_eq!(&down[size..], &up_hash[..], "connection {index}: upload corrupted");
-}
-
 async fn tunnel(emulator: &Emulator, id: &str, agent_version: &str, port: u16) -> (Tunnel, PortMode) {
     let properties = serde_json::json!({ "portNumber": port.to_string(), "type": "LocalPortForwarding", "localPortNumber": "0" });
     let mut session = open(emulator, id, spec("Port", properties, agent_version)).await;
@@ -304,7 +237,7 @@ async fn run_transfers(tunnel: &Tunnel, connections: u64, size: usize) {
     let addr = tunnel.local_addr();
     let clients: Vec<_> = (0..connections).map(|i| tokio::spawn(transfer_client(addr, i, size))).collect();
     for client in clients {
-        client.await.expect("a transfer failed");
+        client.await.expect("a transfer task panicked").expect("a transfer failed");
     }
 }
 

@@ -152,6 +152,10 @@ pub fn spawn(spec: AgentSpec, metrics: Arc<Metrics>, on_end: impl FnOnce(Ending)
     SessionHandle { inputs }
 }
 
+/// The agent's pause after each stream message it sends (`agent/session/plugins/port`,
+/// `shell`: a 1 ms sleep per 1024-byte read), which caps a session near 1 MB/s each way.
+const AGENT_SEND_PAUSE: Duration = Duration::from_millis(1);
+
 fn unix_millis() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
@@ -357,7 +361,10 @@ impl Session {
             WorkOutput::Ended(ending) => return Some(ending),
         };
         if self.spec.paced {
-            self.next_output_at = now + Duration::from_millis(1);
+            // The agent sleeps 1 ms after each message. The next slot counts from the previous
+            // one, not from now: tokio's timer wakes up to a tick late, and counting from the
+            // wake-up would halve the rate. After an idle spell the slot restarts from now.
+            self.next_output_at = self.next_output_at.max(now.checked_sub(AGENT_SEND_PAUSE).unwrap_or(now)) + AGENT_SEND_PAUSE;
         }
         // The window had room (checked before receiving), so a failure means closed.
         sent.err().map(|e| Ending::Failed(format!("the channel refused output: {e}")))

@@ -90,6 +90,9 @@ enum Internal {
     Read(StreamId, Vec<u8>),
     ReadEnd(StreamId),
     Dialed(StreamId, std::io::Result<TcpStream>),
+    /// A destination's writer made room in its queue: wakes a loop that holds client bytes it
+    /// could not hand over (it has no other reason to wake when the destination only reads).
+    Wrote,
 }
 
 /// Basic and stdio: one connection at a time.
@@ -224,11 +227,14 @@ async fn run_mux(target: Target, keep_alive: bool, mut input: mpsc::Receiver<Wor
                     let (mut read, mut write) = stream.into_split();
                     let credit = Arc::new(Semaphore::new(STREAM_CREDIT));
                     let (writer, mut writes) = mpsc::channel::<Vec<u8>>(16);
+                    let wrote = events_tx.clone();
                     tokio::spawn(async move {
                         while let Some(bytes) = writes.recv().await {
                             if write.write_all(&bytes).await.is_err() {
                                 break;
                             }
+                            // A full event queue means the loop is awake anyway.
+                            let _ = wrote.try_send(Internal::Wrote);
                         }
                     });
                     let events = events_tx.clone();
@@ -268,6 +274,7 @@ async fn run_mux(target: Target, keep_alive: bool, mut input: mpsc::Receiver<Wor
                         conn.read_ended = true;
                     }
                 }
+                Internal::Wrote => {}
             },
             () = sleep_until(timer), if timer.is_some() => session.handle_timeout(Instant::now()),
         }

@@ -117,7 +117,7 @@ pub async fn serve(mut socket: WebSocket, session_id: String, directory: Arc<dyn
         }
         let close_at = config.close_after_secs.map(|s| opened + Duration::from_secs_f64(s));
         tokio::select! {
-            message = socket.recv(), if !config.stall_reading => {
+            message = socket.recv(), if !(config.stall_reading || config.silent) => {
                 let bytes = match message {
                     Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Text(_))) => continue,
@@ -135,6 +135,7 @@ pub async fn serve(mut socket: WebSocket, session_id: String, directory: Arc<dyn
                 }
             }
             item = frames.recv() => match item {
+                Some(Outgoing::Frame(_)) if config.silent => {}
                 Some(Outgoing::Frame(bytes)) => {
                     frames_seen += 1;
                     let mut failed = false;

@@ -1,0 +1,379 @@
+//! `airlock`: the command-line front end of `airlock-core`. This file parses arguments and
+//! turns each command into engine calls; [`terminal`] owns the raw terminal of `airlock shell`.
+
+mod terminal;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+
+use airlock_core::aws::{Aws, AwsError, StartRequest};
+use airlock_core::inventory::{Node, NodeFilter};
+use airlock_core::profiles::{Profile, ProfileError, ProfileStore};
+use airlock_core::session::{OpenError, TunnelSpec};
+use clap::{Args, Parser, Subcommand};
+
+/// Session Manager shells, tunnels and node inventory, without session-manager-plugin.
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, about)]
+struct Cli {
+    /// AWS profile from ~/.aws/config (default: the standard credential chain).
+    #[arg(long, global = true)]
+    profile: Option<String>,
+    /// AWS region (default: the profile's or AWS_REGION).
+    #[arg(long, global = true)]
+    region: Option<String>,
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// List managed nodes.
+    Nodes {
+        /// Words that must appear in the name, id, IP, platform or a tag.
+        #[arg(long)]
+        filter: Option<String>,
+        /// A tag the node must have: KEY or KEY=VALUE (repeatable).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Linux, Windows or MacOS.
+        #[arg(long)]
+        platform: Option<String>,
+        /// Online, ConnectionLost or Inactive.
+        #[arg(long)]
+        ping: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open a shell (or any Session document) on a node, by id or Name tag.
+    Shell {
+        /// Node id or Name tag.
+        target: String,
+        /// Session document (default: SSM-SessionManagerRunShell).
+        #[arg(long)]
+        document: Option<String>,
+        /// Document parameter KEY=VALUE (repeatable; repeat a key for a list).
+        #[arg(long = "parameter")]
+        parameters: Vec<String>,
+        /// Why, for the audit trail.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Forward a local port to a port on the node or, through it, on another host.
+    Forward {
+        /// Node id or Name tag.
+        target: String,
+        #[command(flatten)]
+        tunnel: TunnelArgs,
+    },
+    /// Carry an SSH connection (for ssh's ProxyCommand: `ProxyCommand airlock ssh-proxy %h`).
+    SshProxy {
+        /// Node id or Name tag.
+        target: String,
+        /// The SSH port on the node.
+        #[arg(long, default_value_t = 22)]
+        port: u16,
+    },
+    /// Saved tunnel profiles (shared with the desktop app).
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+#[derive(Debug, Args)]
+struct TunnelArgs {
+    /// The port on the node (or on --host).
+    #[arg(long)]
+    port: u16,
+    /// The local port (default: any free one).
+    #[arg(long, default_value_t = 0)]
+    local_port: u16,
+    /// A host to reach through the node, such as a database.
+    #[arg(long)]
+    host: Option<String>,
+    /// Sessions to spread connections over (each is paced to about 1 MB/s by the agent).
+    #[arg(long, default_value_t = 1)]
+    sessions: usize,
+    /// The local address to listen on.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    bind: IpAddr,
+}
+
+#[derive(Debug, Subcommand)]
+enum ProfileCommand {
+    /// List saved profiles.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Save a tunnel profile (with the global --profile and --region).
+    Add {
+        /// The profile's name.
+        name: String,
+        /// Node id or Name tag.
+        target: String,
+        #[command(flatten)]
+        tunnel: TunnelArgs,
+        /// Start it when the desktop app starts.
+        #[arg(long)]
+        auto_start: bool,
+    },
+    /// Remove a saved profile.
+    Remove {
+        /// The profile's name.
+        name: String,
+    },
+    /// Start a saved profile's tunnel.
+    Run {
+        /// The profile's name.
+        name: String,
+    },
+}
+
+/// Anything that stops a command, shown as `airlock: <message>`.
+#[derive(Debug)]
+enum CliError {
+    Aws(AwsError),
+    Open(OpenError),
+    Profile(ProfileError),
+    Usage(String),
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Aws(e) => e.fmt(f),
+            CliError::Open(e) => e.fmt(f),
+            CliError::Profile(e) => e.fmt(f),
+            CliError::Usage(m) => f.write_str(m),
+            CliError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<AwsError> for CliError {
+    fn from(e: AwsError) -> Self {
+        CliError::Aws(e)
+    }
+}
+impl From<OpenError> for CliError {
+    fn from(e: OpenError) -> Self {
+        CliError::Open(e)
+    }
+}
+impl From<ProfileError> for CliError {
+    fn from(e: ProfileError) -> Self {
+        CliError::Profile(e)
+    }
+}
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::Io(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("airlock: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("airlock: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Commands::Nodes { filter, tags, platform, ping, json } => {
+            let aws = Aws::load(cli.profile.as_deref(), cli.region.as_deref()).await?;
+            let nodes = aws.list_nodes().await?;
+            let filter = NodeFilter { text: filter.unwrap_or_default(), tags: tags.iter().map(|t| NodeFilter::parse_tag(t)).collect(), platform, ping_status: ping };
+            let shown: Vec<&Node> = filter.apply(&nodes).collect();
+            print_nodes(&shown, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Shell { target, document, parameters, reason } => {
+            let aws = Aws::load(cli.profile.as_deref(), cli.region.as_deref()).await?;
+            let target = resolve_target(&aws, &target).await?;
+            let request = StartRequest { target, document, parameters: parse_parameters(&parameters)?, reason };
+            let session = aws.open(&request, aws.driver_config()).await?;
+            terminal::run_shell(session).await
+        }
+        Commands::Forward { target, tunnel } => {
+            let aws = Aws::load(cli.profile.as_deref(), cli.region.as_deref()).await?;
+            let target = resolve_target(&aws, &target).await?;
+            let spec = TunnelSpec {
+                target,
+                remote_port: tunnel.port,
+                remote_host: tunnel.host,
+                local: SocketAddr::new(tunnel.bind, tunnel.local_port),
+                sessions: tunnel.sessions,
+                reason: None,
+                document: None,
+            };
+            forward(&aws, &spec).await
+        }
+        Commands::SshProxy { target, port } => {
+            let aws = Aws::load(cli.profile.as_deref(), cli.region.as_deref()).await?;
+            let target = resolve_target(&aws, &target).await?;
+            let mut parameters = HashMap::new();
+            parameters.insert("portNumber".to_owned(), vec![port.to_string()]);
+            let request = StartRequest { target, document: Some("AWS-StartSSHSession".into()), parameters, reason: None };
+            let session = aws.open(&request, aws.driver_config()).await?;
+            session.bridge(tokio::io::stdin(), tokio::io::stdout()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Profile(command) => profile(cli.profile, cli.region, command).await,
+    }
+}
+
+async fn forward(aws: &Aws, spec: &TunnelSpec) -> Result<ExitCode, CliError> {
+    let tunnel = aws.forward(spec).await?;
+    let destination = match &spec.remote_host {
+        Some(host) => format!("{host}:{} through {}", spec.remote_port, spec.target),
+        None => format!("{}:{}", spec.target, spec.remote_port),
+    };
+    println!("Listening on {}", tunnel.local_addr());
+    eprintln!("Forwarding {} to {destination} over {} session(s). Press Ctrl-C to stop.", tunnel.local_addr(), spec.sessions);
+    std::io::stdout().flush()?;
+    let reason = tokio::select! {
+        _ = tokio::signal::ctrl_c() => None,
+        reason = tunnel.wait() => Some(reason),
+    };
+    let figures = tunnel.figures();
+    tunnel.stop().await;
+    eprintln!("Stopped: {} connections, {} bytes up, {} bytes down.", figures.total_connections, figures.bytes_up, figures.bytes_down);
+    match reason {
+        None => Ok(ExitCode::SUCCESS),
+        Some(reason) => Err(CliError::Usage(format!("the tunnel ended: {reason}"))),
+    }
+}
+
+async fn profile(aws_profile: Option<String>, region: Option<String>, command: ProfileCommand) -> Result<ExitCode, CliError> {
+    let store = ProfileStore::default_location()?;
+    match command {
+        ProfileCommand::List { json } => {
+            let profiles = store.load()?;
+            if json {
+                let value: Vec<serde_json::Value> = profiles
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({"name": p.name, "aws_profile": p.aws_profile, "region": p.region, "target": p.target,
+                            "remote_port": p.remote_port, "remote_host": p.remote_host, "local_port": p.local_port,
+                            "bind": p.bind.to_string(), "sessions": p.sessions, "auto_start": p.auto_start})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            } else if profiles.is_empty() {
+                eprintln!("No saved profiles in {}. Add one with `airlock profile add NAME TARGET --port PORT`.", store.path().display());
+            } else {
+                println!("{:<20} {:<22} {:<28} {:<16} {:<8} AUTO", "NAME", "TARGET", "DESTINATION", "LOCAL", "SESSIONS");
+                for p in &profiles {
+                    let destination = format!("{}:{}", p.remote_host.as_deref().unwrap_or("(node)"), p.remote_port);
+                    println!("{:<20} {:<22} {:<28} {:<16} {:<8} {}", p.name, p.target, destination, SocketAddr::new(p.bind, p.local_port), p.sessions, if p.auto_start { "yes" } else { "no" });
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ProfileCommand::Add { name, target, tunnel, auto_start } => {
+            let profile = Profile {
+                name,
+                aws_profile,
+                region,
+                target,
+                remote_port: tunnel.port,
+                remote_host: tunnel.host,
+                local_port: tunnel.local_port,
+                bind: tunnel.bind,
+                sessions: tunnel.sessions,
+                auto_start,
+            };
+            store.add(profile.clone())?;
+            eprintln!("Saved profile {} in {}.", profile.name, store.path().display());
+            Ok(ExitCode::SUCCESS)
+        }
+        ProfileCommand::Remove { name } => {
+            store.remove(&name)?;
+            eprintln!("Removed profile {name}.");
+            Ok(ExitCode::SUCCESS)
+        }
+        ProfileCommand::Run { name } => {
+            let saved = store.get(&name)?;
+            let aws = Aws::load(aws_profile.or(saved.aws_profile.clone()).as_deref(), region.or(saved.region.clone()).as_deref()).await?;
+            let mut spec = saved.tunnel_spec();
+            spec.target = resolve_target(&aws, &spec.target).await?;
+            forward(&aws, &spec).await
+        }
+    }
+}
+
+/// A node id as given, or the id of the node whose Name tag is `target`.
+async fn resolve_target(aws: &Aws, target: &str) -> Result<String, CliError> {
+    let is_id = target.starts_with("i-") || target.starts_with("mi-") || target.contains(':');
+    if is_id {
+        return Ok(target.to_owned());
+    }
+    let nodes = aws.list_nodes().await?;
+    let matches: Vec<&Node> = nodes.iter().filter(|n| n.name == target).collect();
+    match matches.as_slice() {
+        [node] => Ok(node.id.clone()),
+        [] => Err(CliError::Usage(format!("no node is named {target:?}: give its id (i-… or mi-…), or list them with `airlock nodes`"))),
+        several => {
+            let ids: Vec<&str> = several.iter().map(|n| n.id.as_str()).collect();
+            Err(CliError::Usage(format!("{} nodes are named {target:?} ({}): give the id of one", several.len(), ids.join(", "))))
+        }
+    }
+}
+
+/// `KEY=VALUE` pairs into the document's parameter lists.
+fn parse_parameters(pairs: &[String]) -> Result<HashMap<String, Vec<String>>, CliError> {
+    let mut parameters: HashMap<String, Vec<String>> = HashMap::new();
+    for pair in pairs {
+        let (key, value) = pair.split_once('=').filter(|(k, _)| !k.is_empty()).ok_or_else(|| CliError::Usage(format!("--parameter {pair:?} must be KEY=VALUE, for example --parameter portNumber=80")))?;
+        parameters.entry(key.to_owned()).or_default().push(value.to_owned());
+    }
+    Ok(parameters)
+}
+
+fn print_nodes(nodes: &[&Node], json: bool) -> Result<(), CliError> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if json {
+        serde_json::to_writer_pretty(&mut out, nodes).map_err(|e| CliError::Io(e.into()))?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{:<24} {:<22} {:<8} {:<15} {:<12} {:<16} TAGS", "NAME", "ID", "PLATFORM", "PING", "AGENT", "IP")?;
+        for node in nodes {
+            let tags: Vec<String> = node.tags.iter().filter(|(k, _)| *k != "Name").map(|(k, v)| format!("{k}={v}")).collect();
+            writeln!(out, "{:<24} {:<22} {:<8} {:<15} {:<12} {:<16} {}", node.name, node.id, node.platform_type, node.ping_status, node.agent_version, node.ip_address, tags.join(","))?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_group_repeated_keys() {
+        let parsed = parse_parameters(&["portNumber=80".into(), "cmd=a=b".into(), "cmd=c".into()]).unwrap();
+        assert_eq!(parsed["portNumber"], vec!["80"]);
+        assert_eq!(parsed["cmd"], vec!["a=b", "c"]);
+        assert!(parse_parameters(&["novalue".into()]).unwrap_err().to_string().contains("KEY=VALUE"));
+        assert!(parse_parameters(&["=x".into()]).is_err());
+    }
+}

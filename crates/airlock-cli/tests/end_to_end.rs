@@ -1,0 +1,474 @@
+//! Airlock's engine and the `airlock` binary against the emulator, through the real AWS SDK
+//! (SigV4, endpoint override) and real WebSockets: shells, tunnels in both modes with 8
+//! connections × 64 MiB each way, the remote-host document, ssh-proxy, a pool of 4 sessions,
+//! transfers under 1 % drop, duplication and reordering with socket kills, and every bad input
+//! giving its error.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use airlock_core::aws::{Aws, StartRequest};
+use airlock_core::datachannel::{Command, DriverConfig, Ending, Notice};
+use airlock_core::session::{ForwardTunnel, OpenError, TunnelSpec};
+use ssm_emulator::faults::{DirectionFaults, FaultConfig};
+use ssm_emulator::fleet::{Fleet, DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY};
+use ssm_emulator::testkit::{echo_server, transfer_client, transfer_server};
+use ssm_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use ssm_protocol::payload::TerminalSize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A guard against a hung test, not a performance limit.
+const HANG_GUARD: Duration = Duration::from_secs(600);
+const MIB: usize = 1024 * 1024;
+const WEB: &str = "i-0a1b2c3d4e5f60001"; // agent 3.3.1142.0: multiplexed
+const LEGACY: &str = "i-0a1b2c3d4e5f60002"; // agent 3.0.161.0: basic
+
+async fn emulator(paced: bool) -> RunningEmulator {
+    Emulator::start(EmulatorConfig { fleet: Fleet::default_fleet(), paced, ..EmulatorConfig::default() }).await.unwrap()
+}
+
+fn aws(emulator: &RunningEmulator) -> Aws {
+    Aws::from_config(&emulator.sdk_config(), None).unwrap()
+}
+
+fn spec(target: &str, port: u16, sessions: usize) -> TunnelSpec {
+    TunnelSpec { target: target.into(), remote_port: port, remote_host: None, local: SocketAddr::from(([127, 0, 0, 1], 0)), sessions, reason: None, document: None }
+}
+
+/// The emulator runs unpaced in the transfer tests; so does the client.
+async fn unpaced_forward(aws: &Aws, spec: &TunnelSpec) -> Result<ForwardTunnel, OpenError> {
+    aws.forward_with(spec, DriverConfig { message_rate: None, ..aws.driver_config() }).await
+}
+
+async fn transfers(tunnel: &ForwardTunnel, connections: u64, size: usize) {
+    let addr = tunnel.local_addr();
+    let clients: Vec<_> = (0..connections).map(|i| tokio::spawn(transfer_client(addr, i, size))).collect();
+    for client in clients {
+        client.await.expect("a transfer task panicked").expect("a transfer failed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shell_echoes_resizes_and_a_command_reports_its_exit_code() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let emulator = emulator(true).await;
+        let aws = aws(&emulator);
+        let request = StartRequest { target: WEB.into(), ..StartRequest::default() };
+        let mut session = aws.open(&request, aws.driver_config()).await.unwrap();
+        session.channel.commands.send(Command::Resize(TerminalSize { cols: 97, rows: 31 })).await.unwrap();
+        session.channel.commands.send(Command::Data(b"stty size; echo $((6*7))\n".to_vec())).await.unwrap();
+        let mut screen = String::new();
+        while !(screen.contains("31 97") && screen.contains("42")) {
+            match session.channel.notices.recv().await.unwrap() {
+                Notice::Data(bytes) => screen.push_str(&String::from_utf8_lossy(&bytes)),
+                Notice::Ended(ending) => panic!("{ending}"),
+                _ => {}
+            }
+        }
+        session.terminate().await.unwrap();
+
+        let mut parameters = std::collections::HashMap::new();
+        parameters.insert("command".to_owned(), vec!["echo done; exit 5".to_owned()]);
+        let request = StartRequest { target: WEB.into(), document: Some("AWS-StartNonInteractiveCommand".into()), parameters, reason: Some("e2e".into()) };
+        let mut session = aws.open(&request, aws.driver_config()).await.unwrap();
+        let (mut output, mut code) = (Vec::new(), None);
+        let ending = loop {
+            match session.channel.notices.recv().await.unwrap() {
+                Notice::Data(bytes) => output.extend(bytes),
+                Notice::Exit(c) => code = Some(c),
+                Notice::Ended(ending) => break ending,
+                _ => {}
+            }
+        };
+        assert_eq!(String::from_utf8_lossy(&output).trim(), "done");
+        assert_eq!(code, Some(5));
+        assert!(matches!(ending, Ending::Closed { .. }), "{ending:?}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn multiplexed_and_basic_tunnels_carry_8_connections_of_64_mib_each_way() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let emulator = emulator(false).await;
+        let aws = aws(&emulator);
+        let port = transfer_server(64 * MIB).await;
+        for target in [WEB, LEGACY] {
+            let tunnel = unpaced_forward(&aws, &spec(target, port, 1)).await.unwrap();
+            let started = std::time::Instant::now();
+            transfers(&tunnel, 8, 64 * MIB).await;
+            eprintln!("{target}: 8 x 64 MiB each way in {:?}", started.elapsed());
+            let figures = tunnel.figures();
+            assert_eq!(figures.total_connections, 8);
+            assert!(figures.bytes_up >= 8 * 64 * MIB as u64 && figures.bytes_down >= 8 * 64 * MIB as u64, "{figures:?}");
+            tunnel.stop().await;
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_remote_host_document_reaches_a_host_through_the_node() {
+    let emulator = emulator(false).await;
+    let aws = aws(&emulator);
+    let port = transfer_server(4 * MIB).await;
+    let through = TunnelSpec { remote_host: Some("127.0.0.1".into()), ..spec(WEB, port, 1) };
+    let tunnel = within("opening the tunnel", unpaced_forward(&aws, &through)).await.unwrap();
+    within("the transfers", transfers(&tunnel, 2, 4 * MIB)).await;
+    let sessions = emulator.service().sessions();
+    assert!(sessions.iter().any(|s| s.document == "AWS-StartPortForwardingSessionToRemoteHost"));
+    within("stopping the tunnel", tunnel.stop()).await;
+
+    // The agent refuses the instance metadata service: the session fails right after its
+    // start, as on the real service, and the tunnel ends saying why.
+    let refused = within("opening the refused tunnel", aws.forward(&TunnelSpec { remote_host: Some("169.254.169.254".into()), ..spec(WEB, 80, 1) })).await.unwrap();
+    let reason = within("the refused tunnel's end", refused.wait()).await;
+    assert!(reason.contains("forbidden"), "{reason}");
+}
+
+/// Awaits `future` within the hang guard; a hang names the step that hung.
+async fn within<F: std::future::Future>(step: &str, future: F) -> F::Output {
+    tokio::time::timeout(HANG_GUARD, future).await.unwrap_or_else(|_| panic!("hung: {step}"))
+}
+
+/// Regression: a local client that only receives, and reads slowly, used to stall a
+/// multiplexed tunnel for good. Its writer's queue filled, the tunnel's loop kept the next
+/// bytes back and waited, and nothing woke it when the queue drained (the client sent nothing
+/// that would have). The agent's smux server had the same gap in the other direction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_reader_that_only_receives_gets_every_byte() {
+    let emulator = emulator(false).await;
+    let aws = aws(&emulator);
+    let server = ssm_emulator::testkit::one_way_server().await;
+    let tunnel = within("opening the tunnel", unpaced_forward(&aws, &spec(WEB, server, 1))).await.unwrap();
+    let addr = tunnel.local_addr();
+    let size = 16 * MIB;
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                let mut request = [b'D'; 9];
+                request[1..].copy_from_slice(&(size as u64).to_be_bytes());
+                stream.write_all(&request).await.unwrap();
+                let mut received = 0;
+                let mut buf = [0u8; 512];
+                while received < size {
+                    let n = stream.read(&mut buf).await.unwrap();
+                    assert!(n > 0, "the tunnel closed after {received} bytes");
+                    received += n;
+                }
+                received
+            })
+        })
+        .collect();
+    for reader in readers {
+        assert_eq!(within("a slow download", reader).await.unwrap(), size);
+    }
+    tunnel.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pool_of_four_sessions_spreads_connections_least_loaded_first() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let emulator = emulator(true).await;
+        let aws = aws(&emulator);
+        let echo = echo_server().await;
+        let tunnel = aws.forward(&spec(WEB, echo, 4)).await.unwrap();
+        assert_eq!(tunnel.session_ids().len(), 4);
+        // Eight connections at once, all opened before any carries a byte: the dispatcher
+        // must count what it handed out, not what the sessions have picked up yet.
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            held.push(tokio::net::TcpStream::connect(tunnel.local_addr()).await.unwrap());
+        }
+        for (i, stream) in held.iter_mut().enumerate() {
+            stream.write_all(&[i as u8; 100]).await.unwrap();
+            let mut back = [0u8; 100];
+            stream.read_exact(&mut back).await.unwrap();
+            assert_eq!(back, [i as u8; 100], "connection {i} is carried");
+        }
+        assert_eq!(tunnel.connections_per_session(), vec![2, 2, 2, 2], "least loaded first spreads 8 connections evenly");
+        assert_eq!(tunnel.figures().open_connections, 8);
+        drop(held);
+        tunnel.stop().await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transfers_survive_loss_duplication_reordering_and_three_socket_kills() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let emulator = emulator(false).await;
+        let aws = aws(&emulator);
+        let port = transfer_server(16 * MIB).await;
+        let lossy = DirectionFaults { drop: 0.01, duplicate: 0.01, reorder: 0.01, ..DirectionFaults::default() };
+        for target in [WEB, LEGACY] {
+            let before = emulator.metrics().snapshot().links_killed;
+            emulator.faults().set(FaultConfig { to_client: lossy.clone(), to_agent: lossy.clone(), close_after_frames: Some(40_000), ..FaultConfig::default() }).unwrap();
+            let tunnel = unpaced_forward(&aws, &spec(target, port, 1)).await.unwrap();
+            transfers(&tunnel, 8, 16 * MIB).await;
+            let kills = emulator.metrics().snapshot().links_killed - before;
+            assert!(kills >= 3, "{target}: only {kills} socket kills");
+            assert!(tunnel.figures().reconnects >= 3);
+            emulator.faults().set(FaultConfig::default()).unwrap();
+            tunnel.stop().await;
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_taken_local_port_and_bad_tunnels_fail_before_any_session_starts() {
+    let emulator = emulator(true).await;
+    let aws = aws(&emulator);
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let error = aws.forward(&TunnelSpec { local: taken.local_addr().unwrap(), ..spec(WEB, 80, 1) }).await.unwrap_err();
+    assert!(matches!(error, OpenError::PortInUse { .. }), "{error}");
+    assert!(error.to_string().contains("already in use"));
+    assert!(matches!(aws.forward(&spec(WEB, 80, 0)).await, Err(OpenError::Invalid(_))));
+    assert!(matches!(aws.forward(&spec(WEB, 0, 1)).await, Err(OpenError::Invalid(_))));
+    assert!(emulator.service().sessions().is_empty());
+    let offline = aws.forward(&spec("i-0a1b2c3d4e5f60003", 80, 1)).await.unwrap_err();
+    assert!(offline.to_string().contains("not connected"), "{offline}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_link_is_noticed_and_replaced_without_losing_the_shell() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let emulator = emulator(true).await;
+        let aws = aws(&emulator);
+        // Short heartbeat settings so the test does not wait the default 50 s; the mechanism
+        // is the same.
+        let config = DriverConfig { heartbeat: Duration::from_millis(200), dead_after: Duration::from_secs(2), ..aws.driver_config() };
+        let mut session = aws.open(&StartRequest { target: WEB.into(), ..StartRequest::default() }, config).await.unwrap();
+        session.channel.commands.send(Command::Data(b"echo fir''st\n".to_vec())).await.unwrap();
+        let mut screen = String::new();
+        until_screen(&mut session.channel.notices, &mut screen, "first").await;
+        // The link goes silent: no pongs, no acks, no output. The socket stays open, so
+        // only the heartbeat can tell.
+        emulator.faults().set(FaultConfig { silent: true, ..FaultConfig::default() }).unwrap();
+        session.channel.commands.send(Command::Data(b"echo sec''ond\n".to_vec())).await.unwrap();
+        loop {
+            match session.channel.notices.recv().await.unwrap() {
+                Notice::Reconnecting { reason, .. } => {
+                    assert!(reason.contains("nothing heard"), "the heartbeat noticed it: {reason}");
+                    break;
+                }
+                Notice::Ended(ending) => panic!("{ending}"),
+                _ => {}
+            }
+        }
+        emulator.faults().set(FaultConfig::default()).unwrap();
+        // The keystrokes typed into the silent link arrive after the reconnect.
+        until_screen(&mut session.channel.notices, &mut screen, "second").await;
+        session.terminate().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+async fn until_screen(notices: &mut tokio::sync::mpsc::Receiver<Notice>, screen: &mut String, needle: &str) {
+    while !screen.contains(needle) {
+        match notices.recv().await.expect("the session's task stopped") {
+            Notice::Data(bytes) => screen.push_str(&String::from_utf8_lossy(&bytes)),
+            Notice::Ended(ending) => panic!("the session ended: {ending}"),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_thousand_nodes_list_with_names_and_tags_and_filter() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let mut fleet = Fleet::default_fleet();
+        fleet.extra_nodes = 10_000;
+        let emulator = Emulator::start(EmulatorConfig { fleet, ..EmulatorConfig::default() }).await.unwrap();
+        let aws = aws(&emulator);
+        let nodes = aws.list_nodes().await.unwrap();
+        assert_eq!(nodes.len(), emulator.service().nodes().len(), "every page is read");
+        let sample = nodes.iter().find(|n| n.id == "i-00000f00000001234").expect("a synthetic node");
+        assert_eq!(sample.name, "fleet-04660", "the Name tag comes from DescribeInstances");
+        assert_eq!(sample.tags.get("team").map(String::as_str), Some("web"));
+        assert_eq!(sample.state, "running");
+        let onprem = nodes.iter().find(|n| n.is_on_premises()).expect("the on-premises node");
+        assert!(!onprem.name.is_empty() && onprem.tags.contains_key("env"), "on-premises tags come from ListTagsForResource: {onprem:?}");
+        let filter = airlock_core::inventory::NodeFilter {
+            text: "fleet-0".into(),
+            tags: vec![airlock_core::inventory::NodeFilter::parse_tag("env=prod")],
+            ping_status: Some("online".into()),
+            ..Default::default()
+        };
+        let expected = emulator
+            .service()
+            .nodes()
+            .iter()
+            .filter(|n| n.name.starts_with("fleet-0") && n.tags.get("env").map(String::as_str) == Some("prod") && n.ping_status == "Online")
+            .count();
+        assert_eq!(filter.apply(&nodes).count(), expected);
+    })
+    .await
+    .unwrap();
+}
+
+/// The `airlock` binary with the emulator as its AWS, and a home of its own.
+struct Cli {
+    home: tempfile::TempDir,
+    endpoint: String,
+}
+
+impl Cli {
+    fn new(emulator: &RunningEmulator) -> Cli {
+        Cli { home: tempfile::tempdir().unwrap(), endpoint: emulator.endpoint_url() }
+    }
+
+    fn command(&self) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_airlock"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join(".config"))
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", DEMO_ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", DEMO_SECRET_ACCESS_KEY)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    async fn run(&self, args: &[&str], input: &[u8]) -> (i32, String, String) {
+        let mut child = self.command().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).await.unwrap();
+        drop(stdin);
+        let output = child.wait_with_output().await.unwrap();
+        (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cli_lists_nodes_runs_shells_and_commands() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let emulator = emulator(true).await;
+        let cli = Cli::new(&emulator);
+        let (code, out, _) = cli.run(&["nodes", "--json"], b"").await;
+        assert_eq!(code, 0);
+        let nodes: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(nodes.as_array().unwrap().len(), emulator.service().nodes().len());
+        let (_, out, _) = cli.run(&["nodes", "--tag", "team=data", "--ping", "online"], b"").await;
+        assert!(out.contains("legacy-db") && !out.contains("batch-old") && !out.contains("web-1"), "{out}");
+
+        let (code, out, err) = cli.run(&["shell", "web-1"], b"echo $((6*7))\nexit\n").await;
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("42"), "{out}");
+        let (code, out, _) = cli.run(&["shell", WEB, "--document", "AWS-StartNonInteractiveCommand", "--parameter", "command=echo hi; exit 4"], b"").await;
+        assert_eq!((code, out.trim()), (4, "hi"));
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ssh_proxy_carries_bytes_both_ways() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let emulator = emulator(true).await;
+        let cli = Cli::new(&emulator);
+        let echo = echo_server().await;
+        let mut child = cli.command().args(["ssh-proxy", "web-1", "--port", &echo.to_string()]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let sent: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let writer = {
+            let sent = sent.clone();
+            tokio::spawn(async move {
+                stdin.write_all(&sent).await.unwrap();
+                stdin // closing stdin ends the proxy; keep it until the echo is back
+            })
+        };
+        let mut back = vec![0u8; sent.len()];
+        stdout.read_exact(&mut back).await.unwrap();
+        assert!(back == sent, "the echo through ssh-proxy differs");
+        drop(writer.await.unwrap());
+        let status = child.wait().await.unwrap();
+        assert!(status.success(), "{status:?}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cli_forwards_and_runs_saved_profiles() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let emulator = emulator(true).await;
+        let cli = Cli::new(&emulator);
+        let echo = echo_server().await;
+        let (code, _, err) = cli.run(&["profile", "add", "echo", "web-1", "--port", &echo.to_string(), "--sessions", "2"], b"").await;
+        assert_eq!(code, 0, "{err}");
+        let (_, out, _) = cli.run(&["profile", "list", "--json"], b"").await;
+        let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(listed[0]["name"], "echo");
+        assert_eq!(listed[0]["sessions"], 2);
+        let (code, _, err) = cli.run(&["profile", "add", "echo", "web-1", "--port", "1"], b"").await;
+        assert_eq!(code, 1);
+        assert!(err.contains("exists already"), "{err}");
+
+        let mut child = cli.command().args(["profile", "run", "echo"]).stdout(Stdio::piped()).spawn().unwrap();
+        let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line).await.unwrap();
+        let addr: SocketAddr = line.trim().strip_prefix("Listening on ").unwrap_or_else(|| panic!("{line:?}")).parse().unwrap();
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"through a saved profile").await.unwrap();
+        let mut back = [0u8; 23];
+        stream.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"through a saved profile");
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+
+        let (code, _, _) = cli.run(&["profile", "remove", "echo"], b"").await;
+        assert_eq!(code, 0);
+        let (code, _, err) = cli.run(&["profile", "run", "echo"], b"").await;
+        assert_eq!(code, 1);
+        assert!(err.contains("no profile named"), "{err}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_bad_input_gets_an_error_that_says_what_to_do() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let emulator = emulator(true).await;
+        let cli = Cli::new(&emulator);
+        let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let taken_port = taken.local_addr().unwrap().port().to_string();
+        let cases: [(&[&str], &str); 6] = [
+            (&["shell", "batch-old"], "not connected to Session Manager"),
+            (&["shell", "i-0123456789abcdef9"], "not connected to Session Manager"),
+            (&["shell", "web-1", "--document", "No-Such-Doc"], "does not exist"),
+            (&["shell", "nobody"], "no node is named"),
+            (&["forward", "web-1", "--port", "80", "--local-port", &taken_port], "already in use"),
+            (&["shell", "web-1", "--parameter", "oops"], "KEY=VALUE"),
+        ];
+        for (args, needle) in cases {
+            let (code, _, err) = cli.run(args, b"").await;
+            assert_eq!(code, 1, "{args:?}: {err}");
+            assert!(err.contains(needle), "{args:?} said {err:?}, expected {needle:?}");
+        }
+        let mut no_credentials = cli.command();
+        no_credentials.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").args(["nodes"]).stderr(Stdio::piped());
+        let output = no_credentials.output().await.unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1));
+        assert!(err.contains("no usable AWS credentials"), "{err}");
+        drop(taken);
+    })
+    .await
+    .unwrap();
+}

@@ -1,0 +1,76 @@
+//! A running tunnel as a front end watches it: its figures once a [`SAMPLE_PERIOD`] (bytes
+//! each way, connections, round-trip time, live sessions), the moment it ends and why, and a
+//! handle to stop it. Rates are left to the viewer: the figures are running totals, so a
+//! missed sample loses nothing.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::session::{ForwardTunnel, TunnelFigures};
+
+/// How often figures are reported.
+pub const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
+
+/// What a watched tunnel reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TunnelEvent {
+    /// The running totals, once a [`SAMPLE_PERIOD`] and once more at the end.
+    Figures(TunnelFigures),
+    /// The tunnel has ended; nothing follows.
+    Ended {
+        /// Why, in words for the user.
+        reason: String,
+        /// The user stopped it.
+        by_user: bool,
+    },
+}
+
+/// Stops a watched tunnel. Dropping it stops the tunnel too.
+#[derive(Debug)]
+pub struct TunnelHandle {
+    local_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TunnelHandle {
+    /// Where local clients connect.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops listening and terminates the tunnel's sessions; an [`TunnelEvent::Ended`] follows.
+    pub fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Watches `tunnel` from a task of its own.
+pub fn watch(tunnel: ForwardTunnel) -> (TunnelHandle, mpsc::Receiver<TunnelEvent>) {
+    let (stop, stopped) = oneshot::channel();
+    let (events, event_rx) = mpsc::channel(16);
+    let local_addr = tunnel.local_addr();
+    tokio::spawn(run(tunnel, stopped, events));
+    (TunnelHandle { local_addr, stop: Some(stop) }, event_rx)
+}
+
+async fn run(tunnel: ForwardTunnel, mut stopped: oneshot::Receiver<()>, events: mpsc::Sender<TunnelEvent>) {
+    let mut ticks = tokio::time::interval(SAMPLE_PERIOD);
+    let (reason, by_user) = loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                // A viewer that is behind skips a sample rather than slowing the tunnel.
+                let _ = events.try_send(TunnelEvent::Figures(tunnel.figures()));
+            }
+            reason = tunnel.wait() => break (reason, false),
+            _ = &mut stopped => break ("stopped".to_owned(), true),
+        }
+    };
+    let last = tunnel.figures();
+    tunnel.stop().await;
+    let _ = events.send(TunnelEvent::Figures(last)).await;
+    let _ = events.send(TunnelEvent::Ended { reason, by_user }).await;
+}

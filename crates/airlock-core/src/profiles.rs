@@ -1,0 +1,355 @@
+//! Saved tunnel profiles: `profiles.toml` in Airlock's config directory
+//! ([`crate::config_file`]), shared by the CLI and the desktop app. Every change is validated
+//! first and written atomically, and a file Airlock cannot read is never overwritten.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config_file::WriteError;
+use crate::session::{TunnelSpec, MAX_POOL};
+
+/// One saved tunnel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Unique name.
+    pub name: String,
+    /// The AWS profile from `~/.aws/config`; the default chain when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_profile: Option<String>,
+    /// The region; the profile's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The node.
+    pub target: String,
+    /// The port on the node, or on `remote_host`.
+    pub remote_port: u16,
+    /// A host reached through the node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_host: Option<String>,
+    /// The local port; 0 for any free one.
+    #[serde(default)]
+    pub local_port: u16,
+    /// The local address to listen on.
+    #[serde(default = "loopback")]
+    pub bind: IpAddr,
+    /// Sessions in the pool.
+    #[serde(default = "one")]
+    pub sessions: usize,
+    /// Start when the app starts.
+    #[serde(default)]
+    pub auto_start: bool,
+}
+
+fn loopback() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::LOCALHOST)
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Profile {
+    /// Checks every field; the error names the field and what is allowed.
+    pub fn validate(&self) -> Result<(), ProfileError> {
+        let invalid = |field: &'static str, message: String| Err(ProfileError::Invalid { name: self.name.clone(), field, message });
+        if self.name.trim().is_empty() || self.name.len() > 64 || self.name.chars().any(char::is_control) {
+            return invalid("name", "give a name of 1 to 64 printable characters".into());
+        }
+        if self.target.is_empty() || self.target.len() > 400 || self.target.chars().any(char::is_whitespace) {
+            return invalid("target", "give the node's id, such as i-0123456789abcdef0 or mi-0123456789abcdef0".into());
+        }
+        if self.remote_port == 0 {
+            return invalid("remote_port", "give a port from 1 to 65535".into());
+        }
+        if let Some(host) = &self.remote_host {
+            if host.is_empty() || host.contains('\'') || host.chars().any(char::is_whitespace) {
+                return invalid("remote_host", "give a host name or IP address without spaces or quotes".into());
+            }
+        }
+        if self.sessions == 0 || self.sessions > MAX_POOL {
+            return invalid("sessions", format!("give 1 to {MAX_POOL} sessions"));
+        }
+        if self.region.as_ref().is_some_and(|r| r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')) {
+            return invalid("region", "give a region such as eu-west-1".into());
+        }
+        Ok(())
+    }
+
+    /// The tunnel this profile describes.
+    pub fn tunnel_spec(&self) -> TunnelSpec {
+        TunnelSpec {
+            target: self.target.clone(),
+            remote_port: self.remote_port,
+            remote_host: self.remote_host.clone(),
+            local: SocketAddr::new(self.bind, self.local_port),
+            sessions: self.sessions,
+            reason: Some(format!("Airlock profile {}", self.name)),
+            document: None,
+        }
+    }
+}
+
+fn write_atomically(path: &Path, text: &str) -> Result<(), ProfileError> {
+    crate::config_file::write_atomically(path, text).map_err(|WriteError { action, path, reason }| ProfileError::Io { action, path, reason })
+}
+
+/// Why profiles could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// No config directory could be found.
+    #[error("no configuration directory: set HOME (or XDG_CONFIG_HOME)")]
+    NoConfigDir,
+    /// Reading or writing failed.
+    #[error("cannot {action} {path}: {reason}")]
+    Io {
+        /// read, write, ...
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The file is not valid; it is left as it is.
+    #[error("{path} is not a valid profiles file ({reason}); fix or move it, Airlock will not overwrite it")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with the line.
+        reason: String,
+    },
+    /// A field is out of range.
+    #[error("profile {name:?}: {field}: {message}")]
+    Invalid {
+        /// The profile.
+        name: String,
+        /// The field.
+        field: &'static str,
+        /// What is allowed.
+        message: String,
+    },
+    /// The name is taken.
+    #[error("a profile named {0:?} exists already: choose another name or remove it first")]
+    Exists(String),
+    /// No such profile.
+    #[error("no profile named {0:?}: `airlock profile list` shows the saved ones")]
+    NotFound(String),
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default, rename = "tunnel")]
+    tunnels: Vec<Profile>,
+}
+
+/// The profiles file.
+#[derive(Debug, Clone)]
+pub struct ProfileStore {
+    path: PathBuf,
+}
+
+impl ProfileStore {
+    /// The file in the platform's config directory.
+    pub fn default_location() -> Result<ProfileStore, ProfileError> {
+        let dir = crate::config_file::config_dir().ok_or(ProfileError::NoConfigDir)?;
+        Ok(ProfileStore { path: dir.join("profiles.toml") })
+    }
+
+    /// The file at `path`.
+    pub fn at(path: impl Into<PathBuf>) -> ProfileStore {
+        ProfileStore { path: path.into() }
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every profile, in the file's order; none when the file does not exist yet.
+    pub fn load(&self) -> Result<Vec<Profile>, ProfileError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => parse(&text, &self.path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(ProfileError::Io { action: "read", path: self.path.clone(), reason: e.to_string() }),
+        }
+    }
+
+    /// One profile.
+    pub fn get(&self, name: &str) -> Result<Profile, ProfileError> {
+        self.load()?.into_iter().find(|p| p.name == name).ok_or_else(|| ProfileError::NotFound(name.to_owned()))
+    }
+
+    /// Adds a new profile.
+    pub fn add(&self, profile: Profile) -> Result<(), ProfileError> {
+        profile.validate()?;
+        let mut profiles = self.load()?;
+        if profiles.iter().any(|p| p.name == profile.name) {
+            return Err(ProfileError::Exists(profile.name));
+        }
+        profiles.push(profile);
+        self.save(&profiles)
+    }
+
+    /// Replaces the profile called `name` (which may be renamed).
+    pub fn update(&self, name: &str, profile: Profile) -> Result<(), ProfileError> {
+        profile.validate()?;
+        let mut profiles = self.load()?;
+        if profile.name != name && profiles.iter().any(|p| p.name == profile.name) {
+            return Err(ProfileError::Exists(profile.name));
+        }
+        let slot = profiles.iter_mut().find(|p| p.name == name).ok_or_else(|| ProfileError::NotFound(name.to_owned()))?;
+        *slot = profile;
+        self.save(&profiles)
+    }
+
+    /// Removes a profile.
+    pub fn remove(&self, name: &str) -> Result<Profile, ProfileError> {
+        let mut profiles = self.load()?;
+        let index = profiles.iter().position(|p| p.name == name).ok_or_else(|| ProfileError::NotFound(name.to_owned()))?;
+        let removed = profiles.remove(index);
+        self.save(&profiles)?;
+        Ok(removed)
+    }
+
+    /// Adds every profile of another file; names already taken are refused before anything is
+    /// written. Returns how many were added.
+    pub fn import(&self, from: &Path) -> Result<usize, ProfileError> {
+        let text = std::fs::read_to_string(from).map_err(|e| ProfileError::Io { action: "read", path: from.to_owned(), reason: e.to_string() })?;
+        let incoming = parse(&text, from)?;
+        let mut profiles = self.load()?;
+        for profile in &incoming {
+            if profiles.iter().any(|p| p.name == profile.name) {
+                return Err(ProfileError::Exists(profile.name.clone()));
+            }
+        }
+        let added = incoming.len();
+        profiles.extend(incoming);
+        self.save(&profiles)?;
+        Ok(added)
+    }
+
+    /// Writes every profile to another file (atomically).
+    pub fn export(&self, to: &Path) -> Result<usize, ProfileError> {
+        let profiles = self.load()?;
+        write_atomically(to, &render(&profiles)?)?;
+        Ok(profiles.len())
+    }
+
+    /// Validates and writes the whole list.
+    pub fn save(&self, profiles: &[Profile]) -> Result<(), ProfileError> {
+        check(profiles)?;
+        write_atomically(&self.path, &render(profiles)?)
+    }
+}
+
+fn check(profiles: &[Profile]) -> Result<(), ProfileError> {
+    for (i, profile) in profiles.iter().enumerate() {
+        profile.validate()?;
+        if profiles[..i].iter().any(|p| p.name == profile.name) {
+            return Err(ProfileError::Exists(profile.name.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn parse(text: &str, path: &Path) -> Result<Vec<Profile>, ProfileError> {
+    let file: File = toml::from_str(text).map_err(|e| ProfileError::Malformed { path: path.to_owned(), reason: e.to_string().trim().to_owned() })?;
+    check(&file.tunnels).map_err(|e| ProfileError::Malformed { path: path.to_owned(), reason: e.to_string() })?;
+    Ok(file.tunnels)
+}
+
+fn render(profiles: &[Profile]) -> Result<String, ProfileError> {
+    let body = toml::to_string(&File { tunnels: profiles.to_vec() }).map_err(|e| ProfileError::Invalid { name: String::new(), field: "file", message: e.to_string() })?;
+    Ok(format!("# Airlock tunnel profiles. Edited by `airlock profile` and the desktop app.\n\n{body}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(name: &str) -> Profile {
+        Profile {
+            name: name.into(),
+            aws_profile: Some("prod".into()),
+            region: Some("eu-west-1".into()),
+            target: "i-0123456789abcdef0".into(),
+            remote_port: 5432,
+            remote_host: Some("db.internal".into()),
+            local_port: 15432,
+            bind: loopback(),
+            sessions: 2,
+            auto_start: true,
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, ProfileStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ProfileStore::at(dir.path().join("nested").join("profiles.toml"));
+        (dir, store)
+    }
+
+    #[test]
+    fn profiles_survive_a_round_trip_through_the_file() {
+        let (_dir, store) = store();
+        assert!(store.load().unwrap().is_empty());
+        store.add(profile("db")).unwrap();
+        store.add(Profile { remote_host: None, aws_profile: None, region: None, ..profile("web") }).unwrap();
+        assert_eq!(store.load().unwrap(), vec![profile("db"), Profile { remote_host: None, aws_profile: None, region: None, ..profile("web") }]);
+        store.update("db", Profile { local_port: 0, ..profile("db2") }).unwrap();
+        assert_eq!(store.get("db2").unwrap().local_port, 0);
+        assert!(matches!(store.get("db"), Err(ProfileError::NotFound(_))));
+        store.remove("web").unwrap();
+        assert_eq!(store.load().unwrap().len(), 1);
+        let leftovers: Vec<_> = std::fs::read_dir(store.path().parent().unwrap()).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("profiles.toml")], "no temporary file is left");
+    }
+
+    #[test]
+    fn bad_profiles_are_refused_and_the_file_is_untouched() {
+        let (_dir, store) = store();
+        store.add(profile("db")).unwrap();
+        let before = std::fs::read(store.path()).unwrap();
+        assert!(matches!(store.add(profile("db")), Err(ProfileError::Exists(_))));
+        for (bad, field) in [
+            (Profile { remote_port: 0, ..profile("x") }, "remote_port"),
+            (Profile { sessions: 0, ..profile("x") }, "sessions"),
+            (Profile { sessions: MAX_POOL + 1, ..profile("x") }, "sessions"),
+            (Profile { target: "i-1 2".into(), ..profile("x") }, "target"),
+            (Profile { name: " ".into(), ..profile("x") }, "name"),
+            (Profile { remote_host: Some("a'b".into()), ..profile("x") }, "remote_host"),
+        ] {
+            match store.add(bad) {
+                Err(ProfileError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("expected {field} to be refused, got {other:?}"),
+            }
+        }
+        assert_eq!(std::fs::read(store.path()).unwrap(), before);
+    }
+
+    #[test]
+    fn a_malformed_file_is_reported_and_never_overwritten() {
+        let (_dir, store) = store();
+        std::fs::create_dir_all(store.path().parent().unwrap()).unwrap();
+        std::fs::write(store.path(), "[[tunnel]]\nname = \"x\"\nremote_port = \"eighty\"\n").unwrap();
+        let error = store.add(profile("db")).unwrap_err();
+        assert!(matches!(error, ProfileError::Malformed { .. }), "{error}");
+        assert!(error.to_string().contains("will not overwrite"));
+        assert_eq!(std::fs::read_to_string(store.path()).unwrap(), "[[tunnel]]\nname = \"x\"\nremote_port = \"eighty\"\n");
+    }
+
+    #[test]
+    fn export_and_import_carry_profiles_between_files() {
+        let (dir, store) = store();
+        store.add(profile("db")).unwrap();
+        let exported = dir.path().join("shared.toml");
+        assert_eq!(store.export(&exported).unwrap(), 1);
+        let (_other_dir, other) = self::store();
+        assert_eq!(other.import(&exported).unwrap(), 1);
+        assert_eq!(other.get("db").unwrap(), profile("db"));
+        assert!(matches!(other.import(&exported), Err(ProfileError::Exists(_))), "importing twice is refused");
+        assert_eq!(other.load().unwrap().len(), 1);
+    }
+}

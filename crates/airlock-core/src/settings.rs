@@ -1,0 +1,161 @@
+//! The desktop app's remembered choices: the AWS profile and region last used (or the demo
+//! fleet), the theme and the terminal font size. `settings.toml` in Airlock's config directory,
+//! written atomically; a file Airlock cannot read is reported and left alone.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config_file::{write_atomically, WriteError};
+
+/// Light, dark, or as the desktop is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Theme {
+    /// Follow the desktop.
+    #[default]
+    System,
+    /// Light.
+    Light,
+    /// Dark.
+    Dark,
+}
+
+/// Everything remembered between runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The AWS profile last chosen; `None` for the default credential chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_profile: Option<String>,
+    /// The region last chosen; `None` for the profile's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The demo fleet was chosen over real AWS.
+    pub demo: bool,
+    /// The colour theme.
+    pub theme: Theme,
+    /// Terminal font size in pixels.
+    pub font_size: u16,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { aws_profile: None, region: None, demo: false, theme: Theme::System, font_size: 14 }
+    }
+}
+
+/// The smallest and largest terminal font sizes.
+pub const FONT_SIZES: std::ops::RangeInclusive<u16> = 8..=32;
+
+/// Why settings could not be read or written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    /// The file is not valid; it is left as it is.
+    #[error("{path} is not a valid settings file ({reason}); fix or delete it, Airlock will not overwrite it")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        reason: String,
+    },
+    /// Reading failed.
+    #[error("cannot read {path}: {reason}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Writing failed.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// A value is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The settings file.
+#[derive(Debug, Clone)]
+pub struct SettingsStore {
+    path: PathBuf,
+}
+
+impl SettingsStore {
+    /// The file at `path`.
+    pub fn at(path: impl Into<PathBuf>) -> SettingsStore {
+        SettingsStore { path: path.into() }
+    }
+
+    /// `settings.toml` in Airlock's config directory, if there is one.
+    pub fn default_location() -> Option<SettingsStore> {
+        crate::config_file::config_dir().map(|dir| SettingsStore::at(dir.join("settings.toml")))
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The saved settings; the defaults when there is no file yet.
+    pub fn load(&self) -> Result<Settings, SettingsError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => {
+                let settings: Settings = toml::from_str(&text).map_err(|e| SettingsError::Malformed { path: self.path.clone(), reason: e.to_string().trim().to_owned() })?;
+                settings.validate().map_err(|e| SettingsError::Malformed { path: self.path.clone(), reason: e.to_string() })?;
+                Ok(settings)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+            Err(e) => Err(SettingsError::Read { path: self.path.clone(), reason: e.to_string() }),
+        }
+    }
+
+    /// Validates and writes `settings`, unless the file on disk is one Airlock cannot read.
+    pub fn save(&self, settings: &Settings) -> Result<(), SettingsError> {
+        settings.validate()?;
+        if let Err(error @ SettingsError::Malformed { .. }) = self.load() {
+            return Err(error);
+        }
+        let body = toml::to_string(settings).map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        write_atomically(&self.path, &format!("# Airlock's remembered choices. Written by the desktop app.\n\n{body}"))?;
+        Ok(())
+    }
+}
+
+impl Settings {
+    /// Checks the values a hand-edited file could get wrong.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if !FONT_SIZES.contains(&self.font_size) {
+            return Err(SettingsError::Invalid(format!("font_size must be {} to {}, not {}", FONT_SIZES.start(), FONT_SIZES.end(), self.font_size)));
+        }
+        if self.aws_profile.as_ref().is_some_and(|p| p.trim().is_empty()) {
+            return Err(SettingsError::Invalid("aws_profile must not be empty; leave it out for the default chain".into()));
+        }
+        if self.region.as_ref().is_some_and(|r| r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')) {
+            return Err(SettingsError::Invalid("region must look like eu-west-1".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_remembered_and_a_broken_file_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SettingsStore::at(dir.path().join("settings.toml"));
+        assert_eq!(store.load().unwrap(), Settings::default(), "no file: defaults");
+        let chosen = Settings { aws_profile: Some("prod".into()), region: Some("eu-west-1".into()), demo: false, theme: Theme::Dark, font_size: 16 };
+        store.save(&chosen).unwrap();
+        assert_eq!(store.load().unwrap(), chosen);
+
+        assert!(matches!(store.save(&Settings { font_size: 3, ..chosen.clone() }), Err(SettingsError::Invalid(_))));
+        std::fs::write(store.path(), "theme = \"purple\"\n").unwrap();
+        let error = store.load().unwrap_err();
+        assert!(matches!(error, SettingsError::Malformed { .. }), "{error}");
+        assert!(store.save(&chosen).is_err(), "a file Airlock cannot read is not overwritten");
+        assert_eq!(std::fs::read_to_string(store.path()).unwrap(), "theme = \"purple\"\n");
+    }
+}
