@@ -17,6 +17,7 @@ use crate::datachannel::{Endpoint, Resume, ResumeFuture};
 pub struct Aws {
     pub(crate) ssm: aws_sdk_ssm::Client,
     pub(crate) ec2: aws_sdk_ec2::Client,
+    sts: aws_sdk_sts::Client,
     region: String,
     /// The SSM endpoint the user configured, if any (then its host may serve the data channel).
     ssm_endpoint: Option<String>,
@@ -90,6 +91,15 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(error: aws_sdk
     }
 }
 
+/// The account and principal behind a set of credentials.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Identity {
+    /// The 12-digit account id.
+    pub account: String,
+    /// The caller's ARN (user, or assumed role and session).
+    pub arn: String,
+}
+
 /// A request to start a session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StartRequest {
@@ -127,6 +137,7 @@ impl Aws {
         Ok(Aws {
             ssm: aws_sdk_ssm::Client::new(config),
             ec2: aws_sdk_ec2::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
             region,
             ssm_endpoint,
             credentials: config.credentials_provider(),
@@ -139,6 +150,15 @@ impl Aws {
             signing: self.credentials.clone().map(|credentials| crate::datachannel::UpgradeSigning { credentials, region: self.region.clone() }),
             ..crate::datachannel::DriverConfig::default()
         }
+    }
+
+    /// Who these credentials belong to (STS GetCallerIdentity).
+    pub async fn whoami(&self) -> Result<Identity, AwsError> {
+        let output = self.sts.get_caller_identity().send().await.map_err(|e| classify(e, "", ""))?;
+        Ok(Identity {
+            account: output.account.ok_or(AwsError::Incomplete("Account"))?,
+            arn: output.arn.ok_or(AwsError::Incomplete("Arn"))?,
+        })
     }
 
     /// The region in use.

@@ -83,7 +83,11 @@ impl Aws {
         use futures_util::StreamExt;
         let ids: Vec<String> = nodes.iter().filter(|n| n.id.starts_with("i-")).map(|n| n.id.clone()).collect();
         // Batches go out a few at a time: 10,000 nodes are 50 calls, not 50 round trips in a row.
-        let batches = futures_util::stream::iter(ids.chunks(EC2_BATCH).map(|batch| self.describe_instances(batch.to_vec())))
+        // Each call owns its client and ids: a future borrowing `self` across the stream would
+        // not be Send for every lifetime (rustc #102211), and the app needs it Send.
+        let ec2 = self.ec2.clone();
+        let batches: Vec<Vec<String>> = ids.chunks(EC2_BATCH).map(<[String]>::to_vec).collect();
+        let batches = futures_util::stream::iter(batches.into_iter().map(move |batch| describe_instances(ec2.clone(), batch)))
             .buffer_unordered(EC2_CONCURRENCY)
             .collect::<Vec<_>>()
             .await;
@@ -111,27 +115,6 @@ impl Aws {
         Ok(())
     }
 
-    async fn describe_instances(&self, ids: Vec<String>) -> Result<Vec<(String, aws_sdk_ec2::types::Instance)>, AwsError> {
-        let mut found = Vec::new();
-        let mut pages = self
-            .ec2
-            .describe_instances()
-            .filters(aws_sdk_ec2::types::Filter::builder().name("instance-id").set_values(Some(ids)).build())
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(ssm_error)?;
-            for reservation in page.reservations.unwrap_or_default() {
-                for instance in reservation.instances.unwrap_or_default() {
-                    if let Some(id) = instance.instance_id.clone() {
-                        found.push((id, instance));
-                    }
-                }
-            }
-        }
-        Ok(found)
-    }
-
     async fn add_on_premises_tags(&self, nodes: &mut [Node]) -> Result<(), AwsError> {
         for node in nodes.iter_mut().filter(|n| n.is_on_premises()) {
             let result = self
@@ -153,6 +136,26 @@ impl Aws {
         }
         Ok(())
     }
+}
+
+async fn describe_instances(ec2: aws_sdk_ec2::Client, ids: Vec<String>) -> Result<Vec<(String, aws_sdk_ec2::types::Instance)>, AwsError> {
+    let mut found = Vec::new();
+    let mut pages = ec2
+        .describe_instances()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("instance-id").set_values(Some(ids)).build())
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(ssm_error)?;
+        for reservation in page.reservations.unwrap_or_default() {
+            for instance in reservation.instances.unwrap_or_default() {
+                if let Some(id) = instance.instance_id.clone() {
+                    found.push((id, instance));
+                }
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// A filter over the node list. Empty fields match everything.

@@ -2,7 +2,8 @@
 //! the desktop app to call.
 //!
 //! # Layout
-//! - [`aws`]: profiles, regions, endpoints; StartSession, ResumeSession, TerminateSession.
+//! - [`aws`]: profiles, regions, endpoints; StartSession, ResumeSession, TerminateSession;
+//!   who am I. [`aws_profiles`]: the profiles in `~/.aws/config` and what kind each is.
 //! - [`inventory`]: the node list and its filter.
 //! - [`documents`]: Session documents and their typed parameters.
 //! - [`datachannel`]: one task per session owning the WebSocket and the protocol state; where a
@@ -18,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aws;
+pub mod aws_profiles;
 pub mod config_file;
 pub mod datachannel;
 pub mod documents;

@@ -32,6 +32,7 @@ pub enum TunnelEvent {
 pub struct TunnelHandle {
     local_addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
+    done: Option<oneshot::Receiver<()>>,
 }
 
 impl TunnelHandle {
@@ -40,10 +41,14 @@ impl TunnelHandle {
         self.local_addr
     }
 
-    /// Stops listening and terminates the tunnel's sessions; an [`TunnelEvent::Ended`] follows.
-    pub fn stop(mut self) {
+    /// Stops listening and terminates the tunnel's sessions; a [`TunnelEvent::Ended`] follows.
+    /// Resolves when the sessions are terminated.
+    pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
         }
     }
 }
@@ -51,10 +56,14 @@ impl TunnelHandle {
 /// Watches `tunnel` from a task of its own.
 pub fn watch(tunnel: ForwardTunnel) -> (TunnelHandle, mpsc::Receiver<TunnelEvent>) {
     let (stop, stopped) = oneshot::channel();
+    let (done, done_rx) = oneshot::channel();
     let (events, event_rx) = mpsc::channel(16);
     let local_addr = tunnel.local_addr();
-    tokio::spawn(run(tunnel, stopped, events));
-    (TunnelHandle { local_addr, stop: Some(stop) }, event_rx)
+    tokio::spawn(async move {
+        run(tunnel, stopped, events).await;
+        let _ = done.send(());
+    });
+    (TunnelHandle { local_addr, stop: Some(stop), done: Some(done_rx) }, event_rx)
 }
 
 async fn run(tunnel: ForwardTunnel, mut stopped: oneshot::Receiver<()>, events: mpsc::Sender<TunnelEvent>) {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use ssm_protocol::payload::TerminalSize;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
+use std::time::Instant;
 
 use crate::aws::{Aws, StartRequest};
 use crate::datachannel::{Command, DriverConfig, Ending, Notice};
@@ -87,10 +87,22 @@ enum TerminalCommand {
     Close,
 }
 
-/// The front end's end of a terminal. Dropping it closes the session.
+/// The front end's end of a terminal. Dropping every clone closes the session.
 #[derive(Debug, Clone)]
 pub struct TerminalHandle {
     commands: mpsc::UnboundedSender<TerminalCommand>,
+}
+
+/// Resolves when a terminal's task has finished (its session terminated or ended).
+#[derive(Debug)]
+pub struct TerminalDone(tokio::sync::oneshot::Receiver<()>);
+
+impl std::future::Future for TerminalDone {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
 }
 
 impl TerminalHandle {
@@ -116,12 +128,17 @@ impl TerminalHandle {
 }
 
 /// Starts a terminal: a task that opens `request` and runs it until it ends. `size` is sent
-/// first, so the shell starts at the screen's size.
-pub fn open_terminal(aws: Aws, request: StartRequest, config: DriverConfig, size: TerminalSize) -> (TerminalHandle, mpsc::Receiver<TerminalEvent>) {
+/// first, so the shell starts at the screen's size. [`TerminalDone`] resolves when the task
+/// has finished, TerminateSession included.
+pub fn open_terminal(aws: Aws, request: StartRequest, config: DriverConfig, size: TerminalSize) -> (TerminalHandle, mpsc::Receiver<TerminalEvent>, TerminalDone) {
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (events, event_rx) = mpsc::channel(64);
-    tokio::spawn(run(aws, request, config, size, command_rx, events));
-    (TerminalHandle { commands }, event_rx)
+    let (done, done_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        run(aws, request, config, size, command_rx, events).await;
+        let _ = done.send(());
+    });
+    (TerminalHandle { commands }, event_rx, TerminalDone(done_rx))
 }
 
 async fn run(aws: Aws, request: StartRequest, config: DriverConfig, size: TerminalSize, mut commands: mpsc::UnboundedReceiver<TerminalCommand>, events: mpsc::Sender<TerminalEvent>) {
@@ -165,49 +182,105 @@ fn ended(reason: String, exit_code: Option<i32>, by_user: bool) -> TerminalState
     TerminalState::Ended { reason, exit_code, by_user }
 }
 
+/// What goes from the session to the screen, and when: output is held for at most
+/// [`BATCH_WINDOW`] or until [`BATCH_BYTES`] have gathered, and no more is taken from the
+/// session while [`HIGH_WATER`] bytes are on their way to the screen unacknowledged. Pure:
+/// time is an argument.
+#[derive(Debug, Default)]
+struct OutputBatch {
+    /// Output not yet sent on, and since when.
+    pending: Vec<u8>,
+    since: Option<Instant>,
+    /// Output sent on and not yet acknowledged by the screen.
+    unacked: usize,
+}
+
+impl OutputBatch {
+    fn push(&mut self, now: Instant, bytes: Vec<u8>) {
+        if self.pending.is_empty() {
+            self.since = Some(now);
+            self.pending = bytes;
+        } else {
+            self.pending.extend_from_slice(&bytes);
+        }
+    }
+
+    /// Whether more output may be taken from the session.
+    fn can_take(&self) -> bool {
+        self.unacked < HIGH_WATER && self.pending.len() < BATCH_BYTES
+    }
+
+    /// When the pending output must go.
+    fn deadline(&self) -> Option<Instant> {
+        self.since.map(|since| since + BATCH_WINDOW)
+    }
+
+    /// The batch to send now, if one is due.
+    fn poll_batch(&mut self, now: Instant) -> Option<Vec<u8>> {
+        let due = self.pending.len() >= BATCH_BYTES || self.deadline().is_some_and(|d| now >= d);
+        if due {
+            self.take()
+        } else {
+            None
+        }
+    }
+
+    /// Everything pending, due or not (before a state change, so the order holds).
+    fn take(&mut self) -> Option<Vec<u8>> {
+        self.since = None;
+        if self.pending.is_empty() {
+            return None;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        self.unacked += batch.len();
+        Some(batch)
+    }
+
+    fn ack(&mut self, bytes: usize) {
+        self.unacked = self.unacked.saturating_sub(bytes);
+    }
+}
+
 struct Terminal {
     session: OpenSession,
     events: mpsc::Sender<TerminalEvent>,
-    /// Output not yet sent on, and since when.
-    pending: Vec<u8>,
-    pending_since: Option<Instant>,
-    /// Output sent on and not yet acknowledged by the screen.
-    unacked: usize,
+    output: OutputBatch,
     exit_code: Option<i32>,
 }
 
 impl Terminal {
     fn new(session: OpenSession, events: mpsc::Sender<TerminalEvent>) -> Self {
-        Terminal { session, events, pending: Vec::new(), pending_since: None, unacked: 0, exit_code: None }
+        Terminal { session, events, output: OutputBatch::default(), exit_code: None }
     }
 
     async fn serve(mut self, size: TerminalSize, commands: &mut mpsc::UnboundedReceiver<TerminalCommand>) -> TerminalState {
         let driver = self.session.channel.commands.clone();
         let _ = driver.send(Command::Resize(size)).await;
-        let ending = loop {
-            let flush_at = self.pending_since.map(|since| since + BATCH_WINDOW);
-            let can_read = self.unacked < HIGH_WATER && self.pending.len() < BATCH_BYTES;
+        loop {
+            let flush_at = self.output.deadline();
+            let can_take = self.output.can_take();
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(TerminalCommand::Input(bytes)) => {
                         if driver.send(Command::Data(bytes)).await.is_err() {
-                            break self.finish_with(Ending::LinkLost("the session's task stopped".into())).await;
+                            return self.finish_with(Ending::LinkLost("the session's task stopped".into())).await;
                         }
                     }
                     Some(TerminalCommand::Resize(size)) => {
                         let _ = driver.send(Command::Resize(size)).await;
                     }
-                    Some(TerminalCommand::Ack(bytes)) => self.unacked = self.unacked.saturating_sub(bytes),
+                    Some(TerminalCommand::Ack(bytes)) => self.output.ack(bytes),
                     Some(TerminalCommand::Close) | None => {
                         self.flush().await;
                         let session_id = self.session.session_id.clone();
                         let _ = self.session.terminate().await;
-                        break ended(format!("closed (session {session_id} terminated)"), self.exit_code, true);
+                        return ended(format!("closed (session {session_id} terminated)"), self.exit_code, true);
                     }
                 },
-                notice = self.session.channel.notices.recv(), if can_read => match notice {
-                    Some(Notice::Data(bytes) | Notice::Stderr(bytes)) => self.add_output(bytes),
-                    Some(Notice::Ready(_)) => {
+                notice = self.session.channel.notices.recv(), if can_take => match notice {
+                    Some(Notice::Data(bytes) | Notice::Stderr(bytes)) => self.output.push(Instant::now(), bytes),
+                    Some(Notice::Ready(_) | Notice::Reconnected) => {
+                        self.flush().await;
                         let connected = TerminalState::Connected { session_id: self.session.session_id.clone() };
                         let _ = self.events.send(TerminalEvent::State(connected)).await;
                     }
@@ -216,40 +289,23 @@ impl Terminal {
                         self.flush().await;
                         let _ = self.events.send(TerminalEvent::State(TerminalState::Reconnecting { attempt, delay, reason })).await;
                     }
-                    Some(Notice::Reconnected) => {
-                        let connected = TerminalState::Connected { session_id: self.session.session_id.clone() };
-                        let _ = self.events.send(TerminalEvent::State(connected)).await;
-                    }
                     Some(Notice::Flag(_)) => {}
-                    Some(Notice::Ended(ending)) => break self.finish_with(ending).await,
-                    None => break self.finish_with(Ending::LinkLost("the session's task stopped".into())).await,
+                    Some(Notice::Ended(ending)) => return self.finish_with(ending).await,
+                    None => return self.finish_with(Ending::LinkLost("the session's task stopped".into())).await,
                 },
-                () = sleep_until(flush_at) => self.flush().await,
+                () = sleep_until(flush_at) => {}
             }
-            if self.pending.len() >= BATCH_BYTES {
-                self.flush().await;
+            if let Some(batch) = self.output.poll_batch(Instant::now()) {
+                let _ = self.events.send(TerminalEvent::Output(batch)).await;
             }
-        };
-        ending
-    }
-
-    fn add_output(&mut self, bytes: Vec<u8>) {
-        if self.pending.is_empty() {
-            self.pending_since = Some(Instant::now());
-            self.pending = bytes;
-        } else {
-            self.pending.extend_from_slice(&bytes);
         }
     }
 
+    /// Sends every pending byte on, so nothing is overtaken by what follows.
     async fn flush(&mut self) {
-        self.pending_since = None;
-        if self.pending.is_empty() {
-            return;
+        if let Some(batch) = self.output.take() {
+            let _ = self.events.send(TerminalEvent::Output(batch)).await;
         }
-        let batch = std::mem::take(&mut self.pending);
-        self.unacked += batch.len();
-        let _ = self.events.send(TerminalEvent::Output(batch)).await;
     }
 
     async fn finish_with(&mut self, ending: Ending) -> TerminalState {
@@ -271,7 +327,7 @@ impl Terminal {
 
 async fn sleep_until(at: Option<Instant>) {
     match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+        Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
 }
@@ -279,9 +335,44 @@ async fn sleep_until(at: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+    use std::time::Duration;
 
     use super::*;
     use crate::datachannel::SessionChannel;
+
+    #[test]
+    fn output_waits_at_most_one_window_or_one_batch() {
+        let t0 = Instant::now();
+        let mut batch = OutputBatch::default();
+        assert_eq!(batch.poll_batch(t0), None);
+        for i in 0..100u8 {
+            batch.push(t0 + Duration::from_millis(u64::from(i) / 10), vec![i; 100]);
+        }
+        assert_eq!(batch.poll_batch(t0 + BATCH_WINDOW - Duration::from_millis(1)), None, "held inside the window");
+        let sent = batch.poll_batch(t0 + BATCH_WINDOW).expect("due at the window's end, counted from the first byte");
+        assert_eq!(sent, (0..100u8).flat_map(|i| vec![i; 100]).collect::<Vec<_>>(), "one batch, in order");
+        batch.push(t0, vec![7; BATCH_BYTES]);
+        assert!(!batch.can_take(), "a full batch takes no more");
+        assert_eq!(batch.poll_batch(t0).map(|b| b.len()), Some(BATCH_BYTES), "a full batch goes at once");
+    }
+
+    #[test]
+    fn a_flood_stops_at_the_high_water_mark_until_the_screen_catches_up() {
+        let t0 = Instant::now();
+        let mut batch = OutputBatch::default();
+        let mut sent = 0;
+        while batch.can_take() {
+            batch.push(t0, vec![0; 16 * 1024]);
+            if let Some(b) = batch.poll_batch(t0) {
+                sent += b.len();
+            }
+        }
+        assert!(sent >= HIGH_WATER - BATCH_BYTES && sent <= HIGH_WATER + BATCH_BYTES, "{sent}");
+        batch.ack(sent / 2);
+        assert!(batch.can_take(), "acknowledging makes room");
+        batch.ack(usize::MAX);
+        assert_eq!(batch.unacked, 0, "over-acknowledging cannot go below zero");
+    }
 
     /// A terminal over a hand-driven session channel: the test plays the driver.
     struct Rig {
@@ -292,8 +383,8 @@ mod tests {
     }
 
     fn rig() -> Rig {
-        // Nothing listens on port 9: TerminateSession fails quickly and is ignored, as a
-        // terminal does when the service cannot be reached.
+        // Nothing listens on port 9 and there are no credentials: TerminateSession fails at
+        // once and is ignored, as a terminal does when the service cannot be reached.
         let config = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
@@ -313,81 +404,52 @@ mod tests {
         Rig { handle: TerminalHandle { commands: command_tx }, events, notices, driver }
     }
 
-    /// Lets every task run until all wait (virtual time moves on only then).
-    async fn settle() {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-
-    fn drain_output(events: &mut mpsc::Receiver<TerminalEvent>) -> Vec<Vec<u8>> {
-        let mut batches = Vec::new();
-        while let Ok(event) = events.try_recv() {
-            if let TerminalEvent::Output(bytes) = event {
-                batches.push(bytes);
-            }
-        }
-        batches
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn output_arriving_together_leaves_as_one_batch() {
+    #[tokio::test]
+    async fn keystrokes_pass_while_output_is_held() {
         let mut rig = rig();
-        for i in 0..100u8 {
-            rig.notices.send(Notice::Data(vec![i; 100])).await.unwrap();
-        }
-        settle().await;
-        let batches = drain_output(&mut rig.events);
-        assert_eq!(batches.len(), 1, "a hundred small messages make one screen update");
-        let expected: Vec<u8> = (0..100u8).flat_map(|i| vec![i; 100]).collect();
-        assert_eq!(batches[0], expected, "in order, nothing lost");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_flood_waits_for_the_screen_and_keystrokes_do_not() {
-        let mut rig = rig();
-        let chunk = 64 * 1024;
-        let chunks = 40; // 2.5 MiB, more than twice the high-water mark
         let feeder = {
             let notices = rig.notices.clone();
             tokio::spawn(async move {
-                for i in 0..chunks {
-                    notices.send(Notice::Data(vec![i as u8; chunk])).await.unwrap();
+                for _ in 0..40 {
+                    if notices.send(Notice::Data(vec![1; 64 * 1024])).await.is_err() {
+                        return;
+                    }
                 }
             })
         };
-        settle().await;
-        let held: usize = drain_output(&mut rig.events).iter().map(Vec::len).sum();
-        assert!(held >= HIGH_WATER, "output flows up to the high-water mark ({held} bytes)");
-        assert!(held < HIGH_WATER + BATCH_BYTES, "and stops there while nothing is acknowledged ({held} bytes)");
-
-        rig.handle.input(b"ls\r".to_vec());
-        settle().await;
-        let resize = rig.driver.try_recv().unwrap();
-        assert!(matches!(resize, Command::Resize(_)), "the screen size goes first: {resize:?}");
-        assert_eq!(rig.driver.try_recv().unwrap(), Command::Data(b"ls\r".to_vec()), "keystrokes pass while output is held");
-
-        let mut received = held;
-        while received < chunk * chunks {
-            rig.handle.ack(received);
-            settle().await;
-            let more: usize = drain_output(&mut rig.events).iter().map(Vec::len).sum();
-            assert!(more > 0, "acknowledging lets output flow again");
-            assert!(more < HIGH_WATER + BATCH_BYTES);
-            received += more;
+        let mut received = 0;
+        while received < HIGH_WATER {
+            if let Some(TerminalEvent::Output(bytes)) = rig.events.recv().await {
+                received += bytes.len();
+            }
         }
-        assert_eq!(received, chunk * chunks, "every byte arrives exactly once");
+        assert!(matches!(rig.driver.recv().await, Some(Command::Resize(_))), "the screen size goes first");
+        rig.handle.input(b"ls\r".to_vec());
+        assert_eq!(rig.driver.recv().await, Some(Command::Data(b"ls\r".to_vec())), "nothing acknowledged, yet keystrokes pass");
+        rig.handle.ack(usize::MAX);
+        while received < 40 * 64 * 1024 {
+            if let Some(TerminalEvent::Output(bytes)) = rig.events.recv().await {
+                rig.handle.ack(bytes.len());
+                received += bytes.len();
+            }
+        }
+        assert_eq!(received, 40 * 64 * 1024, "every byte arrives exactly once");
         feeder.await.unwrap();
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn the_end_says_why_and_keeps_the_exit_code() {
         let mut rig = rig();
         rig.notices.send(Notice::Data(b"bye\n".to_vec())).await.unwrap();
         rig.notices.send(Notice::Exit(3)).await.unwrap();
         rig.notices.send(Notice::Ended(Ending::Closed { output: String::new() })).await.unwrap();
-        settle().await;
         let mut events = Vec::new();
-        while let Ok(event) = rig.events.try_recv() {
+        while let Some(event) = rig.events.recv().await {
+            let last = matches!(event, TerminalEvent::State(TerminalState::Ended { .. }));
             events.push(event);
+            if last {
+                break;
+            }
         }
         assert_eq!(
             events,
@@ -399,11 +461,10 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn closing_terminates_and_reports_a_user_close() {
         let mut rig = rig();
         rig.handle.close();
-        settle().await;
         let Some(TerminalEvent::State(TerminalState::Ended { by_user, .. })) = rig.events.recv().await else { panic!("no end") };
         assert!(by_user);
         assert_eq!(rig.driver.recv().await.map(|c| matches!(c, Command::Resize(_))), Some(true));

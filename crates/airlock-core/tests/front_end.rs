@@ -34,7 +34,7 @@ async fn within<F: std::future::Future>(step: &str, future: F) -> F::Output {
 async fn a_terminal_reports_its_stages_output_and_end() {
     let (emulator, aws) = emulator(Fleet::default_fleet()).await;
     let request = StartRequest { target: WEB.into(), ..StartRequest::default() };
-    let (terminal, mut events) = open_terminal(aws.clone(), request, aws.driver_config(), TerminalSize { cols: 101, rows: 33 });
+    let (terminal, mut events, _done) = open_terminal(aws.clone(), request, aws.driver_config(), TerminalSize { cols: 101, rows: 33 });
     let mut states = Vec::new();
     let mut screen = String::new();
     let mut typed = false;
@@ -81,7 +81,7 @@ async fn a_terminal_reports_its_stages_output_and_end() {
 async fn a_terminal_to_an_offline_node_ends_saying_what_to_do() {
     let (_emulator, aws) = emulator(Fleet::default_fleet()).await;
     let request = StartRequest { target: "i-0a1b2c3d4e5f60003".into(), ..StartRequest::default() };
-    let (_terminal, mut events) = open_terminal(aws.clone(), request, aws.driver_config(), TerminalSize { cols: 80, rows: 24 });
+    let (_terminal, mut events, _done) = open_terminal(aws.clone(), request, aws.driver_config(), TerminalSize { cols: 80, rows: 24 });
     let end = within("the end", async {
         loop {
             if let Some(TerminalEvent::State(state @ TerminalState::Ended { .. })) = events.recv().await {
@@ -116,7 +116,7 @@ async fn a_watched_tunnel_reports_figures_and_its_end() {
     })
     .await;
     assert_eq!((figures.bytes_up, figures.open_connections, figures.live_sessions), (5000, 1, 2), "{figures:?}");
-    handle.stop();
+    handle.stop().await;
     let end = within("the end", async {
         loop {
             match events.recv().await {

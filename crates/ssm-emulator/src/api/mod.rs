@@ -1,10 +1,12 @@
 //! The HTTP face of the emulator on one address: `POST /` is SSM (JSON 1.1, chosen by the
-//! `X-Amz-Target` header) or EC2 (form-encoded Query), both behind SigV4; the data channel is
+//! `X-Amz-Target` header), or EC2 or STS (form-encoded Query, told apart by the service the
+//! request was signed for), all behind SigV4; the data channel is
 //! mounted from [`crate::agent::socket`]; `/_emulator/faults` and `/_emulator/metrics` are the
 //! control endpoints tests and the demo use.
 
 pub mod ec2;
 pub mod ssm;
+pub mod sts;
 
 use std::sync::Arc;
 
@@ -72,6 +74,9 @@ async fn aws_api(State(state): State<AppState>, uri: OriginalUri, headers: Heade
         return response;
     }
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    if signing_service(&headers).as_deref() == Some("sts") {
+        return sts_api(&state, &target, &headers, &body, &form, &request_id);
+    }
     let result = match state.service.authenticate("POST", &target, &headers, &body, "ec2") {
         Err(auth) => {
             let status = match auth {
@@ -89,6 +94,36 @@ async fn aws_api(State(state): State<AppState>, uri: OriginalUri, headers: Heade
     };
     let mut response = (status, xml).into_response();
     response.headers_mut().insert("content-type", HeaderValue::from_static("text/xml;charset=UTF-8"));
+    response
+}
+
+/// The service a request was signed for: the third part of the credential scope in its
+/// Authorization header (`Credential=AKID/20260101/us-east-1/sts/aws4_request`).
+fn signing_service(headers: &HeaderMap) -> Option<String> {
+    let authorization = headers.get("authorization")?.to_str().ok()?;
+    let credential = authorization.split("Credential=").nth(1)?.split([',', ' ']).next()?;
+    credential.split('/').nth(3).map(str::to_owned)
+}
+
+fn sts_api(state: &AppState, target: &str, headers: &HeaderMap, body: &[u8], form: &[(String, String)], request_id: &str) -> Response {
+    let result = match state.service.authenticate("POST", target, headers, body, "sts") {
+        Err(auth) => {
+            let code = match auth {
+                crate::sigv4::AuthError::Missing => "MissingAuthenticationToken",
+                crate::sigv4::AuthError::UnknownKey(_) => "InvalidClientTokenId",
+                crate::sigv4::AuthError::BadSignature(_) => "SignatureDoesNotMatch",
+                crate::sigv4::AuthError::Expired(_) => "ExpiredToken",
+            };
+            Err(crate::service::ApiError { code, message: auth.message(), status: 403 })
+        }
+        Ok(caller) => sts::call(&state.service, &caller, form, request_id),
+    };
+    let (status, xml) = match result {
+        Ok(xml) => (StatusCode::OK, xml),
+        Err(error) => (StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST), sts::error_xml(error.code, &error.message, request_id)),
+    };
+    let mut response = (status, xml).into_response();
+    response.headers_mut().insert("content-type", HeaderValue::from_static("text/xml"));
     response
 }
 

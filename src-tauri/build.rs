@@ -1,0 +1,40 @@
+//! Tauri's build step, with the configuration at the repository root (as DESIGN.md lays it
+//! out) and an explicit list of the app's commands, so capabilities can allow each by name.
+
+/// Every command of the app; `capabilities/main.json` allows each by name.
+const COMMANDS: &[&str] = &[
+    "context",
+    "choose_place",
+    "whoami",
+    "list_nodes",
+    "list_documents",
+    "document_details",
+    "open_shell",
+    "shell_input",
+    "shell_resize",
+    "shell_ack",
+    "close_shell",
+    "start_tunnel",
+    "start_profile",
+    "stop_tunnel",
+    "free_port",
+    "list_profiles",
+    "save_profile",
+    "delete_profile",
+    "import_profiles",
+    "export_profiles",
+    "load_settings",
+    "save_settings",
+    "copy_text",
+    "read_clipboard",
+    "open_url",
+];
+
+fn main() {
+    let attributes = tauri_build::Attributes::new()
+        .config_path("../tauri.conf.json")
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
+    if let Err(error) = tauri_build::try_build(attributes) {
+        panic!("tauri build step failed: {error:#}");
+    }
+}

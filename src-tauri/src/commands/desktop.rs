@@ -1,0 +1,57 @@
+//! The desktop around the app: remembered settings, the clipboard, and links opened in the
+//! user's browser.
+
+use airlock_core::settings::{Settings, Theme, FONT_SIZES};
+use serde::{Deserialize, Serialize};
+use tauri::State;
+use tauri_plugin_clipboard_manager::ClipboardExt;
+use tauri_plugin_opener::OpenerExt;
+
+use crate::error::UiError;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsDto {
+    theme: Theme,
+    font_size: u16,
+}
+
+#[tauri::command]
+#[tracing::instrument(skip_all, err)]
+pub fn load_settings(state: State<'_, AppState>) -> Result<SettingsDto, UiError> {
+    let settings = state.settings_store()?.load()?;
+    Ok(SettingsDto { theme: settings.theme, font_size: settings.font_size })
+}
+
+/// Saves the look; the place is remembered by `choose_place`.
+#[tauri::command]
+#[tracing::instrument(skip(state), err)]
+pub fn save_settings(state: State<'_, AppState>, settings: SettingsDto) -> Result<(), UiError> {
+    let store = state.settings_store()?;
+    let current: Settings = store.load()?;
+    let font_size = settings.font_size.clamp(*FONT_SIZES.start(), *FONT_SIZES.end());
+    store.save(&Settings { theme: settings.theme, font_size, ..current })?;
+    Ok(())
+}
+
+#[tauri::command]
+pub fn copy_text(app: tauri::AppHandle, text: String) -> Result<(), UiError> {
+    app.clipboard().write_text(text).map_err(|e| UiError::new("clipboard", format!("Could not copy to the clipboard: {e}")))
+}
+
+#[tauri::command]
+pub fn read_clipboard(app: tauri::AppHandle) -> Result<String, UiError> {
+    // An empty clipboard (or one holding an image) pastes nothing.
+    Ok(app.clipboard().read_text().unwrap_or_default())
+}
+
+/// Opens an http(s) link from a terminal in the user's browser; nothing else is opened.
+#[tauri::command]
+#[tracing::instrument(skip(app), err)]
+pub fn open_url(app: tauri::AppHandle, url: String) -> Result<(), UiError> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(UiError::invalid("Only web links (http and https) are opened."));
+    }
+    app.opener().open_url(url, None::<&str>).map_err(|e| UiError::new("open", format!("Could not open the link: {e}")))
+}

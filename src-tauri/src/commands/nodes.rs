@@ -1,0 +1,57 @@
+//! The node list and the Session documents.
+
+use airlock_core::documents::{DocumentDetails, SessionDocument};
+use airlock_core::inventory::Node;
+use serde::Serialize;
+use tauri::State;
+
+use crate::error::UiError;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeDto {
+    id: String,
+    name: String,
+    platform_type: String,
+    platform_name: String,
+    ping_status: String,
+    agent_version: String,
+    ip_address: String,
+    state: String,
+    tags: std::collections::BTreeMap<String, String>,
+}
+
+impl From<Node> for NodeDto {
+    fn from(n: Node) -> Self {
+        NodeDto {
+            id: n.id,
+            name: n.name,
+            platform_type: n.platform_type,
+            platform_name: n.platform_name,
+            ping_status: n.ping_status,
+            agent_version: n.agent_version,
+            ip_address: n.ip_address,
+            state: n.state,
+            tags: n.tags,
+        }
+    }
+}
+
+#[tauri::command]
+#[tracing::instrument(skip_all, err)]
+pub async fn list_nodes(state: State<'_, AppState>) -> Result<Vec<NodeDto>, UiError> {
+    Ok(state.place()?.aws.list_nodes().await?.into_iter().map(NodeDto::from).collect())
+}
+
+#[tauri::command]
+#[tracing::instrument(skip_all, err)]
+pub async fn list_documents(state: State<'_, AppState>) -> Result<Vec<SessionDocument>, UiError> {
+    Ok(state.place()?.aws.list_session_documents().await?)
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(state), err)]
+pub async fn document_details(state: State<'_, AppState>, name: String) -> Result<DocumentDetails, UiError> {
+    Ok(state.place()?.aws.document_details(&name).await?)
+}

@@ -1,0 +1,113 @@
+//! Choosing where to look (profile and region, or the demo fleet) and who that is.
+
+use airlock_core::aws::Identity;
+use airlock_core::aws_profiles::{credentials_configured, AwsProfile, ProfileFiles, REGIONS};
+use serde::{Deserialize, Serialize};
+use tauri::State;
+
+use crate::error::UiError;
+use crate::place::{self, Choice};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlaceDto {
+    demo: bool,
+    profile: Option<String>,
+    region: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextDto {
+    place: PlaceDto,
+    profiles: Vec<AwsProfile>,
+    regions: Vec<String>,
+    credentials_configured: bool,
+    notice: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChoiceDto {
+    demo: bool,
+    profile: Option<String>,
+    region: Option<String>,
+}
+
+fn describe(state: &AppState, files: &ProfileFiles, notice: Option<String>) -> Result<ContextDto, UiError> {
+    let place = state.place()?;
+    let mut regions: Vec<String> = REGIONS.iter().map(|r| (*r).to_owned()).collect();
+    for region in files.list().into_iter().filter_map(|p| p.region).chain([place.aws.region().to_owned()]) {
+        if !regions.contains(&region) {
+            regions.push(region);
+        }
+    }
+    Ok(ContextDto {
+        place: PlaceDto { demo: place.demo, profile: place.profile.clone(), region: place.aws.region().to_owned() },
+        profiles: files.list(),
+        regions,
+        credentials_configured: credentials_configured(files),
+        notice,
+    })
+}
+
+/// Where the app looks now. The first call opens the remembered place (or the demo fleet).
+#[tauri::command]
+#[tracing::instrument(skip_all, err)]
+pub async fn context(state: State<'_, AppState>) -> Result<ContextDto, UiError> {
+    let files = ProfileFiles::load();
+    let mut notice = None;
+    if state.place().is_err() {
+        let settings = match state.settings_store().and_then(|s| s.load().map_err(UiError::from)) {
+            Ok(settings) => settings,
+            Err(error) => {
+                notice = Some(error.message);
+                Default::default()
+            }
+        };
+        let choice = Choice::initial(&settings, &files);
+        let (opened, opened_notice) = match place::open(&choice, &state.demo, &files).await {
+            Ok(opened) => opened,
+            // The remembered place cannot be opened (for example its region is gone): the demo
+            // fleet always can, and the notice says why it is shown.
+            Err(error) if choice != Choice::Demo => {
+                notice = Some(format!("{} Showing the demo fleet instead.", error.message));
+                place::open(&Choice::Demo, &state.demo, &files).await?
+            }
+            Err(error) => return Err(error),
+        };
+        state.set_place(opened);
+        notice = notice.or(opened_notice);
+    }
+    describe(&state, &files, notice)
+}
+
+/// Switches to another place, and remembers it.
+#[tauri::command]
+#[tracing::instrument(skip_all, err)]
+pub async fn choose_place(state: State<'_, AppState>, choice: ChoiceDto) -> Result<ContextDto, UiError> {
+    let files = ProfileFiles::load();
+    let choice = if choice.demo { Choice::Demo } else { Choice::Aws { profile: choice.profile, region: choice.region } };
+    let (opened, notice) = place::open(&choice, &state.demo, &files).await?;
+    if let Ok(store) = state.settings_store() {
+        let mut settings = store.load().unwrap_or_default();
+        settings.demo = opened.demo;
+        if !opened.demo {
+            settings.aws_profile = opened.profile.clone();
+            settings.region = Some(opened.aws.region().to_owned());
+        }
+        // Remembering is a convenience: a settings file that cannot be written does not stop
+        // the switch, and the next switch tries again.
+        let _ = store.save(&settings);
+    }
+    state.set_place(opened);
+    describe(&state, &files, notice)
+}
+
+/// The account and ARN of the current place's credentials.
+#[tauri::command]
+#[tracing::instrument(skip_all, err)]
+pub async fn whoami(state: State<'_, AppState>) -> Result<Identity, UiError> {
+    Ok(state.place()?.aws.whoami().await?)
+}

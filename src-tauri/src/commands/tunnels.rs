@@ -1,0 +1,216 @@
+//! Tunnel tabs: ad-hoc tunnels, saved profiles started by name, and a free-port suggestion.
+//! Figures and the end arrive on the tab's channel as JSON.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use airlock_core::aws::Aws;
+use airlock_core::monitor::{self, TunnelEvent};
+use airlock_core::session::{PortDocument, TunnelFigures, TunnelSpec};
+use serde::{Deserialize, Serialize};
+use tauri::ipc::Channel;
+use tauri::State;
+
+use crate::error::UiError;
+use crate::place::{self, Choice};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TunnelRequestDto {
+    target: String,
+    remote_port: u16,
+    remote_host: Option<String>,
+    local_port: u16,
+    bind: String,
+    sessions: usize,
+    reason: Option<String>,
+    document: Option<String>,
+    parameters: HashMap<String, String>,
+}
+
+impl TunnelRequestDto {
+    fn spec(self) -> Result<TunnelSpec, UiError> {
+        let bind: IpAddr = self.bind.trim().parse().map_err(|_| UiError::new("invalid", format!("{:?} is not an IP address; use 127.0.0.1 for this machine only.", self.bind)))?;
+        if self.target.trim().is_empty() {
+            return Err(UiError::invalid("Choose the node the tunnel goes through."));
+        }
+        let document = self.document.filter(|d| !d.is_empty()).map(|name| PortDocument {
+            name,
+            parameters: self.parameters.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k, vec![v])).collect(),
+        });
+        Ok(TunnelSpec {
+            target: self.target.trim().to_owned(),
+            remote_port: self.remote_port,
+            remote_host: self.remote_host.map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()),
+            local: SocketAddr::new(bind, self.local_port),
+            sessions: self.sessions,
+            reason: self.reason.filter(|r| !r.trim().is_empty()),
+            document,
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TunnelStarted {
+    id: u64,
+    local_address: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FiguresDto {
+    bytes_up: u64,
+    bytes_down: u64,
+    open_connections: u64,
+    total_connections: u64,
+    refused_connections: u64,
+    live_sessions: usize,
+    rtt_micros: u64,
+    reconnects: u64,
+}
+
+impl From<TunnelFigures> for FiguresDto {
+    fn from(f: TunnelFigures) -> Self {
+        FiguresDto {
+            bytes_up: f.bytes_up,
+            bytes_down: f.bytes_down,
+            open_connections: f.open_connections,
+            total_connections: f.total_connections,
+            refused_connections: f.refused_connections,
+            live_sessions: f.live_sessions,
+            rtt_micros: f.rtt_micros,
+            reconnects: f.reconnects,
+        }
+    }
+}
+
+/// One message on a tunnel's channel.
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum TunnelMessage {
+    Figures { figures: FiguresDto },
+    #[serde(rename_all = "camelCase")]
+    Ended { reason: String, by_user: bool },
+}
+
+impl From<TunnelEvent> for TunnelMessage {
+    fn from(event: TunnelEvent) -> Self {
+        match event {
+            TunnelEvent::Figures(figures) => TunnelMessage::Figures { figures: figures.into() },
+            TunnelEvent::Ended { reason, by_user } => TunnelMessage::Ended { reason, by_user },
+        }
+    }
+}
+
+async fn start(app: tauri::AppHandle, state: &AppState, aws: &Aws, spec: TunnelSpec, channel: Channel<TunnelMessage>) -> Result<TunnelStarted, UiError> {
+    let tunnel = aws.forward(&spec).await?;
+    let (handle, mut events) = monitor::watch(tunnel);
+    let id = state.next_id();
+    let local_address = handle.local_addr().to_string();
+    state.add_tunnel(id, handle);
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            let _ = channel.send(TunnelMessage::from(event));
+        }
+        tauri::Manager::state::<AppState>(&app).remove_tunnel(id);
+    });
+    Ok(TunnelStarted { id, local_address })
+}
+
+/// Starts a tunnel from the form.
+#[tauri::command]
+#[tracing::instrument(skip(app, state, channel), err)]
+pub async fn start_tunnel(app: tauri::AppHandle, state: State<'_, AppState>, request: TunnelRequestDto, channel: Channel<TunnelMessage>) -> Result<TunnelStarted, UiError> {
+    let spec = request.spec()?;
+    let place = state.place()?;
+    start(app, &state, &place.aws, spec, channel).await
+}
+
+/// Starts a saved profile's tunnel, in the profile's own AWS profile and region when it names
+/// them, else where the app looks now.
+#[tauri::command]
+#[tracing::instrument(skip(app, state, channel), err)]
+pub async fn start_profile(app: tauri::AppHandle, state: State<'_, AppState>, name: String, channel: Channel<TunnelMessage>) -> Result<TunnelStarted, UiError> {
+    let profile = state.profiles()?.get(&name)?;
+    let current = state.place()?;
+    let place: Arc<place::Place> = match (&profile.aws_profile, &profile.region) {
+        (None, None) => current,
+        // A region alone does not take a profile out of the demo fleet.
+        (None, Some(_)) if current.demo => current,
+        (None, Some(region)) if region == current.aws.region() => current,
+        (aws_profile, region) => {
+            let choice = Choice::Aws { profile: aws_profile.clone().or_else(|| current.profile.clone()), region: region.clone() };
+            place::open(&choice, &state.demo, &airlock_core::aws_profiles::ProfileFiles::load()).await?.0
+        }
+    };
+    start(app, &state, &place.aws, profile.tunnel_spec(), channel).await
+}
+
+/// Stops a tunnel; its channel reports the end.
+#[tauri::command]
+#[tracing::instrument(skip(state), err)]
+pub async fn stop_tunnel(state: State<'_, AppState>, id: u64) -> Result<(), UiError> {
+    if let Some(tunnel) = state.remove_tunnel(id) {
+        tunnel.stop().await;
+    }
+    Ok(())
+}
+
+/// A local port that is free now on `bind` (the operating system's choice).
+#[tauri::command]
+#[tracing::instrument(err)]
+pub async fn free_port(bind: String) -> Result<u16, UiError> {
+    let ip: IpAddr = bind.trim().parse().map_err(|_| UiError::invalid(format!("{bind:?} is not an IP address.")))?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, 0))
+        .await
+        .map_err(|e| UiError::new("invalid", format!("Cannot listen on {ip}: {e}. Use 127.0.0.1, or an address of this machine.")))?;
+    Ok(listener.local_addr().map_err(|e| UiError::new("io", e.to_string()))?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> TunnelRequestDto {
+        TunnelRequestDto {
+            target: " i-0123 ".into(),
+            remote_port: 5432,
+            remote_host: Some(" ".into()),
+            local_port: 0,
+            bind: "127.0.0.1".into(),
+            sessions: 2,
+            reason: Some("".into()),
+            document: None,
+            parameters: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_request_becomes_a_spec_with_blanks_left_out() {
+        let spec = request().spec().unwrap();
+        assert_eq!(spec.target, "i-0123");
+        assert_eq!(spec.remote_host, None, "a blank host is no host");
+        assert_eq!(spec.reason, None);
+        assert_eq!(spec.local, SocketAddr::from(([127, 0, 0, 1], 0)));
+        let custom = TunnelRequestDto { document: Some("Team-Db".into()), parameters: HashMap::from([("portNumber".into(), "5432".into()), ("x".into(), "".into())]), ..request() }.spec().unwrap();
+        assert_eq!(custom.document, Some(PortDocument { name: "Team-Db".into(), parameters: HashMap::from([("portNumber".into(), vec!["5432".into()])]) }));
+    }
+
+    #[test]
+    fn a_bad_bind_address_says_what_to_use() {
+        let error = TunnelRequestDto { bind: "localhost".into(), ..request() }.spec().unwrap_err();
+        assert!(error.message.contains("127.0.0.1"), "{}", error.message);
+    }
+
+    #[test]
+    fn messages_cross_as_the_ui_reads_them() {
+        let ended = serde_json::to_value(TunnelMessage::from(TunnelEvent::Ended { reason: "stopped".into(), by_user: true })).unwrap();
+        assert_eq!(ended, serde_json::json!({"kind": "ended", "reason": "stopped", "byUser": true}));
+        let figures = serde_json::to_value(TunnelMessage::from(TunnelEvent::Figures(TunnelFigures { bytes_down: 5, ..Default::default() }))).unwrap();
+        assert_eq!(figures["kind"], "figures");
+        assert_eq!(figures["figures"]["bytesDown"], 5);
+    }
+}

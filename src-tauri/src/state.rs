@@ -1,0 +1,115 @@
+//! What the commands share: the current place, the open terminals and tunnels by id, and the
+//! stores on disk. Every lock here is a plain mutex held for a map lookup, never across an
+//! await; each session's state lives in its own task in airlock-core.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use airlock_core::monitor::TunnelHandle;
+use airlock_core::profiles::ProfileStore;
+use airlock_core::settings::SettingsStore;
+use airlock_core::terminal::{TerminalDone, TerminalHandle};
+
+use crate::error::UiError;
+use crate::place::{Demo, Place};
+
+/// A terminal the UI has open.
+pub struct OpenTerminal {
+    pub handle: TerminalHandle,
+    pub done: Option<TerminalDone>,
+}
+
+pub struct AppState {
+    place: RwLock<Option<Arc<Place>>>,
+    pub demo: Demo,
+    terminals: Mutex<HashMap<u64, OpenTerminal>>,
+    tunnels: Mutex<HashMap<u64, TunnelHandle>>,
+    next_id: AtomicU64,
+    pub profiles: Option<ProfileStore>,
+    pub settings: Option<SettingsStore>,
+}
+
+fn unpoisoned<T>(result: std::sync::LockResult<T>) -> T {
+    // A panic while holding one of these locks leaves a map in a consistent state (each
+    // operation is a single insert, remove or clone), so the data is still good.
+    result.unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl AppState {
+    pub fn new(profiles: Option<ProfileStore>, settings: Option<SettingsStore>) -> AppState {
+        AppState {
+            place: RwLock::new(None),
+            demo: Demo::default(),
+            terminals: Mutex::new(HashMap::new()),
+            tunnels: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            profiles,
+            settings,
+        }
+    }
+
+    pub fn place(&self) -> Result<Arc<Place>, UiError> {
+        unpoisoned(self.place.read()).clone().ok_or_else(|| UiError::new("starting", "Airlock is still starting; try again in a moment."))
+    }
+
+    pub fn set_place(&self, place: Arc<Place>) {
+        *unpoisoned(self.place.write()) = Some(place);
+    }
+
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn add_terminal(&self, id: u64, terminal: OpenTerminal) {
+        unpoisoned(self.terminals.lock()).insert(id, terminal);
+    }
+
+    pub fn terminal(&self, id: u64) -> Result<TerminalHandle, UiError> {
+        unpoisoned(self.terminals.lock()).get(&id).map(|t| t.handle.clone()).ok_or_else(|| UiError::new("not-found", "That terminal is closed."))
+    }
+
+    pub fn remove_terminal(&self, id: u64) -> Option<OpenTerminal> {
+        unpoisoned(self.terminals.lock()).remove(&id)
+    }
+
+    pub fn add_tunnel(&self, id: u64, tunnel: TunnelHandle) {
+        unpoisoned(self.tunnels.lock()).insert(id, tunnel);
+    }
+
+    pub fn remove_tunnel(&self, id: u64) -> Option<TunnelHandle> {
+        unpoisoned(self.tunnels.lock()).remove(&id)
+    }
+
+    pub fn profiles(&self) -> Result<&ProfileStore, UiError> {
+        self.profiles.as_ref().ok_or_else(|| UiError::new("io", "There is no configuration directory (HOME is not set), so profiles cannot be saved."))
+    }
+
+    pub fn settings_store(&self) -> Result<&SettingsStore, UiError> {
+        self.settings.as_ref().ok_or_else(|| UiError::new("io", "There is no configuration directory (HOME is not set), so settings cannot be saved."))
+    }
+
+    /// On exit: terminates every open session and stops every tunnel, waiting a little for
+    /// the service to hear it (a session left open lingers until its idle timeout).
+    pub async fn shut_down(&self) {
+        let terminals: Vec<OpenTerminal> = unpoisoned(self.terminals.lock()).drain().map(|(_, t)| t).collect();
+        let tunnels: Vec<TunnelHandle> = unpoisoned(self.tunnels.lock()).drain().map(|(_, t)| t).collect();
+        let mut waits = Vec::new();
+        for mut terminal in terminals {
+            terminal.handle.close();
+            if let Some(done) = terminal.done.take() {
+                waits.push(tokio::spawn(done));
+            }
+        }
+        for tunnel in tunnels {
+            waits.push(tokio::spawn(tunnel.stop()));
+        }
+        let all = async {
+            for wait in waits {
+                let _ = wait.await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(3), all).await;
+    }
+}

@@ -1,0 +1,164 @@
+// The built app in a real WebKit, driven over WebDriver, on its demo fleet: the node list, a
+// shell, a tunnel to a local web server, a saved profile across a restart, and a taken local
+// port. Each test leaves a screenshot in artifacts/gui/.
+
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { freshHome, screenText, screenshot, startDriver, until } from './harness.mjs';
+
+const WEB = 'i-0a1b2c3d4e5f60001';
+const PAGE = 'Hello through Airlock';
+
+/** A web server on a free local port (a "node's port" on the demo fleet is a local port). */
+async function webServer() {
+  const server = http.createServer((_req, res) => res.end(`<h1>${PAGE}</h1>`));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: server.address().port, close: () => new Promise((r) => server.close(r)) };
+}
+
+async function nodeListShows(browser) {
+  await until(browser, 'the demo fleet listed', async () => (await browser.$(`.node-row[data-node="${WEB}"]`)).isExisting());
+}
+
+async function activeTabKey(browser) {
+  return (await browser.$('.tab.active[data-tab]')).getAttribute('data-tab');
+}
+
+async function openTunnelForm(browser, remotePort, localPort = '0') {
+  await (await browser.$(`.node-row[data-node="${WEB}"]`)).click();
+  await (await browser.$('button=Tunnel…')).click();
+  await (await browser.$('input[aria-label="Remote port"]')).setValue(String(remotePort));
+  await (await browser.$('input[aria-label="Local port"]')).setValue(localPort);
+}
+
+async function tunnelAddress(browser) {
+  let address = '';
+  await until(browser, 'the tunnel tab shows its local address', async () => {
+    const code = await browser.$('.tunnel-tab:not([hidden]) code[data-local-address]');
+    address = (await code.isExisting()) ? await code.getAttribute('data-local-address') : '';
+    return address.includes(':');
+  });
+  return address;
+}
+
+describe('Airlock on its demo fleet', () => {
+  let server;
+  before(async () => {
+    server = await webServer();
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it('lists the demo fleet and says it is a demo', async () => {
+    const driver = await startDriver(freshHome('nodes'));
+    const browser = await driver.launch();
+    try {
+      await nodeListShows(browser);
+      const row = await (await browser.$(`.node-row[data-node="${WEB}"]`)).getProperty('textContent');
+      assert.match(row, /web-1/);
+      assert.match(row, /Online/);
+      assert.match(await (await browser.$('.demo-badge')).getText(), /Demo fleet/);
+      await until(browser, 'the identity shown', async () => /123456789012/.test(await (await browser.$('.identity')).getText()));
+      await screenshot(browser, 'node-list');
+    } finally {
+      await browser.deleteSession();
+      await driver.stop();
+    }
+  });
+
+  it('opens a shell tab where echo $((6*7)) prints 42', async () => {
+    const driver = await startDriver(freshHome('shell'));
+    const browser = await driver.launch();
+    try {
+      await nodeListShows(browser);
+      await (await browser.$(`.node-row[data-node="${WEB}"]`)).doubleClick();
+      const key = await activeTabKey(browser);
+      await until(browser, 'the shell connected', async () => (await browser.$(`.tab.connected[data-tab="${key}"]`)).isExisting());
+      await until(browser, 'a prompt', async () => (await screenText(browser, key)).trim().length > 0);
+      const input = await browser.$(`.terminal-tab[data-tab="${key}"] .xterm-helper-textarea`);
+      await input.addValue('echo $((6*7))');
+      await browser.keys('Enter');
+      await until(browser, '42 on the screen', async () => (await screenText(browser, key)).split('\n').some((line) => line.trim() === '42'));
+      await screenshot(browser, 'shell-tab');
+    } finally {
+      await browser.deleteSession();
+      await driver.stop();
+    }
+  });
+
+  it('runs a tunnel to a local web server and serves its page through the local port', async () => {
+    const driver = await startDriver(freshHome('tunnel'));
+    const browser = await driver.launch();
+    try {
+      await nodeListShows(browser);
+      await openTunnelForm(browser, server.port);
+      await (await browser.$('button=Start tunnel')).click();
+      const address = await tunnelAddress(browser);
+      const page = await (await fetch(`http://${address}/`)).text();
+      assert.match(page, new RegExp(PAGE));
+      await until(browser, 'the traffic counted', async () => /B total/.test(await (await browser.$('.tunnel-tab:not([hidden]) .figure.down')).getText()));
+      await screenshot(browser, 'tunnel-tab');
+    } finally {
+      await browser.deleteSession();
+      await driver.stop();
+    }
+  });
+
+  it('keeps a saved profile across a restart and starts it', async () => {
+    const home = freshHome('profile');
+    const driver = await startDriver(home);
+    try {
+      let browser = await driver.launch();
+      try {
+        await nodeListShows(browser);
+        await (await browser.$(`.node-row[data-node="${WEB}"]`)).click();
+        await (await (await browser.$('.profiles')).$('button=New')).click();
+        await (await browser.$('.dialog input[aria-label="Name"]')).setValue('web-page');
+        await (await browser.$('.dialog input[aria-label="Remote port"]')).setValue(String(server.port));
+        await (await (await browser.$('.dialog')).$('button=Save')).click();
+        await until(browser, 'the profile listed', async () => (await browser.$('[data-profile="web-page"]')).isExisting());
+      } finally {
+        await browser.deleteSession();
+      }
+      browser = await driver.launch();
+      try {
+        await until(browser, 'the profile listed after a restart', async () => (await browser.$('[data-profile="web-page"]')).isExisting());
+        await (await browser.$('button[aria-label="Start web-page"]')).click();
+        const address = await tunnelAddress(browser);
+        assert.match(await (await fetch(`http://${address}/`)).text(), new RegExp(PAGE));
+        await screenshot(browser, 'profile-started');
+      } finally {
+        await browser.deleteSession();
+      }
+    } finally {
+      await driver.stop();
+    }
+  });
+
+  it('says so on the field when the local port is taken', async () => {
+    const taken = net.createServer();
+    await new Promise((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const driver = await startDriver(freshHome('taken'));
+    const browser = await driver.launch();
+    try {
+      await nodeListShows(browser);
+      await openTunnelForm(browser, server.port, String(taken.address().port));
+      await (await browser.$('button=Start tunnel')).click();
+      let error = '';
+      await until(browser, 'the error on the local port field', async () => {
+        const alert = await browser.$('.field.invalid .field-error');
+        error = (await alert.isExisting()) ? await alert.getText() : '';
+        return error.length > 0;
+      });
+      assert.match(error, /already in use/);
+      await screenshot(browser, 'port-taken');
+    } finally {
+      await browser.deleteSession();
+      await driver.stop();
+      taken.close();
+    }
+  });
+});

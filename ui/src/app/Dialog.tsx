@@ -1,0 +1,54 @@
+// A modal dialog: a titled panel over the window; Escape or the close button dismisses it.
+
+import { useEffect, useRef, type ReactNode } from 'react';
+
+interface Props {
+  title: string;
+  onClose: () => void;
+  children: ReactNode;
+  wide?: boolean;
+}
+
+export function Dialog({ title, onClose, children, wide }: Props) {
+  const panel = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const previous = document.activeElement as HTMLElement | null;
+    const first = panel.current?.querySelector<HTMLElement>('input, select, textarea, button.primary');
+    first?.focus();
+    return () => previous?.focus?.();
+  }, []);
+  return (
+    <div className="overlay" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
+      <div
+        ref={panel}
+        className={`dialog${wide ? ' wide' : ''}`}
+        role="dialog"
+        aria-modal="true"
+        aria-label={title}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape') {
+            e.stopPropagation();
+            onClose();
+          }
+        }}
+      >
+        <header>
+          <h2>{title}</h2>
+          <button className="icon" onClick={onClose} aria-label="Close">✕</button>
+        </header>
+        {children}
+      </div>
+    </div>
+  );
+}
+
+/** A labelled form field with its inline error. */
+export function Field({ label, error, hint, children }: { label: string; error?: string; hint?: string; children: ReactNode }) {
+  return (
+    <label className={`field${error ? ' invalid' : ''}`}>
+      <span className="label">{label}</span>
+      {children}
+      {error ? <span className="field-error" role="alert">{error}</span> : hint ? <span className="hint">{hint}</span> : null}
+    </label>
+  );
+}

@@ -1,0 +1,68 @@
+// The one interface between the UI and the app's Rust side. `tauri.ts` implements it over
+// Tauri IPC; tests use `fake.ts`. Components receive it through `BackendContext` and never
+// import Tauri themselves.
+
+import { createContext, useContext } from 'react';
+import type {
+  Context,
+  DocumentDetails,
+  Identity,
+  ManagedNode,
+  SessionDocument,
+  SessionMessage,
+  Settings,
+  ShellRequest,
+  TunnelMessage,
+  TunnelProfile,
+  TunnelRequest,
+  TunnelStarted,
+} from './types';
+
+export interface Backend {
+  /** Where the app looks now, the profiles and regions to choose from. */
+  context(): Promise<Context>;
+  /** Switches to a profile and region of real AWS, or to the demo fleet. */
+  choosePlace(choice: { demo: boolean; profile: string | null; region: string | null }): Promise<Context>;
+  whoami(): Promise<Identity>;
+  listNodes(): Promise<ManagedNode[]>;
+  listDocuments(): Promise<SessionDocument[]>;
+  documentDetails(name: string): Promise<DocumentDetails>;
+
+  /** Opens a shell or command session; its output and states arrive through `onMessage`. */
+  openShell(request: ShellRequest, size: { cols: number; rows: number }, onMessage: (m: SessionMessage) => void): Promise<number>;
+  shellInput(id: number, data: string): Promise<void>;
+  shellResize(id: number, size: { cols: number; rows: number }): Promise<void>;
+  /** The screen has drawn this many more bytes (flow control). */
+  shellAck(id: number, bytes: number): Promise<void>;
+  closeShell(id: number): Promise<void>;
+
+  startTunnel(request: TunnelRequest, onMessage: (m: TunnelMessage) => void): Promise<TunnelStarted>;
+  /** Starts a saved profile's tunnel, with the profile's own AWS profile and region. */
+  startProfile(name: string, onMessage: (m: TunnelMessage) => void): Promise<TunnelStarted>;
+  stopTunnel(id: number): Promise<void>;
+  /** A local port that is free now on `bind`. */
+  freePort(bind: string): Promise<number>;
+
+  listProfiles(): Promise<TunnelProfile[]>;
+  /** Adds (`previousName` null) or replaces a profile. */
+  saveProfile(previousName: string | null, profile: TunnelProfile): Promise<void>;
+  deleteProfile(name: string): Promise<void>;
+  /** Asks for a file and imports its profiles; the number imported, or null when cancelled. */
+  importProfiles(): Promise<number | null>;
+  /** Asks where to save and exports every profile; the number exported, or null when cancelled. */
+  exportProfiles(): Promise<number | null>;
+
+  loadSettings(): Promise<Settings>;
+  saveSettings(settings: Settings): Promise<void>;
+  copyText(text: string): Promise<void>;
+  readClipboard(): Promise<string>;
+  openUrl(url: string): Promise<void>;
+}
+
+export const BackendContext = createContext<Backend | null>(null);
+
+export function useBackend(): Backend {
+  const backend = useContext(BackendContext);
+  if (!backend) throw new Error('BackendContext is not provided');
+  return backend;
+}

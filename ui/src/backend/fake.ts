@@ -1,0 +1,129 @@
+// A Backend for UI tests: answers from memory and records what the UI asked for. Tests push
+// messages into open shells and tunnels as the Rust side would.
+
+import type { Backend } from './backend';
+import { UserError } from './errors';
+import type {
+  Context,
+  ManagedNode,
+  SessionMessage,
+  Settings,
+  ShellRequest,
+  TunnelMessage,
+  TunnelProfile,
+  TunnelRequest,
+} from './types';
+
+export class FakeBackend implements Backend {
+  nodes: ManagedNode[] = [];
+  profiles: TunnelProfile[] = [];
+  settings: Settings = { theme: 'dark', fontSize: 14 };
+  takenPorts = new Set<number>();
+  shells = new Map<number, { request: ShellRequest; onMessage: (m: SessionMessage) => void; input: string[]; acked: number }>();
+  tunnels = new Map<number, { request: TunnelRequest | string; onMessage: (m: TunnelMessage) => void; stopped: boolean }>();
+  clipboard = '';
+  opened: string[] = [];
+  private nextId = 1;
+  private nextPort = 40000;
+
+  contextValue: Context = {
+    place: { demo: true, profile: null, region: 'us-east-1' },
+    profiles: [],
+    regions: ['us-east-1', 'eu-west-1'],
+    credentialsConfigured: false,
+    notice: null,
+  };
+
+  async context() {
+    return this.contextValue;
+  }
+  async choosePlace(choice: { demo: boolean; profile: string | null; region: string | null }) {
+    this.contextValue = { ...this.contextValue, place: { demo: choice.demo, profile: choice.profile, region: choice.region ?? 'us-east-1' } };
+    return this.contextValue;
+  }
+  async whoami() {
+    return { account: '123456789012', arn: 'arn:aws:iam::123456789012:user/demo' };
+  }
+  async listNodes() {
+    return this.nodes;
+  }
+  async listDocuments() {
+    return [{ name: 'SSM-SessionManagerRunShell', owner: 'Amazon' }];
+  }
+  async documentDetails(name: string) {
+    return { name, sessionType: 'Standard_Stream', description: '', parameters: [] };
+  }
+  async openShell(request: ShellRequest, _size: { cols: number; rows: number }, onMessage: (m: SessionMessage) => void) {
+    const id = this.nextId++;
+    this.shells.set(id, { request, onMessage, input: [], acked: 0 });
+    return id;
+  }
+  async shellInput(id: number, data: string) {
+    this.shells.get(id)?.input.push(data);
+  }
+  async shellResize() {}
+  async shellAck(id: number, bytes: number) {
+    const shell = this.shells.get(id);
+    if (shell) shell.acked += bytes;
+  }
+  async closeShell(id: number) {
+    this.shells.get(id)?.onMessage({ kind: 'state', state: { state: 'ended', reason: 'closed', exitCode: null, byUser: true } });
+  }
+  async startTunnel(request: TunnelRequest, onMessage: (m: TunnelMessage) => void) {
+    if (this.takenPorts.has(request.localPort)) {
+      throw new UserError('port-in-use', `local address ${request.bind}:${request.localPort} is already in use`);
+    }
+    const id = this.nextId++;
+    this.tunnels.set(id, { request, onMessage, stopped: false });
+    const port = request.localPort || this.nextPort++;
+    return { id, localAddress: `${request.bind}:${port}` };
+  }
+  async startProfile(name: string, onMessage: (m: TunnelMessage) => void) {
+    const profile = this.profiles.find((p) => p.name === name);
+    if (!profile) throw new UserError('not-found', `no profile named "${name}"`);
+    const id = this.nextId++;
+    this.tunnels.set(id, { request: name, onMessage, stopped: false });
+    return { id, localAddress: `${profile.bind}:${profile.localPort || this.nextPort++}` };
+  }
+  async stopTunnel(id: number) {
+    const tunnel = this.tunnels.get(id);
+    if (tunnel && !tunnel.stopped) {
+      tunnel.stopped = true;
+      tunnel.onMessage({ kind: 'ended', reason: 'stopped', byUser: true });
+    }
+  }
+  async freePort() {
+    return this.nextPort++;
+  }
+  async listProfiles() {
+    return this.profiles;
+  }
+  async saveProfile(previousName: string | null, profile: TunnelProfile) {
+    if (previousName === null) this.profiles = [...this.profiles, profile];
+    else this.profiles = this.profiles.map((p) => (p.name === previousName ? profile : p));
+  }
+  async deleteProfile(name: string) {
+    this.profiles = this.profiles.filter((p) => p.name !== name);
+  }
+  async importProfiles() {
+    return null;
+  }
+  async exportProfiles() {
+    return null;
+  }
+  async loadSettings() {
+    return this.settings;
+  }
+  async saveSettings(settings: Settings) {
+    this.settings = settings;
+  }
+  async copyText(text: string) {
+    this.clipboard = text;
+  }
+  async readClipboard() {
+    return this.clipboard;
+  }
+  async openUrl(url: string) {
+    this.opened.push(url);
+  }
+}

@@ -1,0 +1,63 @@
+// The Backend over Tauri IPC: commands through `invoke`, a terminal's output and a tunnel's
+// figures through one `Channel` each (raw bytes for output, JSON for everything else).
+
+import { Channel, invoke } from '@tauri-apps/api/core';
+import type { Backend } from './backend';
+import { attempt } from './errors';
+import type { SessionMessage, SessionState, TunnelMessage } from './types';
+
+function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  return attempt(() => invoke<T>(command, args));
+}
+
+/** A terminal channel carries raw output (an ArrayBuffer) or a JSON state. */
+export function toSessionMessage(message: ArrayBuffer | Uint8Array | number[] | SessionState): SessionMessage {
+  if (message instanceof ArrayBuffer) return { kind: 'output', data: new Uint8Array(message) };
+  if (message instanceof Uint8Array) return { kind: 'output', data: message };
+  if (Array.isArray(message)) return { kind: 'output', data: Uint8Array.from(message) };
+  return { kind: 'state', state: message };
+}
+
+export const tauriBackend: Backend = {
+  context: () => call('context'),
+  choosePlace: (choice) => call('choose_place', { choice }),
+  whoami: () => call('whoami'),
+  listNodes: () => call('list_nodes'),
+  listDocuments: () => call('list_documents'),
+  documentDetails: (name) => call('document_details', { name }),
+
+  openShell: (request, size, onMessage) => {
+    const channel = new Channel<ArrayBuffer | SessionState>();
+    channel.onmessage = (message) => onMessage(toSessionMessage(message));
+    return call('open_shell', { request, size, channel });
+  },
+  shellInput: (id, data) => call('shell_input', { id, data }),
+  shellResize: (id, size) => call('shell_resize', { id, size }),
+  shellAck: (id, bytes) => call('shell_ack', { id, bytes }),
+  closeShell: (id) => call('close_shell', { id }),
+
+  startTunnel: (request, onMessage) => {
+    const channel = new Channel<TunnelMessage>();
+    channel.onmessage = onMessage;
+    return call('start_tunnel', { request, channel });
+  },
+  startProfile: (name, onMessage) => {
+    const channel = new Channel<TunnelMessage>();
+    channel.onmessage = onMessage;
+    return call('start_profile', { name, channel });
+  },
+  stopTunnel: (id) => call('stop_tunnel', { id }),
+  freePort: (bind) => call('free_port', { bind }),
+
+  listProfiles: () => call('list_profiles'),
+  saveProfile: (previousName, profile) => call('save_profile', { previousName, profile }),
+  deleteProfile: (name) => call('delete_profile', { name }),
+  importProfiles: () => call('import_profiles'),
+  exportProfiles: () => call('export_profiles'),
+
+  loadSettings: () => call('load_settings'),
+  saveSettings: (settings) => call('save_settings', { settings }),
+  copyText: (text) => call('copy_text', { text }),
+  readClipboard: () => call('read_clipboard'),
+  openUrl: (url) => call('open_url', { url }),
+};

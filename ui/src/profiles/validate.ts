@@ -1,0 +1,56 @@
+// Inline checks of a tunnel profile as the user edits it: the same rules as
+// `airlock_core::profiles::Profile::validate`, so the form says what is wrong before saving.
+// The backend checks again on save; these only spare the user a round trip.
+
+import type { TunnelProfile } from '../backend/types';
+
+export type ProfileErrors = Partial<Record<keyof TunnelProfile, string>>;
+
+/** The most sessions a tunnel may pool (`airlock_core::session::MAX_POOL`). */
+export const MAX_POOL = 16;
+
+const ipv4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+export function isIpAddress(text: string): boolean {
+  const m = ipv4.exec(text);
+  if (m) return m.slice(1).every((part) => Number(part) <= 255);
+  return text.includes(':') && /^[0-9a-fA-F:.]+$/.test(text);
+}
+
+function isPort(value: number, allowZero: boolean): boolean {
+  return Number.isInteger(value) && value <= 65535 && (allowZero ? value >= 0 : value >= 1);
+}
+
+export function validateProfile(profile: TunnelProfile, takenNames: string[]): ProfileErrors {
+  const errors: ProfileErrors = {};
+  const name = profile.name.trim();
+  if (!name) errors.name = 'Give the profile a name.';
+  else if (name.length > 64) errors.name = 'Keep the name to 64 characters.';
+  else if (takenNames.includes(name)) errors.name = 'Another profile has this name.';
+  if (!profile.target.trim()) errors.target = 'Choose the node (i-… or mi-…).';
+  else if (/\s/.test(profile.target.trim())) errors.target = 'A node id has no spaces.';
+  if (!isPort(profile.remotePort, false)) errors.remotePort = 'A port from 1 to 65535.';
+  if (!isPort(profile.localPort, true)) errors.localPort = 'A port from 1 to 65535, or 0 for any free one.';
+  if (profile.remoteHost !== null && profile.remoteHost.trim() !== '' && /[\s']/.test(profile.remoteHost.trim())) {
+    errors.remoteHost = 'A host name or address, without spaces or quotes.';
+  }
+  if (!isIpAddress(profile.bind.trim())) errors.bind = 'An IP address such as 127.0.0.1.';
+  if (!Number.isInteger(profile.sessions) || profile.sessions < 1 || profile.sessions > MAX_POOL) {
+    errors.sessions = `From 1 to ${MAX_POOL} sessions.`;
+  }
+  if (profile.region !== null && profile.region !== '' && !/^[a-z0-9-]+$/.test(profile.region)) {
+    errors.region = 'A region such as eu-west-1.';
+  }
+  return errors;
+}
+
+export function hasErrors(errors: ProfileErrors): boolean {
+  return Object.keys(errors).length > 0;
+}
+
+/** A name for a copy of `name` that no profile has yet: "db (copy)", "db (copy 2)", … */
+export function copyName(name: string, taken: string[]): string {
+  let candidate = `${name} (copy)`;
+  for (let n = 2; taken.includes(candidate); n += 1) candidate = `${name} (copy ${n})`;
+  return candidate;
+}

@@ -1,0 +1,45 @@
+import { fireEvent, render, screen, waitFor } from '@testing-library/react';
+import { describe, expect, it, vi } from 'vitest';
+import { BackendContext } from '../backend/backend';
+import { FakeBackend } from '../backend/fake';
+import { TunnelForm } from './TunnelForm';
+
+function renderForm(backend: FakeBackend) {
+  const onStarted = vi.fn();
+  render(
+    <BackendContext.Provider value={backend}>
+      <TunnelForm nodes={[]} target="i-0a1b2c3d4e5f60001" takenNames={['db']} onStarted={onStarted} onSavedProfile={vi.fn()} onClose={vi.fn()} />
+    </BackendContext.Provider>,
+  );
+  return onStarted;
+}
+
+describe('the tunnel form', () => {
+  it('shows a taken local port on its field', async () => {
+    const backend = new FakeBackend();
+    backend.takenPorts.add(8080);
+    const onStarted = renderForm(backend);
+    fireEvent.change(screen.getByLabelText('Remote port'), { target: { value: '80' } });
+    fireEvent.change(screen.getByLabelText('Local port'), { target: { value: '8080' } });
+    fireEvent.click(screen.getByText('Start tunnel'));
+    await waitFor(() => expect(screen.getByRole('alert').textContent).toMatch(/already in use/));
+    expect(screen.getByRole('alert').closest('.field')?.textContent).toMatch(/Local port/);
+    expect(onStarted).not.toHaveBeenCalled();
+  });
+
+  it('checks fields before starting, then starts and saves a profile', async () => {
+    const backend = new FakeBackend();
+    const onStarted = renderForm(backend);
+    fireEvent.click(screen.getByText('Start tunnel'));
+    expect(screen.getByRole('alert').textContent).toBe('A port from 1 to 65535.');
+    fireEvent.change(screen.getByLabelText('Remote port'), { target: { value: '5432' } });
+    fireEvent.click(screen.getByText('Save as a profile'));
+    fireEvent.change(screen.getByLabelText('Profile name'), { target: { value: 'db' } });
+    expect(screen.getByRole('alert').textContent).toBe('Another profile has this name.');
+    fireEvent.change(screen.getByLabelText('Profile name'), { target: { value: 'db2' } });
+    fireEvent.click(screen.getByText('Start tunnel'));
+    await waitFor(() => expect(onStarted).toHaveBeenCalled());
+    expect(backend.profiles.map((p) => p.name)).toEqual(['db2']);
+    expect(backend.tunnels.size).toBe(1);
+  });
+});

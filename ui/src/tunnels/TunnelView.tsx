@@ -1,0 +1,97 @@
+// A tunnel tab: the local address with a copy button, live throughput both ways as a small
+// chart, connections and round-trip time, and Stop / Restart.
+
+import { useEffect, useReducer, useState } from 'react';
+import { useBackend } from '../backend/backend';
+import { formatBytes, formatRate, WINDOW, type RatePoint } from './rates';
+import type { TunnelSession } from './tunnelSession';
+
+interface Props {
+  session: TunnelSession;
+  active: boolean;
+  title: string;
+}
+
+export function TunnelView({ session, active, title }: Props) {
+  const backend = useBackend();
+  const [, rerender] = useReducer((n: number) => n + 1, 0);
+  const [copied, setCopied] = useState(false);
+  useEffect(() => session.subscribe(rerender), [session]);
+
+  const { phase, figures } = session;
+  const address = session.localAddress();
+  const last = session.history.points.at(-1);
+  const copy = async () => {
+    if (!address) return;
+    await backend.copyText(address);
+    setCopied(true);
+    setTimeout(() => setCopied(false), 1500);
+  };
+
+  return (
+    <div className="tunnel-tab" hidden={!active} data-tunnel={title}>
+      <div className="tunnel-head">
+        <div>
+          <div className="label">Local address</div>
+          <div className="address">
+            <code data-local-address={address ?? ''}>{address ?? '—'}</code>
+            <button onClick={copy} disabled={!address}>{copied ? 'Copied' : 'Copy'}</button>
+          </div>
+        </div>
+        <div className={`tunnel-phase ${phase.phase}`} role="status">
+          {phase.phase === 'starting' && 'Starting…'}
+          {phase.phase === 'running' && 'Running'}
+          {phase.phase === 'ended' && (phase.byUser ? 'Stopped' : `Ended: ${phase.reason}`)}
+          {phase.phase === 'failed' && `Could not start: ${phase.error.message}`}
+        </div>
+        <div className="tunnel-actions">
+          {phase.phase === 'running' ? (
+            <button onClick={() => void session.stop()}>Stop</button>
+          ) : (
+            <button className="primary" disabled={phase.phase === 'starting'} onClick={() => void session.start()}>
+              {phase.phase === 'starting' ? 'Starting…' : 'Restart'}
+            </button>
+          )}
+        </div>
+      </div>
+      <div className="figures">
+        <Figure label="Download" value={last ? formatRate(last.down) : '—'} detail={figures ? `${formatBytes(figures.bytesDown)} total` : ''} className="down" />
+        <Figure label="Upload" value={last ? formatRate(last.up) : '—'} detail={figures ? `${formatBytes(figures.bytesUp)} total` : ''} className="up" />
+        <Figure label="Connections" value={figures ? String(figures.openConnections) : '—'} detail={figures ? `${figures.totalConnections} since start${figures.refusedConnections ? `, ${figures.refusedConnections} refused by the node` : ''}` : ''} />
+        <Figure label="Round trip" value={figures && figures.liveSessions ? `${(figures.rttMicros / 1000).toFixed(1)} ms` : '—'} detail={figures ? `${figures.liveSessions} session${figures.liveSessions === 1 ? '' : 's'}${figures.reconnects ? `, ${figures.reconnects} reconnects` : ''}` : ''} />
+      </div>
+      <RateChart points={session.history.points} peak={session.history.peak()} />
+    </div>
+  );
+}
+
+function Figure({ label, value, detail, className }: { label: string; value: string; detail: string; className?: string }) {
+  return (
+    <div className={`figure ${className ?? ''}`}>
+      <div className="label">{label}</div>
+      <div className="value">{value}</div>
+      <div className="detail">{detail}</div>
+    </div>
+  );
+}
+
+/** Download and upload rates over the last minute, as two lines. */
+function RateChart({ points, peak }: { points: RatePoint[]; peak: number }) {
+  const width = 600;
+  const height = 140;
+  const x = (i: number) => ((i + WINDOW - points.length) / (WINDOW - 1)) * width;
+  const y = (v: number) => height - 4 - (v / peak) * (height - 12);
+  const line = (pick: (p: RatePoint) => number) => points.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(i).toFixed(1)},${y(pick(p)).toFixed(1)}`).join(' ');
+  return (
+    <figure className="rate-chart">
+      <svg viewBox={`0 0 ${width} ${height}`} preserveAspectRatio="none" role="img" aria-label="Throughput over the last minute">
+        <line x1="0" y1={height - 4} x2={width} y2={height - 4} className="axis" />
+        {points.length > 1 && <path d={line((p) => p.down)} className="down" />}
+        {points.length > 1 && <path d={line((p) => p.up)} className="up" />}
+      </svg>
+      <figcaption>
+        <span className="key down">download</span> <span className="key up">upload</span> · last minute · peak {formatRate(peak)}
+      </figcaption>
+    </figure>
+  );
+}
