@@ -6,6 +6,8 @@ const COMMANDS: &[&str] = &[
     "context",
     "choose_place",
     "whoami",
+    "watch_prompts",
+    "answer_prompt",
     "list_nodes",
     "list_documents",
     "document_details",

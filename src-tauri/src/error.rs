@@ -31,7 +31,8 @@ impl UiError {
 impl From<AwsError> for UiError {
     fn from(error: AwsError) -> Self {
         let code = match &error {
-            AwsError::Credentials(_) => "credentials",
+            AwsError::Credentials(_) | AwsError::Profile(_) => "credentials",
+            AwsError::Expired(_) => "expired",
             AwsError::NoRegion => "no-region",
             AwsError::TargetNotConnected { .. } => "not-connected",
             AwsError::InvalidDocument(_) => "not-found",

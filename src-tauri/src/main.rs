@@ -15,6 +15,7 @@
 mod commands;
 mod error;
 mod place;
+mod prompts;
 mod state;
 
 use airlock_core::profiles::ProfileStore;
@@ -24,7 +25,7 @@ use tauri::Manager;
 use crate::state::AppState;
 
 fn main() {
-    let filter = std::env::var("AIRLOCK_LOG").unwrap_or_else(|_| "warn".into());
+    let filter = airlock_core::logging::filter(std::env::var("AIRLOCK_LOG").ok().as_deref());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
     let state = AppState::new(ProfileStore::default_location().ok(), SettingsStore::default_location());
@@ -38,6 +39,8 @@ fn main() {
             commands::place::context,
             commands::place::choose_place,
             commands::place::whoami,
+            commands::place::watch_prompts,
+            commands::place::answer_prompt,
             // Nodes and documents
             commands::nodes::list_nodes,
             commands::nodes::list_documents,

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use airlock_core::aws::Aws;
+use airlock_core::credentials::Prompter;
 use airlock_core::aws_profiles::{credentials_configured, ProfileFiles};
 use airlock_core::settings::Settings;
 use ssm_emulator::{Emulator, EmulatorConfig, RunningEmulator};
@@ -63,7 +64,7 @@ impl Demo {
 
 /// Builds the clients for `choice`. A remembered profile that no longer exists falls back to
 /// the default chain, and a missing region to us-east-1; `notice` says so.
-pub async fn open(choice: &Choice, demo: &Demo, files: &ProfileFiles) -> Result<(Arc<Place>, Option<String>), UiError> {
+pub async fn open(choice: &Choice, demo: &Demo, files: &ProfileFiles, prompter: Arc<dyn Prompter>) -> Result<(Arc<Place>, Option<String>), UiError> {
     match choice {
         Choice::Demo => {
             let emulator = demo.running().await?;
@@ -79,11 +80,11 @@ pub async fn open(choice: &Choice, demo: &Demo, files: &ProfileFiles) -> Result<
                 }
                 other => other.clone(),
             };
-            let aws = match Aws::load(profile.as_deref(), region.as_deref()).await {
+            let aws = match Aws::load(profile.as_deref(), region.as_deref(), prompter.clone()).await {
                 Ok(aws) => aws,
                 Err(airlock_core::aws::AwsError::NoRegion) => {
                     notice = Some(format!("No region is set for this profile; showing {FALLBACK_REGION}. Choose another above."));
-                    Aws::load(profile.as_deref(), Some(FALLBACK_REGION)).await?
+                    Aws::load(profile.as_deref(), Some(FALLBACK_REGION), prompter).await?
                 }
                 Err(other) => return Err(other.into()),
             };

@@ -29,6 +29,7 @@ pub struct AppState {
     next_id: AtomicU64,
     pub profiles: Option<ProfileStore>,
     pub settings: Option<SettingsStore>,
+    pub prompts: crate::prompts::SharedPrompter,
 }
 
 fn unpoisoned<T>(result: std::sync::LockResult<T>) -> T {
@@ -47,7 +48,13 @@ impl AppState {
             next_id: AtomicU64::new(1),
             profiles,
             settings,
+            prompts: crate::prompts::SharedPrompter::default(),
         }
+    }
+
+    /// Who answers credential prompts: the window.
+    pub fn prompter(&self) -> Arc<dyn airlock_core::credentials::Prompter> {
+        Arc::new(self.prompts.clone())
     }
 
     pub fn place(&self) -> Result<Arc<Place>, UiError> {

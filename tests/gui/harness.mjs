@@ -46,12 +46,14 @@ export function freshHome(name) {
   return home;
 }
 
-/** tauri-driver for apps that run with `home` as their home directory. */
-export async function startDriver(home) {
+/** tauri-driver for apps that run with `home` as their home directory (and `extraEnv`, for
+ *  example AWS_ENDPOINT_URL; AWS_ variables of this process are not passed on). */
+export async function startDriver(home, extraEnv = {}) {
   const port = await freePort();
   const nativePort = await freePort();
   const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config') };
   for (const name of Object.keys(env)) if (name.startsWith('AWS_')) delete env[name];
+  Object.assign(env, extraEnv);
   const child = spawn(TAURI_DRIVER, ['--port', String(port), '--native-port', String(nativePort)], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const deadline = Date.now() + HANG_GUARD;
@@ -63,6 +65,7 @@ export async function startDriver(home) {
   }
   return {
     port,
+    pid: child.pid,
     async launch() {
       return remote({
         hostname: '127.0.0.1',

@@ -1,12 +1,14 @@
 //! `airlock`: the command-line front end of `airlock-core`. This file parses arguments and
 //! turns each command into engine calls; [`terminal`] owns the raw terminal of `airlock shell`.
 
+mod credentials;
 mod terminal;
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use airlock_core::aws::{Aws, AwsError, StartRequest};
 use airlock_core::inventory::{Node, NodeFilter};
@@ -80,6 +82,20 @@ enum Commands {
     /// Saved tunnel profiles (shared with the desktop app).
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// AWS access keys in the OS keyring, and the AWS profiles' kinds.
+    #[command(subcommand)]
+    Credentials(credentials::CredentialsCommand),
+    /// Print PROFILE's keyring-held keys as AWS tools' credential_process expects.
+    CredentialProcess {
+        /// The AWS profile.
+        profile: String,
+    },
+    /// Show the account and identity of the selected profile (STS GetCallerIdentity).
+    Whoami {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +194,9 @@ impl From<std::io::Error> for CliError {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // AIRLOCK_LOG=debug (or any tracing filter) logs to stderr; quiet by default.
+    let filter = airlock_core::logging::filter(std::env::var("AIRLOCK_LOG").ok().as_deref());
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_writer(std::io::stderr).init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -197,7 +216,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Commands::Nodes { filter, tags, platform, ping, json } => {
-            let aws = Aws::load(cli.profile.as_deref(), cli.region.as_deref()).await?;
+            let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
             let nodes = aws.list_nodes().await?;
             let filter = NodeFilter { text: filter.unwrap_or_default(), tags: tags.iter().map(|t| NodeFilter::parse_tag(t)).collect(), platform, ping_status: ping };
             let shown: Vec<&Node> = filter.apply(&nodes).collect();
@@ -205,14 +224,14 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Commands::Shell { target, document, parameters, reason } => {
-            let aws = Aws::load(cli.profile.as_deref(), cli.region.as_deref()).await?;
+            let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
             let target = resolve_target(&aws, &target).await?;
             let request = StartRequest { target, document, parameters: parse_parameters(&parameters)?, reason };
             let session = aws.open(&request, aws.driver_config()).await?;
             terminal::run_shell(session).await
         }
         Commands::Forward { target, tunnel } => {
-            let aws = Aws::load(cli.profile.as_deref(), cli.region.as_deref()).await?;
+            let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
             let target = resolve_target(&aws, &target).await?;
             let spec = TunnelSpec {
                 target,
@@ -226,7 +245,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             forward(&aws, &spec).await
         }
         Commands::SshProxy { target, port } => {
-            let aws = Aws::load(cli.profile.as_deref(), cli.region.as_deref()).await?;
+            let aws = load(cli.profile.as_deref(), cli.region.as_deref(), true).await?;
             let target = resolve_target(&aws, &target).await?;
             let mut parameters = HashMap::new();
             parameters.insert("portNumber".to_owned(), vec![port.to_string()]);
@@ -236,7 +255,25 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Commands::Profile(command) => profile(cli.profile, cli.region, command).await,
+        Commands::Credentials(command) => credentials::run(command).await,
+        Commands::CredentialProcess { profile } => credentials::credential_process(profile).await,
+        Commands::Whoami { json } => {
+            let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
+            let identity = aws.whoami().await?;
+            if json {
+                println!("{}", serde_json::json!({"account": identity.account, "arn": identity.arn, "profile": aws.profile(), "region": aws.region()}));
+            } else {
+                println!("Account  {}\nARN      {}\nProfile  {}\nRegion   {}", identity.account, identity.arn, aws.profile().unwrap_or("(default chain)"), aws.region());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// AWS clients for the chosen profile and region; prompts are answered on the terminal
+/// (`stdin_is_data`: stdin carries the session, so answers come from the terminal only).
+async fn load(profile: Option<&str>, region: Option<&str>, stdin_is_data: bool) -> Result<Aws, AwsError> {
+    Aws::load(profile, region, Arc::new(credentials::TerminalPrompter { stdin_is_data })).await
 }
 
 async fn forward(aws: &Aws, spec: &TunnelSpec) -> Result<ExitCode, CliError> {
@@ -311,7 +348,7 @@ async fn profile(aws_profile: Option<String>, region: Option<String>, command: P
         }
         ProfileCommand::Run { name } => {
             let saved = store.get(&name)?;
-            let aws = Aws::load(aws_profile.or(saved.aws_profile.clone()).as_deref(), region.or(saved.region.clone()).as_deref()).await?;
+            let aws = load(aws_profile.or(saved.aws_profile.clone()).as_deref(), region.or(saved.region.clone()).as_deref(), false).await?;
             let mut spec = saved.tunnel_spec();
             spec.target = resolve_target(&aws, &spec.target).await?;
             forward(&aws, &spec).await

@@ -6,10 +6,13 @@
 //! the SSM endpoint the user chose.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
 use aws_sdk_ssm::error::ProvideErrorMetadata;
 
+use crate::aws_profiles::ProfileFiles;
+use crate::credentials::{find_credential_error, ProfileCredentials, Prompter};
 use crate::datachannel::{Endpoint, Resume, ResumeFuture};
 
 /// Clients for one profile and region.
@@ -23,6 +26,8 @@ pub struct Aws {
     ssm_endpoint: Option<String>,
     /// Credentials, to sign data-channel upgrades with.
     credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+    /// Airlock's resolver for a named profile (absent for the SDK's default chain).
+    profile: Option<ProfileCredentials>,
 }
 
 /// Errors of control-plane calls, with what the user can do.
@@ -34,6 +39,12 @@ pub enum AwsError {
     /// No credentials were found or they were refused.
     #[error("no usable AWS credentials ({0}): configure a profile (aws configure) or choose another with --profile")]
     Credentials(String),
+    /// Resolving the profile's credentials failed; the message says what to do.
+    #[error("{0}")]
+    Profile(String),
+    /// The service refused the credentials as expired.
+    #[error("the AWS credentials have expired ({0}): refresh them (for SSO: aws sso login) and try again")]
+    Expired(String),
     /// The node is offline or unknown.
     #[error("{target} is not connected to Session Manager: check that the node is running and its SSM agent is online")]
     TargetNotConnected {
@@ -65,8 +76,11 @@ pub enum AwsError {
     Network(String),
 }
 
-pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(error: aws_sdk_ssm::error::SdkError<E>, target: &str, document: &str) -> AwsError {
+pub(crate) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(error: aws_sdk_ssm::error::SdkError<E>, target: &str, document: &str) -> AwsError {
     use aws_sdk_ssm::error::SdkError;
+    if let Some(ours) = find_credential_error(&error) {
+        return AwsError::Profile(ours.to_string());
+    }
     match &error {
         SdkError::DispatchFailure(failure) => {
             if failure.is_io() || failure.is_timeout() {
@@ -82,7 +96,8 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(error: aws_sdk
             match code.as_str() {
                 "TargetNotConnected" => AwsError::TargetNotConnected { target: target.to_owned() },
                 "InvalidDocument" => AwsError::InvalidDocument(document.to_owned()),
-                "UnrecognizedClientException" | "InvalidSignatureException" | "ExpiredTokenException" | "AccessDeniedException" => {
+                "ExpiredTokenException" | "ExpiredToken" | "RequestExpired" => AwsError::Expired(format!("{code}: {message}")),
+                "UnrecognizedClientException" | "InvalidSignatureException" | "AccessDeniedException" | "AuthFailure" | "InvalidClientTokenId" => {
                     AwsError::Credentials(format!("{code}: {message}"))
                 }
                 _ => AwsError::Service { code, message },
@@ -114,19 +129,74 @@ pub struct StartRequest {
 }
 
 impl Aws {
-    /// Loads configuration for `profile` (or the default chain) and `region` (or the
-    /// configured one).
-    pub async fn load(profile: Option<&str>, region: Option<&str>) -> Result<Aws, AwsError> {
+    /// Loads configuration for `profile` (else `AWS_PROFILE`, else the default chain) and
+    /// `region` (or the configured one). A profile in the shared files gets its credentials from
+    /// Airlock's resolver ([`ProfileCredentials`]: keyring, MFA, role chains, SSO), which asks
+    /// `prompter` when it needs the user.
+    pub async fn load(profile: Option<&str>, region: Option<&str>, prompter: Arc<dyn Prompter>) -> Result<Aws, AwsError> {
+        let files = ProfileFiles::load();
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let chosen = profile.map(str::to_owned).or_else(|| env("AWS_PROFILE"));
+        if let Some(name) = &chosen {
+            if files.get(name).is_none() {
+                return Err(AwsError::Profile(crate::credentials::CredentialError::UnknownProfile(name.clone()).to_string()));
+            }
+        }
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(profile) = profile {
-            loader = loader.profile_name(profile);
+        if let Some(name) = &chosen {
+            loader = loader.profile_name(name);
         }
         if let Some(region) = region {
             loader = loader.region(aws_config::Region::new(region.to_owned()));
         }
-        let config = loader.load().await;
-        let ssm_endpoint = std::env::var("AWS_ENDPOINT_URL_SSM").ok().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
-        Aws::from_config(&config, ssm_endpoint)
+        let base = loader.load().await;
+        // Keys in the environment win over the default profile, as in every AWS tool.
+        let ours = chosen.or_else(|| (env("AWS_ACCESS_KEY_ID").is_none() && files.get("default").is_some()).then(|| "default".to_owned()));
+        let ssm_endpoint = env("AWS_ENDPOINT_URL_SSM").or_else(|| env("AWS_ENDPOINT_URL"));
+        match ours {
+            None => Aws::from_config(&base, ssm_endpoint),
+            Some(name) => Aws::with_profile(&base, &name, files, prompter, ssm_endpoint),
+        }
+    }
+
+    /// Clients whose credentials come from Airlock's resolver for `profile` of `files`; STS
+    /// and SSO are reached with `base`'s region and endpoints.
+    pub fn with_profile(base: &aws_config::SdkConfig, profile: &str, files: ProfileFiles, prompter: Arc<dyn Prompter>, ssm_endpoint: Option<String>) -> Result<Aws, AwsError> {
+        let resolver = ProfileCredentials::new(profile, files, base.clone(), prompter);
+        let config = base
+            .to_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(resolver.clone()))
+            // The resolver caches and refreshes ahead itself, and can be invalidated.
+            .identity_cache(aws_config::identity::IdentityCache::no_cache())
+            .build();
+        let mut aws = Aws::from_config(&config, ssm_endpoint)?;
+        aws.profile = Some(resolver);
+        Ok(aws)
+    }
+
+    /// The profile whose credentials these clients use, when it is one of the shared files'.
+    pub fn profile(&self) -> Option<&str> {
+        self.profile.as_ref().map(ProfileCredentials::profile)
+    }
+
+    /// Runs `call`; when the service refuses the credentials as expired, forgets them (so the
+    /// resolver refreshes, asking the user if it must) and runs it once more.
+    async fn refreshing<T, F, Fut>(&self, call: F) -> Result<T, AwsError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AwsError>>,
+    {
+        match call().await {
+            Err(AwsError::Expired(why)) => match &self.profile {
+                Some(resolver) => {
+                    tracing::info!(profile = resolver.profile(), "credentials refused as expired; refreshing");
+                    resolver.invalidate().await;
+                    call().await
+                }
+                None => Err(AwsError::Expired(why)),
+            },
+            other => other,
+        }
     }
 
     /// Clients for an already loaded configuration. `ssm_endpoint` is the SSM endpoint the user
@@ -141,6 +211,7 @@ impl Aws {
             region,
             ssm_endpoint,
             credentials: config.credentials_provider(),
+            profile: None,
         })
     }
 
@@ -154,7 +225,7 @@ impl Aws {
 
     /// Who these credentials belong to (STS GetCallerIdentity).
     pub async fn whoami(&self) -> Result<Identity, AwsError> {
-        let output = self.sts.get_caller_identity().send().await.map_err(|e| classify(e, "", ""))?;
+        let output = self.refreshing(|| async { self.sts.get_caller_identity().send().await.map_err(|e| classify(e, "", "")) }).await?;
         Ok(Identity {
             account: output.account.ok_or(AwsError::Incomplete("Account"))?,
             arn: output.arn.ok_or(AwsError::Incomplete("Arn"))?,
@@ -168,6 +239,10 @@ impl Aws {
 
     /// StartSession; returns where to connect.
     pub async fn start_session(&self, request: &StartRequest) -> Result<Endpoint, AwsError> {
+        self.refreshing(|| self.start_session_once(request)).await
+    }
+
+    async fn start_session_once(&self, request: &StartRequest) -> Result<Endpoint, AwsError> {
         let document = request.document.clone().unwrap_or_else(|| "SSM-SessionManagerRunShell".into());
         let mut call = self.ssm.start_session().target(&request.target);
         if request.document.is_some() {
@@ -191,6 +266,10 @@ impl Aws {
 
     /// TerminateSession.
     pub async fn terminate_session(&self, session_id: &str) -> Result<(), AwsError> {
+        self.refreshing(|| self.terminate_session_once(session_id)).await
+    }
+
+    async fn terminate_session_once(&self, session_id: &str) -> Result<(), AwsError> {
         self.ssm
             .terminate_session()
             .session_id(session_id)
@@ -202,6 +281,10 @@ impl Aws {
 
     /// ResumeSession: a fresh token, or `None` when the service says the session is over.
     pub async fn resume_session(&self, session_id: &str) -> Result<Option<String>, AwsError> {
+        self.refreshing(|| self.resume_session_once(session_id)).await
+    }
+
+    async fn resume_session_once(&self, session_id: &str) -> Result<Option<String>, AwsError> {
         match self.ssm.resume_session().session_id(session_id).send().await {
             Ok(output) => {
                 if let Some(url) = &output.stream_url {

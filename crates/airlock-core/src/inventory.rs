@@ -47,7 +47,7 @@ const EC2_BATCH: usize = 200;
 /// DescribeInstances calls in flight at once.
 const EC2_CONCURRENCY: usize = 4;
 
-fn ssm_error<E: ProvideErrorMetadata + std::fmt::Debug>(error: aws_sdk_ssm::error::SdkError<E>) -> AwsError {
+fn ssm_error<E: ProvideErrorMetadata + std::error::Error + 'static>(error: aws_sdk_ssm::error::SdkError<E>) -> AwsError {
     crate::aws::classify(error, "", "")
 }
 

@@ -21,9 +21,11 @@
 pub mod aws;
 pub mod aws_profiles;
 pub mod config_file;
+pub mod credentials;
 pub mod datachannel;
 pub mod documents;
 pub mod inventory;
+pub mod logging;
 pub mod monitor;
 pub mod profiles;
 pub mod session;

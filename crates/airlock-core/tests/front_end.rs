@@ -74,7 +74,8 @@ async fn a_terminal_reports_its_stages_output_and_end() {
     .await;
     assert!(matches!(end, TerminalState::Ended { by_user: true, .. }), "{end:?}");
     let record = emulator.service().sessions().into_iter().find(|s| &s.id == session_id).expect("the session is known");
-    assert_eq!(record.status.as_str(), "Terminated", "closing a tab terminates the session on the service");
+    // The service ends the session asynchronously: Terminating until the agent has finished.
+    assert!(["Terminating", "Terminated"].contains(&record.status.as_str()), "closing a tab terminates the session on the service, not {}", record.status.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,19 @@ pub struct Fleet {
     /// Key pairs the APIs accept.
     #[serde(default = "default_credentials")]
     pub credentials: Vec<KeyPair>,
+    /// MFA devices STS checks codes against.
+    #[serde(default = "default_mfa_devices")]
+    pub mfa_devices: Vec<MfaDevice>,
+    /// Roles AssumeRole may assume.
+    #[serde(default = "default_roles")]
+    pub roles: Vec<RoleSpec>,
+    /// Permission sets (role names) the SSO portal grants in this account.
+    #[serde(default = "default_sso_roles")]
+    pub sso_roles: Vec<String>,
+    /// How long temporary credentials and SSO tokens last, on the emulator's clock (which
+    /// `POST /_emulator/clock` moves forward).
+    #[serde(default = "default_credential_lifetime")]
+    pub credential_lifetime_seconds: u64,
     /// The managed nodes.
     #[serde(default)]
     pub nodes: Vec<NodeSpec>,
@@ -50,6 +63,30 @@ pub struct KeyPair {
     /// The IAM user name (session ids start with it).
     #[serde(default = "default_user")]
     pub user: String,
+}
+
+/// A virtual MFA device and the code it shows (always the same one: the emulator has no TOTP).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaDevice {
+    /// `arn:aws:iam::ACCOUNT:mfa/NAME`.
+    pub serial: String,
+    /// Six digits.
+    pub code: String,
+}
+
+/// A role AssumeRole accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    /// `arn:aws:iam::ACCOUNT:role/NAME`.
+    pub arn: String,
+    /// The external id its trust policy requires, if any.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Whether its trust policy requires MFA.
+    #[serde(default)]
+    pub require_mfa: bool,
 }
 
 /// One managed node.
@@ -108,6 +145,19 @@ fn default_region() -> String {
 }
 fn default_idle_minutes() -> u64 {
     20
+}
+fn default_mfa_devices() -> Vec<MfaDevice> {
+    vec![MfaDevice { serial: format!("arn:aws:iam::{}:mfa/demo", default_account()), code: "123456".into() }]
+}
+fn default_roles() -> Vec<RoleSpec> {
+    let role = |name: &str, require_mfa: bool| RoleSpec { arn: format!("arn:aws:iam::{}:role/{name}", default_account()), external_id: None, require_mfa };
+    vec![role("Admin", true), role("ReadOnly", false)]
+}
+fn default_sso_roles() -> Vec<String> {
+    vec!["Developer".into()]
+}
+fn default_credential_lifetime() -> u64 {
+    3600
 }
 fn default_user() -> String {
     "demo".into()
@@ -214,6 +264,10 @@ impl Fleet {
             region: default_region(),
             idle_timeout_minutes: default_idle_minutes(),
             credentials: default_credentials(),
+            mfa_devices: default_mfa_devices(),
+            roles: default_roles(),
+            sso_roles: default_sso_roles(),
+            credential_lifetime_seconds: default_credential_lifetime(),
             nodes: vec![
                 node("i-0a1b2c3d4e5f60001", "web-1", "3.3.1142.0", "Online", "10.0.1.10", &[("env", "prod"), ("team", "web")]),
                 node("i-0a1b2c3d4e5f60002", "legacy-db", "3.0.161.0", "Online", "10.0.2.20", &[("env", "prod"), ("team", "data")]),
@@ -261,6 +315,19 @@ impl Fleet {
         }
         if self.credentials.is_empty() {
             return invalid("give at least one [[credentials]] key pair".into());
+        }
+        for device in &self.mfa_devices {
+            if device.code.len() != 6 || !device.code.bytes().all(|b| b.is_ascii_digit()) {
+                return invalid(format!("MFA device {}: code must be six digits", device.serial));
+            }
+        }
+        for role in &self.roles {
+            if !role.arn.starts_with("arn:aws:iam::") || !role.arn.contains(":role/") {
+                return invalid(format!("role {:?} must be an ARN like arn:aws:iam::123456789012:role/Name", role.arn));
+            }
+        }
+        if self.credential_lifetime_seconds < 60 {
+            return invalid("credential_lifetime_seconds must be at least 60".into());
         }
         if self.idle_timeout_minutes == 0 {
             return invalid("idle_timeout_minutes must be at least 1".into());
@@ -353,6 +420,7 @@ mod tests {
         let fleet = Fleet::from_toml(example).unwrap();
         assert_eq!(fleet.nodes[0].tags["team"], "data");
         assert_eq!(fleet.documents[0].name, "Team-Postgres");
+        assert!(fleet.roles[0].require_mfa && fleet.mfa_devices[0].code == "123456" && fleet.sso_roles == ["Developer"]);
     }
 
     #[test]

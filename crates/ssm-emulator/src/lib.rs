@@ -23,6 +23,7 @@ pub mod api;
 pub mod documents;
 pub mod faults;
 pub mod fleet;
+pub mod identity;
 pub mod metrics;
 pub mod service;
 pub mod sigv4;

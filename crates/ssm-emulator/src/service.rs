@@ -13,7 +13,8 @@ use crate::agent::socket::{Attached, SessionDirectory};
 use crate::agent::{self, AgentSpec, Ending, SessionHandle, SessionInput};
 use crate::documents::{self, Document};
 use crate::faults::Faults;
-use crate::fleet::{Fleet, KeyPair, NodeSpec};
+use crate::fleet::{Fleet, NodeSpec};
+use crate::identity::Identities;
 use crate::metrics::Metrics;
 use crate::sigv4::{self, Caller};
 
@@ -42,6 +43,9 @@ pub enum Status {
     Connecting,
     /// A socket is or was attached and the session runs.
     Connected,
+    /// TerminateSession was called; the agent is closing it (as on AWS, this comes before
+    /// Terminated, which follows once the agent's end has finished).
+    Terminating,
     /// Ended normally, by TerminateSession or by the idle timeout.
     Terminated,
     /// The session could not run.
@@ -54,6 +58,7 @@ impl Status {
         match self {
             Status::Connecting => "Connecting",
             Status::Connected => "Connected",
+            Status::Terminating => "Terminating",
             Status::Terminated => "Terminated",
             Status::Failed => "Failed",
         }
@@ -106,7 +111,7 @@ pub struct Grant {
 pub struct Service {
     account: String,
     region: String,
-    keys: Vec<KeyPair>,
+    identities: Identities,
     nodes: Vec<NodeSpec>,
     documents: Vec<Document>,
     sessions: Mutex<Vec<SessionRecord>>,
@@ -137,7 +142,7 @@ impl Service {
         Arc::new_cyclic(|me| Service {
             account: fleet.account.clone(),
             region: fleet.region.clone(),
-            keys: fleet.credentials.clone(),
+            identities: Identities::new(fleet),
             nodes: fleet.all_nodes(),
             documents,
             sessions: Mutex::new(Vec::new()),
@@ -177,7 +182,12 @@ impl Service {
 
     /// Verifies a request's signature for `service`.
     pub fn authenticate(&self, method: &str, path_and_query: &str, headers: &HeaderMap, body: &[u8], service: &str) -> Result<Caller, sigv4::AuthError> {
-        sigv4::verify(method, path_and_query, headers, body, service, &self.keys, SystemTime::now())
+        sigv4::verify(method, path_and_query, headers, body, service, &|id| self.identities.key(id), SystemTime::now())
+    }
+
+    /// Key pairs, temporary credentials, MFA devices, SSO logins and their clock.
+    pub fn identities(&self) -> &Identities {
+        &self.identities
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SessionRecord>> {
@@ -219,7 +229,7 @@ impl Service {
             id: id.clone(),
             target: target.to_owned(),
             document: document.name.clone(),
-            owner: format!("arn:aws:iam::{}:user/{}", self.account, caller.user),
+            owner: caller.arn.clone(),
             reason,
             status: Status::Connecting,
             start: SystemTime::now(),
@@ -254,7 +264,7 @@ impl Service {
         let mut sessions = self.lock();
         if let Some(record) = sessions.iter_mut().find(|r| r.id == session_id && r.status.is_active()) {
             match &record.handle {
-                Some(handle) if handle.send(SessionInput::Terminate) => {}
+                Some(handle) if handle.send(SessionInput::Terminate) => record.status = Status::Terminating,
                 _ => {
                     record.status = Status::Terminated;
                     record.end = Some(SystemTime::now());

@@ -9,7 +9,6 @@ use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettin
 use aws_sigv4::sign::v4;
 use axum::http::HeaderMap;
 
-use crate::fleet::KeyPair;
 
 /// How far a request's clock may be from ours.
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -25,6 +24,8 @@ pub enum AuthError {
     BadSignature(String),
     /// The request was signed too long ago (or in the future).
     Expired(String),
+    /// The temporary credentials it was signed with have expired.
+    ExpiredToken,
 }
 
 impl AuthError {
@@ -34,6 +35,7 @@ impl AuthError {
             AuthError::Missing => "MissingAuthenticationTokenException",
             AuthError::UnknownKey(_) => "UnrecognizedClientException",
             AuthError::BadSignature(_) | AuthError::Expired(_) => "InvalidSignatureException",
+            AuthError::ExpiredToken => "ExpiredTokenException",
         }
     }
 
@@ -43,7 +45,7 @@ impl AuthError {
             AuthError::Missing => "MissingAuthenticationToken",
             AuthError::UnknownKey(_) => "AuthFailure",
             AuthError::BadSignature(_) => "SignatureDoesNotMatch",
-            AuthError::Expired(_) => "RequestExpired",
+            AuthError::Expired(_) | AuthError::ExpiredToken => "RequestExpired",
         }
     }
 
@@ -56,6 +58,7 @@ impl AuthError {
                 format!("The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. ({why})")
             }
             AuthError::Expired(why) => format!("Signature expired: {why}"),
+            AuthError::ExpiredToken => "The security token included in the request is expired".into(),
         }
     }
 }
@@ -65,8 +68,25 @@ impl AuthError {
 pub struct Caller {
     /// The access key id.
     pub access_key_id: String,
-    /// The IAM user.
+    /// The IAM user, or the role session name (session ids start with it).
     pub user: String,
+    /// The principal's ARN (an IAM user, or an assumed role and session).
+    pub arn: String,
+    /// Whether the key is temporary (STS or SSO), with a session token.
+    pub temporary: bool,
+}
+
+/// What the verifier needs to know of an access key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    /// The secret it signs with.
+    pub secret_access_key: String,
+    /// The session token requests must carry (temporary keys).
+    pub session_token: Option<String>,
+    /// Whether it has expired.
+    pub expired: bool,
+    /// Whose it is.
+    pub caller: Caller,
 }
 
 /// The parts of an `AWS4-HMAC-SHA256` Authorization header.
@@ -124,13 +144,13 @@ pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
     service: &str,
-    keys: &[KeyPair],
+    keys: &dyn Fn(&str) -> Option<Key>,
     now: SystemTime,
 ) -> Result<Caller, AuthError> {
     let header = headers.get("authorization").ok_or(AuthError::Missing)?;
     let header = header.to_str().map_err(|_| AuthError::BadSignature("the Authorization header is not text".into()))?;
     let auth = parse_authorization(header)?;
-    let key = keys.iter().find(|k| k.access_key_id == auth.access_key_id).ok_or_else(|| AuthError::UnknownKey(auth.access_key_id.to_owned()))?;
+    let key = keys(auth.access_key_id).ok_or_else(|| AuthError::UnknownKey(auth.access_key_id.to_owned()))?;
     if auth.service != service {
         return Err(AuthError::BadSignature(format!("credential should be scoped to correct service: '{service}'")));
     }
@@ -160,7 +180,10 @@ pub fn verify(
     let uri = format!("http://{host}{path_and_query}");
     let request = SignableRequest::new(method, uri, signed.iter().map(|(k, v)| (*k, v.as_str())), SignableBody::Bytes(body))
         .map_err(|e| AuthError::BadSignature(e.to_string()))?;
-    let identity = Credentials::new(&key.access_key_id, &key.secret_access_key, session_token.map(str::to_owned), None, "fleet").into();
+    if key.session_token.is_some() && key.session_token.as_deref() != session_token {
+        return Err(AuthError::UnknownKey(auth.access_key_id.to_owned()));
+    }
+    let identity = Credentials::new(auth.access_key_id, &key.secret_access_key, session_token.map(str::to_owned), None, "fleet").into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(auth.region)
@@ -174,7 +197,10 @@ pub fn verify(
     if !constant_time_eq(output.signature().as_bytes(), auth.signature.as_bytes()) {
         return Err(AuthError::BadSignature("signature mismatch".into()));
     }
-    Ok(Caller { access_key_id: key.access_key_id.clone(), user: key.user.clone() })
+    if key.expired {
+        return Err(AuthError::ExpiredToken);
+    }
+    Ok(key.caller)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -185,15 +211,28 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn keys() -> Vec<KeyPair> {
-        vec![KeyPair { access_key_id: "AKIDEXAMPLE".into(), secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(), user: "alice".into() }]
+    fn alice(id: &str) -> Option<Key> {
+        (id == "AKIDEXAMPLE").then(|| Key {
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            session_token: None,
+            expired: false,
+            caller: Caller { access_key_id: id.into(), user: "alice".into(), arn: "arn:aws:iam::123456789012:user/alice".into(), temporary: false },
+        })
+    }
+
+    fn nobody(_: &str) -> Option<Key> {
+        None
     }
 
     /// Signs like an SDK client would, with aws-sigv4.
     fn signed(body: &[u8], secret: &str, time: SystemTime) -> HeaderMap {
+        signed_with_token(body, secret, time, None)
+    }
+
+    fn signed_with_token(body: &[u8], secret: &str, time: SystemTime, token: Option<&str>) -> HeaderMap {
         let base = [("host", "127.0.0.1:8790"), ("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "AmazonSSM.StartSession")];
         let request = SignableRequest::new("POST", "http://127.0.0.1:8790/", base.iter().copied(), SignableBody::Bytes(body)).unwrap();
-        let identity = Credentials::new("AKIDEXAMPLE", secret, None, None, "t").into();
+        let identity = Credentials::new("AKIDEXAMPLE", secret, token.map(str::to_owned), None, "t").into();
         let params = v4::SigningParams::builder().identity(&identity).region("us-east-1").name("ssm").time(time).settings(SigningSettings::default()).build().unwrap().into();
         let (instructions, _) = sign(request, &params).unwrap().into_parts();
         let mut headers = HeaderMap::new();
@@ -210,7 +249,7 @@ mod tests {
     fn a_correct_signature_names_the_caller() {
         let now = SystemTime::now();
         let headers = signed(b"{}", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", now);
-        let caller = verify("POST", "/", &headers, b"{}", "ssm", &keys(), now).unwrap();
+        let caller = verify("POST", "/", &headers, b"{}", "ssm", &alice, now).unwrap();
         assert_eq!(caller.user, "alice");
     }
 
@@ -218,13 +257,26 @@ mod tests {
     fn tampering_and_wrong_keys_are_refused() {
         let now = SystemTime::now();
         let headers = signed(b"{}", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", now);
-        assert!(matches!(verify("POST", "/", &headers, b"{\"x\":1}", "ssm", &keys(), now), Err(AuthError::BadSignature(_))));
-        assert!(matches!(verify("POST", "/", &headers, b"{}", "ec2", &keys(), now), Err(AuthError::BadSignature(_))));
+        assert!(matches!(verify("POST", "/", &headers, b"{\"x\":1}", "ssm", &alice, now), Err(AuthError::BadSignature(_))));
+        assert!(matches!(verify("POST", "/", &headers, b"{}", "ec2", &alice, now), Err(AuthError::BadSignature(_))));
         let wrong_secret = signed(b"{}", "not-the-secret", now);
-        assert!(matches!(verify("POST", "/", &wrong_secret, b"{}", "ssm", &keys(), now), Err(AuthError::BadSignature(_))));
-        assert!(matches!(verify("POST", "/", &headers, b"{}", "ssm", &[], now), Err(AuthError::UnknownKey(_))));
-        assert_eq!(verify("POST", "/", &HeaderMap::new(), b"{}", "ssm", &keys(), now), Err(AuthError::Missing));
+        assert!(matches!(verify("POST", "/", &wrong_secret, b"{}", "ssm", &alice, now), Err(AuthError::BadSignature(_))));
+        assert!(matches!(verify("POST", "/", &headers, b"{}", "ssm", &nobody, now), Err(AuthError::UnknownKey(_))));
+        assert_eq!(verify("POST", "/", &HeaderMap::new(), b"{}", "ssm", &alice, now), Err(AuthError::Missing));
         let later = now + Duration::from_secs(16 * 60);
-        assert!(matches!(verify("POST", "/", &headers, b"{}", "ssm", &keys(), later), Err(AuthError::Expired(_))));
+        assert!(matches!(verify("POST", "/", &headers, b"{}", "ssm", &alice, later), Err(AuthError::Expired(_))));
+    }
+
+    #[test]
+    fn temporary_keys_need_their_token_and_stop_when_expired() {
+        let now = SystemTime::now();
+        let headers = signed(b"{}", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", now);
+        let temporary = |expired: bool| move |id: &str| alice(id).map(|k| Key { session_token: Some("token".into()), expired, ..k });
+        assert!(matches!(verify("POST", "/", &headers, b"{}", "ssm", &temporary(false), now), Err(AuthError::UnknownKey(_))), "no token sent");
+        let with_token = signed_with_token(b"{}", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", now, Some("token"));
+        let wrong_token = signed_with_token(b"{}", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", now, Some("other"));
+        assert!(matches!(verify("POST", "/", &wrong_token, b"{}", "ssm", &temporary(false), now), Err(AuthError::UnknownKey(_))));
+        assert!(verify("POST", "/", &with_token, b"{}", "ssm", &temporary(false), now).is_ok());
+        assert_eq!(verify("POST", "/", &with_token, b"{}", "ssm", &temporary(true), now), Err(AuthError::ExpiredToken));
     }
 }

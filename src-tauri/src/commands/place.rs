@@ -67,13 +67,13 @@ pub async fn context(state: State<'_, AppState>) -> Result<ContextDto, UiError> 
             }
         };
         let choice = Choice::initial(&settings, &files);
-        let (opened, opened_notice) = match place::open(&choice, &state.demo, &files).await {
+        let (opened, opened_notice) = match place::open(&choice, &state.demo, &files, state.prompter()).await {
             Ok(opened) => opened,
             // The remembered place cannot be opened (for example its region is gone): the demo
             // fleet always can, and the notice says why it is shown.
             Err(error) if choice != Choice::Demo => {
                 notice = Some(format!("{} Showing the demo fleet instead.", error.message));
-                place::open(&Choice::Demo, &state.demo, &files).await?
+                place::open(&Choice::Demo, &state.demo, &files, state.prompter()).await?
             }
             Err(error) => return Err(error),
         };
@@ -89,7 +89,7 @@ pub async fn context(state: State<'_, AppState>) -> Result<ContextDto, UiError> 
 pub async fn choose_place(state: State<'_, AppState>, choice: ChoiceDto) -> Result<ContextDto, UiError> {
     let files = ProfileFiles::load();
     let choice = if choice.demo { Choice::Demo } else { Choice::Aws { profile: choice.profile, region: choice.region } };
-    let (opened, notice) = place::open(&choice, &state.demo, &files).await?;
+    let (opened, notice) = place::open(&choice, &state.demo, &files, state.prompter()).await?;
     if let Ok(store) = state.settings_store() {
         let mut settings = store.load().unwrap_or_default();
         settings.demo = opened.demo;
@@ -110,4 +110,20 @@ pub async fn choose_place(state: State<'_, AppState>, choice: ChoiceDto) -> Resu
 #[tracing::instrument(skip_all, err)]
 pub async fn whoami(state: State<'_, AppState>) -> Result<Identity, UiError> {
     Ok(state.place()?.aws.whoami().await?)
+}
+
+/// The window's channel for credential prompts (MFA codes, SSO logins).
+#[tauri::command]
+pub fn watch_prompts(state: State<'_, AppState>, channel: tauri::ipc::Channel<crate::prompts::PromptEvent>) {
+    state.prompts.0.watch(channel);
+}
+
+/// The user's answer to a credential prompt; `null` cancels it.
+#[tauri::command]
+pub fn answer_prompt(state: State<'_, AppState>, id: u64, answer: Option<String>) -> Result<(), UiError> {
+    if state.prompts.0.answer(id, answer) {
+        Ok(())
+    } else {
+        Err(UiError::new("prompt-gone", "That question is no longer waiting for an answer (the operation that asked it has ended)."))
+    }
 }

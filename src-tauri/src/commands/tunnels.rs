@@ -143,7 +143,7 @@ pub async fn start_profile(app: tauri::AppHandle, state: State<'_, AppState>, na
         (None, Some(region)) if region == current.aws.region() => current,
         (aws_profile, region) => {
             let choice = Choice::Aws { profile: aws_profile.clone().or_else(|| current.profile.clone()), region: region.clone() };
-            place::open(&choice, &state.demo, &airlock_core::aws_profiles::ProfileFiles::load()).await?.0
+            place::open(&choice, &state.demo, &airlock_core::aws_profiles::ProfileFiles::load(), state.prompter()).await?.0
         }
     };
     start(app, &state, &place.aws, profile.tunnel_spec(), channel).await

@@ -12,6 +12,7 @@ import { ProfileEditor } from '../profiles/ProfileEditor';
 import { ProfilesPanel } from '../profiles/ProfilesPanel';
 import { copyName } from '../profiles/validate';
 import { StartSessionDialog } from '../sessions/StartSessionDialog';
+import { CredentialPrompts } from '../credentials/CredentialPrompts';
 import { TerminalView, type TerminalViewHandle } from '../terminal/TerminalView';
 import { TunnelForm } from '../tunnels/TunnelForm';
 import { TunnelSession } from '../tunnels/tunnelSession';
@@ -59,6 +60,7 @@ export function App() {
   const [tabs, dispatch] = useReducer(tabsReducer, initialTabs);
   const [dialog, setDialog] = useState<DialogState>(null);
   const [notices, setNotices] = useState<Array<{ id: number; text: string }>>([]);
+  const [waitingForCredentials, setWaitingForCredentials] = useState(false);
   const tunnels = useRef(new Map<string, TunnelSession>());
   const terminals = useRef(new Map<string, TerminalViewHandle>());
   const nodeList = useRef<NodeListHandle>(null);
@@ -344,7 +346,7 @@ export function App() {
               onCloseTab={() => closeTab(tab.key)}
             />
           ) : (
-            tunnels.current.get(tab.key) && <TunnelView key={tab.key} session={tunnels.current.get(tab.key) as TunnelSession} active={tab.key === tabs.active} title={tab.title} />
+            tunnels.current.get(tab.key) && <TunnelView key={tab.key} session={tunnels.current.get(tab.key) as TunnelSession} active={tab.key === tabs.active} title={tab.title} waitingForCredentials={waitingForCredentials} />
           ),
         )}
       </main>
@@ -404,6 +406,7 @@ export function App() {
         />
       )}
       {dialog?.kind === 'help' && <ShortcutsHelp onClose={() => setDialog(null)} />}
+      <CredentialPrompts onError={notify} onWaiting={setWaitingForCredentials} />
     </div>
   );
 }

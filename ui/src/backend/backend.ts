@@ -5,6 +5,7 @@
 import { createContext, useContext } from 'react';
 import type {
   Context,
+  PromptEvent,
   DocumentDetails,
   Identity,
   ManagedNode,
@@ -57,6 +58,11 @@ export interface Backend {
   copyText(text: string): Promise<void>;
   readClipboard(): Promise<string>;
   openUrl(url: string): Promise<void>;
+
+  /** Credential prompts (MFA code, SSO login) arrive through `onPrompt` from now on. */
+  watchPrompts(onPrompt: (event: PromptEvent) => void): Promise<void>;
+  /** Answers prompt `id`; `null` cancels it. */
+  answerPrompt(id: number, answer: string | null): Promise<void>;
 }
 
 export const BackendContext = createContext<Backend | null>(null);

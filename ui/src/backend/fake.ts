@@ -6,6 +6,7 @@ import { UserError } from './errors';
 import type {
   Context,
   ManagedNode,
+  PromptEvent,
   SessionMessage,
   Settings,
   ShellRequest,
@@ -23,6 +24,8 @@ export class FakeBackend implements Backend {
   tunnels = new Map<number, { request: TunnelRequest | string; onMessage: (m: TunnelMessage) => void; stopped: boolean }>();
   clipboard = '';
   opened: string[] = [];
+  onPrompt: ((event: PromptEvent) => void) | null = null;
+  answers: Array<{ id: number; answer: string | null }> = [];
   private nextId = 1;
   private nextPort = 40000;
 
@@ -122,6 +125,12 @@ export class FakeBackend implements Backend {
   }
   async readClipboard() {
     return this.clipboard;
+  }
+  async watchPrompts(onPrompt: (event: PromptEvent) => void) {
+    this.onPrompt = onPrompt;
+  }
+  async answerPrompt(id: number, answer: string | null) {
+    this.answers.push({ id, answer });
   }
   async openUrl(url: string) {
     this.opened.push(url);

@@ -4,7 +4,7 @@
 import { Channel, invoke } from '@tauri-apps/api/core';
 import type { Backend } from './backend';
 import { attempt } from './errors';
-import type { SessionMessage, SessionState, TunnelMessage } from './types';
+import type { PromptEvent, SessionMessage, SessionState, TunnelMessage } from './types';
 
 function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   return attempt(() => invoke<T>(command, args));
@@ -60,4 +60,10 @@ export const tauriBackend: Backend = {
   copyText: (text) => call('copy_text', { text }),
   readClipboard: () => call('read_clipboard'),
   openUrl: (url) => call('open_url', { url }),
+  watchPrompts: (onPrompt) => {
+    const channel = new Channel<PromptEvent>();
+    channel.onmessage = onPrompt;
+    return call('watch_prompts', { channel });
+  },
+  answerPrompt: (id, answer) => call('answer_prompt', { id, answer }),
 };

@@ -150,3 +150,13 @@ export interface Settings {
   theme: Theme;
   fontSize: number;
 }
+
+/** Something resolving credentials needs from the user (airlock-core's `Prompt`). */
+export type CredentialPrompt =
+  | { kind: 'mfa-code'; profile: string; serial: string }
+  | { kind: 'sso-login'; profile: string; startUrl: string; verificationUri: string; userCode: string };
+
+export interface PromptEvent {
+  id: number;
+  prompt: CredentialPrompt;
+}

@@ -10,9 +10,16 @@ interface Props {
   session: TunnelSession;
   active: boolean;
   title: string;
+  /** A credential prompt is waiting for the user (an MFA code, an SSO login). */
+  waitingForCredentials?: boolean;
 }
 
-export function TunnelView({ session, active, title }: Props) {
+/** Whether the tunnel is held up by a credential prompt: it is starting, or has no live session. */
+export function heldByCredentials(phase: TunnelSession['phase'], liveSessions: number | undefined, waiting: boolean): boolean {
+  return waiting && (phase.phase === 'starting' || (phase.phase === 'running' && !liveSessions));
+}
+
+export function TunnelView({ session, active, title, waitingForCredentials = false }: Props) {
   const backend = useBackend();
   const [, rerender] = useReducer((n: number) => n + 1, 0);
   const [copied, setCopied] = useState(false);
@@ -39,8 +46,12 @@ export function TunnelView({ session, active, title }: Props) {
           </div>
         </div>
         <div className={`tunnel-phase ${phase.phase}`} role="status">
-          {phase.phase === 'starting' && 'Starting…'}
-          {phase.phase === 'running' && 'Running'}
+          {heldByCredentials(phase, figures?.liveSessions, waitingForCredentials)
+            ? 'Waiting for credentials: answer the prompt to continue'
+            : <>
+                {phase.phase === 'starting' && 'Starting…'}
+                {phase.phase === 'running' && 'Running'}
+              </>}
           {phase.phase === 'ended' && (phase.byUser ? 'Stopped' : `Ended: ${phase.reason}`)}
           {phase.phase === 'failed' && `Could not start: ${phase.error.message}`}
         </div>

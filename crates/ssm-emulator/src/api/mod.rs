@@ -1,10 +1,12 @@
 //! The HTTP face of the emulator on one address: `POST /` is SSM (JSON 1.1, chosen by the
 //! `X-Amz-Target` header), or EC2 or STS (form-encoded Query, told apart by the service the
 //! request was signed for), all behind SigV4; the data channel is
-//! mounted from [`crate::agent::socket`]; `/_emulator/faults` and `/_emulator/metrics` are the
-//! control endpoints tests and the demo use.
+//! mounted from [`crate::agent::socket`]; IAM Identity Center's OIDC and portal REST APIs are
+//! in [`sso`]; `/_emulator/faults`, `/_emulator/metrics`, `/_emulator/clock` and
+//! `/_emulator/sso/*` are the control endpoints tests and the demo use.
 
 pub mod ec2;
+pub mod sso;
 pub mod ssm;
 pub mod sts;
 
@@ -41,6 +43,14 @@ pub fn router(state: AppState) -> Router {
         .route("/", post(aws_api))
         .route("/_emulator/faults", get(get_faults).post(set_faults))
         .route("/_emulator/metrics", get(get_metrics))
+        .route("/_emulator/clock", post(sso::advance_clock))
+        .route("/_emulator/sso/pending", get(sso::pending))
+        .route("/_emulator/sso/approve", post(sso::approve))
+        .route("/_emulator/sso/device", get(sso::device_page))
+        .route("/client/register", post(sso::register_client))
+        .route("/device_authorization", post(sso::start_device_authorization))
+        .route("/token", post(sso::create_token))
+        .route("/federation/credentials", get(sso::role_credentials))
         .with_state(state)
         .merge(data_channel)
 }
@@ -81,7 +91,7 @@ async fn aws_api(State(state): State<AppState>, uri: OriginalUri, headers: Heade
         Err(auth) => {
             let status = match auth {
                 crate::sigv4::AuthError::BadSignature(_) => 403,
-                crate::sigv4::AuthError::Expired(_) => 400,
+                crate::sigv4::AuthError::Expired(_) | crate::sigv4::AuthError::ExpiredToken => 400,
                 _ => 401,
             };
             Err(crate::service::ApiError { code: auth.ec2_code(), message: auth.message(), status })
@@ -112,7 +122,8 @@ fn sts_api(state: &AppState, target: &str, headers: &HeaderMap, body: &[u8], for
                 crate::sigv4::AuthError::Missing => "MissingAuthenticationToken",
                 crate::sigv4::AuthError::UnknownKey(_) => "InvalidClientTokenId",
                 crate::sigv4::AuthError::BadSignature(_) => "SignatureDoesNotMatch",
-                crate::sigv4::AuthError::Expired(_) => "ExpiredToken",
+                crate::sigv4::AuthError::Expired(_) => "RequestExpired",
+                crate::sigv4::AuthError::ExpiredToken => "ExpiredToken",
             };
             Err(crate::service::ApiError { code, message: auth.message(), status: 403 })
         }

@@ -1,0 +1,147 @@
+//! The credential commands of the `airlock` binary against the emulator and the real OS
+//! keyring: `credentials add` stores keys and points the profile at `credential-process`,
+//! whose output the AWS SDK's own profile provider accepts; `credentials import` moves keys
+//! out of the credentials file with a backup; `whoami` names the caller; mistakes get errors
+//! that say what to do. Keyring entries use names unique to the run and are removed at the end.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use airlock_core::aws::Aws;
+use airlock_core::credentials::Vault;
+use aws_credential_types::provider::ProvideCredentials;
+use ssm_emulator::fleet::{Fleet, DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY};
+use ssm_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use tokio::io::AsyncWriteExt;
+
+struct Cleanup(Vec<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for profile in &self.0 {
+            let _ = Vault.remove(profile);
+        }
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+}
+
+/// Runs `airlock ARGS` with the AWS files in `dir`, pointed at the emulator; returns (success, stdout, stderr).
+async fn airlock(dir: &Path, emulator: &RunningEmulator, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(args)
+        .env("AWS_CONFIG_FILE", dir.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("credentials"))
+        .env("AWS_ENDPOINT_URL", emulator.endpoint_url())
+        .env("AWS_REGION", emulator.region())
+        .env("HOME", dir)
+        // Everything the engine and the SDK log, for the scan of the run's logs for secrets.
+        .env("AIRLOCK_LOG", "debug")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let output = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    keep_log(args, &stderr);
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), stderr)
+}
+
+/// Appends a run's log (stderr) to `$AIRLOCK_TEST_LOGS/cli.log` when scripts/test asks for it.
+fn keep_log(args: &[&str], stderr: &str) {
+    use std::io::Write;
+    let Some(dir) = std::env::var_os("AIRLOCK_TEST_LOGS") else { return };
+    let _ = std::fs::create_dir_all(&dir);
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(Path::new(&dir).join("cli.log")) {
+        let _ = writeln!(file, "== airlock {}\n{stderr}", args.join(" "));
+    }
+}
+
+async fn emulator() -> RunningEmulator {
+    Emulator::start(EmulatorConfig { fleet: Fleet::default_fleet(), ..EmulatorConfig::default() }).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn added_keys_serve_the_sdk_through_credential_process() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config"), "# mine\n[default]\nregion = us-east-1\n").unwrap();
+    let profile = unique("airlock-cli-add");
+    let _cleanup = Cleanup(vec![profile.clone()]);
+
+    let (ok, out, err) = airlock(dir.path(), &emulator, &["credentials", "add", &profile], &format!("{DEMO_ACCESS_KEY_ID}\n{DEMO_SECRET_ACCESS_KEY}\n")).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("OS keyring"), "{out}");
+    let config = std::fs::read_to_string(dir.path().join("config")).unwrap();
+    assert!(config.starts_with("# mine\n[default]\nregion = us-east-1\n"), "the rest of the file is kept: {config}");
+    assert!(config.contains(&format!("[profile {profile}]\ncredential_process = {} credential-process {profile}", env!("CARGO_BIN_EXE_airlock"))), "{config}");
+    assert!(!config.contains(DEMO_SECRET_ACCESS_KEY), "the secret is not in the file");
+
+    // The AWS SDK's own profile provider runs `airlock credential-process` and accepts its output.
+    let files = aws_runtime::env_config::file::EnvConfigFiles::builder()
+        .with_file(aws_runtime::env_config::file::EnvConfigFileKind::Config, dir.path().join("config"))
+        .build();
+    let provider = aws_config::profile::ProfileFileCredentialsProvider::builder().profile_files(files).profile_name(&profile).build();
+    let credentials = provider.provide_credentials().await.expect("the SDK accepts credential_process output");
+    assert_eq!(credentials.access_key_id(), DEMO_ACCESS_KEY_ID);
+    let config = emulator.sdk_config().to_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider)).build();
+    let identity = Aws::from_config(&config, None).unwrap().whoami().await.unwrap();
+    assert!(identity.arn.ends_with(":user/demo"), "{}", identity.arn);
+
+    // And `airlock whoami` says who that is.
+    let (ok, out, err) = airlock(dir.path(), &emulator, &["whoami", "--profile", &profile], "").await;
+    assert!(ok, "{err}");
+    assert!(out.contains(&identity.arn) && out.contains(&profile), "{out}");
+    let listed = airlock(dir.path(), &emulator, &["credentials", "list"], "").await.1;
+    assert!(listed.lines().any(|l| l.starts_with(&profile) && l.contains("keyring")), "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_moves_keys_out_of_the_file_and_keeps_a_backup() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let profile = unique("airlock-cli-import");
+    let _cleanup = Cleanup(vec![profile.clone()]);
+    let before = format!("[{profile}]\naws_access_key_id = {DEMO_ACCESS_KEY_ID}\naws_secret_access_key = {DEMO_SECRET_ACCESS_KEY}\n\n[other]\naws_access_key_id = AKIAOTHER00000000000\naws_secret_access_key = other-secret-0000000000\n");
+    std::fs::write(dir.path().join("credentials"), &before).unwrap();
+
+    let (ok, out, err) = airlock(dir.path(), &emulator, &["credentials", "import", &profile, "--remove"], "").await;
+    assert!(ok, "{err}");
+    let after = std::fs::read_to_string(dir.path().join("credentials")).unwrap();
+    assert_eq!(after, "[other]\naws_access_key_id = AKIAOTHER00000000000\naws_secret_access_key = other-secret-0000000000\n");
+    let backup = std::fs::read_dir(dir.path()).unwrap().filter_map(Result::ok).find(|e| e.file_name().to_string_lossy().starts_with("credentials.airlock-backup-")).expect("a backup");
+    assert_eq!(std::fs::read_to_string(backup.path()).unwrap(), before);
+    assert!(out.contains(&backup.path().display().to_string()), "the backup is named: {out}");
+
+    let (ok, out, err) = airlock(dir.path(), &emulator, &["whoami", "--profile", &profile, "--json"], "").await;
+    assert!(ok, "{err}");
+    let identity: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(identity["account"], Fleet::default_fleet().account);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mistakes_say_what_to_do() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let absent = unique("airlock-cli-absent");
+    let cases: [(&[&str], &str, &str); 5] = [
+        (&["credential-process", &absent], "", "airlock credentials add"),
+        (&["whoami", "--profile", "nope"], "", "there is no profile nope"),
+        (&["credentials", "import", &absent, "--keep"], "", "airlock credentials add"),
+        (&["credentials", "add", &absent], "ASIATEMPORARY0000000\nsecret-secret-secret\n", "temporary"),
+        (&["credentials", "remove", &absent], "", "holds no keys"),
+    ];
+    for (args, stdin, expected) in cases {
+        let (ok, _, err) = airlock(dir.path(), &emulator, args, stdin).await;
+        assert!(!ok && err.contains(expected), "airlock {args:?}: {err}");
+    }
+}
