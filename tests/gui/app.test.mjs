@@ -99,7 +99,10 @@ describe('Airlock on its demo fleet', () => {
       const address = await tunnelAddress(browser);
       const page = await (await fetch(`http://${address}/`)).text();
       assert.match(page, new RegExp(PAGE));
-      await until(browser, 'the traffic counted', async () => /B total/.test(await (await browser.$('.tunnel-tab:not([hidden]) .figure.down')).getText()));
+      // The tab's live figures count the page's bytes and the connection.
+      const detail = async (figure) => (await browser.$(`.tunnel-tab:not([hidden]) .figure${figure} .detail`)).getText();
+      await until(browser, 'the page\'s bytes counted', async () => /^[1-9][\d.]* \S*B total$/.test(await detail('.down')));
+      await until(browser, 'the connection counted', async () => /^[1-9]\d* since start/.test(await detail(':nth-child(3)')));
       await screenshot(browser, 'tunnel-tab');
     } finally {
       await browser.deleteSession();
