@@ -300,6 +300,16 @@ fn unix_millis() -> u64 {
 }
 
 /// Paces stream messages: `rate` per second with a small burst.
+/// When the loop must wake to move pending bytes: when the next token is due, or at once if
+/// tokens have come in since the bytes were last pumped (writing the frames out takes time,
+/// and without this the bytes would wait for the next unrelated event, up to a heartbeat).
+/// `None` when nothing waits for a token (no bucket, nothing pending, or the window is full,
+/// in which case an acknowledgement wakes the loop).
+fn pacing_wake(bucket: Option<&mut TokenBucket>, waiting: bool, now: Instant) -> Option<Instant> {
+    let bucket = bucket.filter(|_| waiting)?;
+    Some(if bucket.available(now) == 0 { bucket.next_at() } else { now })
+}
+
 #[derive(Debug)]
 struct TokenBucket {
     rate: f64,
@@ -441,10 +451,7 @@ impl Driver {
             let now = Instant::now();
             let timer = self.channel.poll_timeout();
             let dead_at = self.last_heard + self.config.dead_after;
-            let paced_until = match (&mut self.bucket, self.pending.is_empty()) {
-                (Some(bucket), false) => (bucket.available(now) == 0).then(|| bucket.next_at()),
-                _ => None,
-            };
+            let paced_until = pacing_wake(self.bucket.as_mut(), !self.pending.is_empty() && self.channel.send_room() > 0, now);
             let wake = [timer, paced_until, Some(dead_at)].into_iter().flatten().min().unwrap_or(dead_at);
             let can_take_command = self.pending.is_empty() && self.channel.send_room() > 0 && !self.channel.is_closed();
             let has_backlog = !self.backlog.is_empty();
@@ -664,5 +671,22 @@ mod tests {
         // Over one second the bucket yields the rate, capped at the burst when unused.
         assert_eq!(bucket.available(t0 + Duration::from_millis(10)), 10);
         assert_eq!(bucket.available(t0 + Duration::from_secs(5)), 50);
+    }
+
+    #[test]
+    fn pending_bytes_wake_the_loop_when_their_token_is_due_or_already_there() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(1000, t0);
+        let burst = bucket.available(t0);
+        bucket.take(burst);
+        // Empty bucket: wake when the next token comes.
+        assert_eq!(pacing_wake(Some(&mut bucket), true, t0), Some(t0 + Duration::from_millis(1)));
+        // Tokens came in while the frames were written (the case that once stalled uploads
+        // until the next heartbeat): wake at once.
+        let later = t0 + Duration::from_millis(3);
+        assert_eq!(pacing_wake(Some(&mut bucket), true, later), Some(later));
+        // Nothing waits for a token: no pacing wake.
+        assert_eq!(pacing_wake(Some(&mut bucket), false, later), None);
+        assert_eq!(pacing_wake(None, true, later), None);
     }
 }
