@@ -105,6 +105,9 @@ mod tests {
         assert_eq!(UiError::from(ProfileError::Exists("db".into())).code, "exists");
         assert_eq!(UiError::from(ProfileError::NotFound("db".into())).code, "not-found");
         assert_eq!(UiError::from(AwsError::Credentials("expired".into())).code, "credentials");
+        let mfa: UiError = AwsError::Profile("the MFA code for admin was not given".into()).into();
+        assert_eq!((mfa.code, mfa.message.as_str()), ("credentials", "The MFA code for admin was not given"));
+        assert_eq!(UiError::from(AwsError::Expired("ExpiredTokenException".into())).code, "expired");
     }
 
     #[test]
