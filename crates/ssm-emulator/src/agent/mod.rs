@@ -145,9 +145,8 @@ pub fn spawn(spec: AgentSpec, metrics: Arc<Metrics>, on_end: impl FnOnce(Ending)
     let (inputs, receiver) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         metrics.session_started();
-        let ending = Session::new(spec, metrics.clone()).run(receiver).await;
+        Session::new(spec, metrics.clone()).run(receiver, on_end).await;
         metrics.session_ended();
-        on_end(ending);
     });
     SessionHandle { inputs }
 }
@@ -211,7 +210,9 @@ impl Session {
         matches!(self.spec.session_type.as_str(), "Port" | "NonInteractiveCommands")
     }
 
-    async fn run(mut self, mut inputs: mpsc::UnboundedReceiver<SessionInput>) -> Ending {
+    /// Runs the session; `on_end` learns how it ended before channel_closed goes out, as the
+    /// service records a session's end before the client hears of it.
+    async fn run(mut self, mut inputs: mpsc::UnboundedReceiver<SessionInput>, on_end: impl FnOnce(Ending)) {
         let ending = loop {
             self.flush();
             let now = Instant::now();
@@ -269,8 +270,8 @@ impl Session {
                 break ending;
             }
         };
+        on_end(ending.clone());
         self.finish(&ending);
-        ending
     }
 
     fn handle_input(&mut self, input: SessionInput) -> Option<Ending> {
