@@ -88,6 +88,9 @@ pub async fn open(choice: &Choice, demo: &Demo, files: &ProfileFiles, prompter: 
                 }
                 Err(other) => return Err(other.into()),
             };
+            // With no profile chosen, AWS_PROFILE or the default profile may still be in use:
+            // show that one.
+            let profile = profile.or_else(|| aws.profile().map(str::to_owned));
             Ok((Arc::new(Place { aws, demo: false, profile }), notice))
         }
     }

@@ -8,33 +8,17 @@
 //  - keystroke echo latency in another tab while those 50 MB arrive, against the same tab idle.
 // Latencies include WebDriver's round trips (the same in both columns). Prints a Markdown table.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { freshHome, screenText, startDriver, until } from './harness.mjs';
+import { emulator, freshHome, screenText, startDriver, until } from './harness.mjs';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const target = process.env.CARGO_TARGET_DIR ?? path.join(process.env.HOME, '.cache', 'airlock-target');
-const EMULATOR = path.join(target, 'debug', 'ssm-emulator');
 const CLI = path.join(target, 'debug', 'airlock');
 const WEB = 'i-0a1b2c3d4e5f60001';
 const FLOOD_BYTES = 50 * 1024 * 1024;
 const FLOOD = `yes 0123456789012345678901234567890123456789012345678901234567890123456789 | head -c ${FLOOD_BYTES}; echo; echo FLOOD-$((40+2))`;
-
-/** Starts `ssm-emulator --unpaced` on a free port; resolves with its URL and a stop(). */
-async function emulator() {
-  const child = spawn(EMULATOR, ['--listen', '127.0.0.1:0', '--unpaced'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let text = '';
-  const url = await new Promise((resolve, reject) => {
-    child.stdout.on('data', (chunk) => {
-      text += chunk;
-      const match = text.match(/http:\/\/127\.0\.0\.1:\d+/);
-      if (match) resolve(match[0]);
-    });
-    child.once('exit', (code) => reject(new Error(`ssm-emulator exited with ${code}: ${text}`)));
-  });
-  return { url, stop: () => child.kill() };
-}
 
 /** Resident memory of `pid` and all its descendants, in MiB. */
 function treeRss(pid) {
@@ -92,7 +76,7 @@ async function echoLatency(browser, key, n) {
   return performance.now() - start;
 }
 
-const { url, stop } = await emulator();
+const { url, stop } = await emulator(['--unpaced']);
 const awsEnv = {
   AWS_ENDPOINT_URL: url,
   AWS_REGION: 'us-east-1',

@@ -12,6 +12,7 @@ import { remote } from 'webdriverio';
 const root = path.resolve(import.meta.dirname, '..', '..');
 const target = process.env.CARGO_TARGET_DIR ?? path.join(os.homedir(), '.cache', 'airlock-target');
 export const APP = process.env.AIRLOCK_APP ?? path.join(target, 'debug', 'airlock-app');
+const EMULATOR = path.join(target, 'debug', 'ssm-emulator');
 const TAURI_DRIVER = process.env.TAURI_DRIVER ?? 'tauri-driver';
 export const ARTIFACTS = process.env.AIRLOCK_SCREENSHOTS ?? path.join(root, 'artifacts', 'gui');
 /** A guard against a hung step, not a performance limit. */
@@ -110,4 +111,20 @@ export async function screenshot(browser, name) {
 /** What a terminal tab shows, read from the terminal's buffer. */
 export async function screenText(browser, tabKey) {
   return browser.execute((key) => window.airlockScreens?.read(key) ?? '', tabKey);
+}
+
+/** Starts the `ssm-emulator` binary on a free port (with `args`, e.g. `--unpaced`); resolves
+ *  with its URL and a stop(). For apps that reach it as they would reach AWS. */
+export async function emulator(args = []) {
+  const child = spawn(EMULATOR, ['--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let text = '';
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk) => {
+      text += chunk;
+      const match = text.match(/http:\/\/127\.0\.0\.1:\d+/);
+      if (match) resolve(match[0]);
+    });
+    child.once('exit', (code) => reject(new Error(`ssm-emulator exited with ${code}`)));
+  });
+  return { url, stop: () => child.kill() };
 }

@@ -30,19 +30,33 @@ describe('credential prompts', () => {
     expect(screen.queryByRole('dialog')).toBeNull();
   });
 
-  it('shows queued prompts one after another; cancelling answers null', async () => {
+  it('opens an SSO login page at once and lets the engine poll, showing the code to compare', async () => {
+    const backend = new FakeBackend();
+    mount(backend);
+    await act(async () => {});
+    act(() => backend.onPrompt?.({ id: 2, prompt: { kind: 'sso-login', profile: 'dev', startUrl: 'https://x/start', verificationUri: 'https://x/device?user_code=AB-CD', userCode: 'AB-CD' } }));
+    expect(backend.opened).toEqual(['https://x/device?user_code=AB-CD']);
+    expect(backend.answers).toEqual([{ id: 2, answer: 'opened' }]);
+    expect(screen.getByTestId('sso-user-code').textContent).toBe('AB-CD');
+    fireEvent.click(screen.getByText('Open the page again'));
+    expect(backend.opened).toHaveLength(2);
+    fireEvent.click(screen.getByText('Close'));
+    expect(screen.queryByRole('dialog')).toBeNull();
+  });
+
+  it('shows queued MFA prompts one after another; cancelling answers null', async () => {
     const backend = new FakeBackend();
     mount(backend);
     await act(async () => {});
     act(() => {
       backend.onPrompt?.({ id: 1, prompt: { kind: 'mfa-code', profile: 'a', serial: 's' } });
-      backend.onPrompt?.({ id: 2, prompt: { kind: 'sso-login', profile: 'dev', startUrl: 'https://x/start', verificationUri: 'https://x/device?user_code=AB-CD', userCode: 'AB-CD' } });
+      backend.onPrompt?.({ id: 3, prompt: { kind: 'mfa-code', profile: 'b', serial: 't' } });
     });
+    expect(screen.getByRole('dialog').getAttribute('aria-label')).toBe('MFA code for a');
     fireEvent.click(screen.getByText('Cancel'));
-    expect(screen.getByTestId('sso-user-code').textContent).toBe('AB-CD');
-    fireEvent.click(screen.getByText('Open the sign-in page'));
-    expect(backend.opened).toEqual(['https://x/device?user_code=AB-CD']);
-    expect(backend.answers).toEqual([{ id: 1, answer: null }, { id: 2, answer: 'opened' }]);
+    expect(screen.getByRole('dialog').getAttribute('aria-label')).toBe('MFA code for b');
+    fireEvent.click(screen.getByText('Cancel'));
+    expect(backend.answers).toEqual([{ id: 1, answer: null }, { id: 3, answer: null }]);
   });
 
   it('knows a code from a typo', () => {

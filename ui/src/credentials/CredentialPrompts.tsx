@@ -1,6 +1,7 @@
 // Credential prompts from the engine, one at a time in arrival order: an MFA code (six digits,
-// checked before it is sent) or an IAM Identity Center login to approve in the browser. Open
-// shells and tunnels keep running while a prompt waits.
+// checked before it is sent) or an IAM Identity Center login, whose page opens in the browser
+// at once while the engine polls for the approval; the dialog shows the code to compare.
+// Open shells and tunnels keep running while a prompt waits.
 
 import { useEffect, useState } from 'react';
 import { useBackend } from '../backend/backend';
@@ -18,12 +19,45 @@ export function CredentialPrompts({ onError, onWaiting }: { onError: (message: s
   const [queue, setQueue] = useState<PromptEvent[]>([]);
   const [code, setCode] = useState('');
   const [touched, setTouched] = useState(false);
+  /** SSO logins under way: their page is open and the engine is polling. */
+  const [logins, setLogins] = useState<PromptEvent[]>([]);
 
   useEffect(() => {
-    backend.watchPrompts((event) => setQueue((q) => [...q, event])).catch((e) => onError(UserError.from(e).message));
+    backend
+      .watchPrompts((event) => {
+        if (event.prompt.kind === 'sso-login') {
+          // As the AWS CLI does: open the page and let the engine poll straight away.
+          backend.openUrl(event.prompt.verificationUri).catch((e) => onError(UserError.from(e).message));
+          backend.answerPrompt(event.id, 'opened').catch((e) => onError(UserError.from(e).message));
+          setLogins((l) => [...l, event]);
+        } else {
+          setQueue((q) => [...q, event]);
+        }
+      })
+      .catch((e) => onError(UserError.from(e).message));
   }, [backend, onError]);
 
-  useEffect(() => onWaiting?.(queue.length > 0), [queue.length, onWaiting]);
+  useEffect(() => onWaiting?.(queue.length + logins.length > 0), [queue.length, logins.length, onWaiting]);
+
+  const login = logins[0];
+  if (login && login.prompt.kind === 'sso-login') {
+    const { profile, verificationUri, userCode, startUrl } = login.prompt;
+    return (
+      <Dialog title={`Sign in to IAM Identity Center (${profile})`} onClose={() => setLogins((l) => l.slice(1))}>
+        <p>
+          Your browser shows the sign-in page of <code>{startUrl}</code>. Check that it shows this code, then approve:
+        </p>
+        <p className="user-code" data-testid="sso-user-code">{userCode}</p>
+        <p className="hint">Airlock continues on its own once you have approved. You can close this note.</p>
+        <footer>
+          <button type="button" onClick={() => backend.openUrl(verificationUri).catch((e) => onError(UserError.from(e).message))}>
+            Open the page again
+          </button>
+          <button type="button" className="primary" onClick={() => setLogins((l) => l.slice(1))}>Close</button>
+        </footer>
+      </Dialog>
+    );
+  }
 
   const current = queue[0];
   if (!current) return null;
@@ -70,27 +104,5 @@ export function CredentialPrompts({ onError, onWaiting }: { onError: (message: s
     );
   }
 
-  const { profile, verificationUri, userCode, startUrl } = current.prompt;
-  return (
-    <Dialog title={`Sign in to IAM Identity Center (${profile})`} onClose={() => answer(null)}>
-      <p>
-        Approve the login at <code>{startUrl}</code> in your browser. Check that the page shows this code:
-      </p>
-      <p className="user-code" data-testid="sso-user-code">{userCode}</p>
-      <p className="hint">Airlock waits for the approval and then continues on its own.</p>
-      <footer>
-        <button type="button" onClick={() => answer(null)}>Cancel</button>
-        <button
-          type="button"
-          className="primary"
-          onClick={() => {
-            backend.openUrl(verificationUri).catch((e) => onError(UserError.from(e).message));
-            answer('opened');
-          }}
-        >
-          Open the sign-in page
-        </button>
-      </footer>
-    </Dialog>
-  );
+  return null;
 }
