@@ -29,8 +29,12 @@ fn unique(prefix: &str) -> String {
 }
 
 /// Runs `airlock ARGS` with the AWS files in `dir`, pointed at the emulator; returns (success, stdout, stderr).
+/// `setsid` detaches the child from any controlling terminal, so prompts read stdin as they
+/// would in a script (a developer's terminal is never read by a test).
 async fn airlock(dir: &Path, emulator: &RunningEmulator, args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+    let mut child = tokio::process::Command::new("setsid")
+        .arg("--wait")
+        .arg(env!("CARGO_BIN_EXE_airlock"))
         .args(args)
         .env("AWS_CONFIG_FILE", dir.join("config"))
         .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("credentials"))
@@ -126,6 +130,33 @@ async fn import_moves_keys_out_of_the_file_and_keeps_a_backup() {
     assert!(ok, "{err}");
     let identity: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(identity["account"], Fleet::default_fleet().account);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mfa_role_asks_for_its_code_on_the_terminal() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = Fleet::default_fleet();
+    let (base, admin) = (unique("airlock-cli-base"), unique("airlock-cli-admin"));
+    let _cleanup = Cleanup(vec![base.clone(), admin.clone()]);
+    std::fs::write(
+        dir.path().join("config"),
+        format!(
+            "[profile {base}]\naws_access_key_id = {DEMO_ACCESS_KEY_ID}\naws_secret_access_key = {DEMO_SECRET_ACCESS_KEY}\n\
+             [profile {admin}]\nrole_arn = arn:aws:iam::{account}:role/Admin\nsource_profile = {base}\nmfa_serial = {serial}\nrole_session_name = cli\n",
+            account = fleet.account,
+            serial = fleet.mfa_devices[0].serial
+        ),
+    )
+    .unwrap();
+    let (ok, out, err) = airlock(dir.path(), &emulator, &["whoami", "--profile", &admin], "123456\n").await;
+    assert!(ok, "{err}");
+    assert!(err.contains(&format!("MFA code for {admin} ({})", fleet.mfa_devices[0].serial)), "the prompt names the profile and device: {err}");
+    assert!(out.contains(":assumed-role/Admin/cli"), "{out}");
+    // The session is kept in the keyring: the next run asks nothing (and has no stdin to answer).
+    let (ok, out, err) = airlock(dir.path(), &emulator, &["whoami", "--profile", &admin], "").await;
+    assert!(ok && !err.contains("MFA code"), "{err}");
+    assert!(out.contains(":assumed-role/Admin/cli"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
