@@ -80,9 +80,22 @@ async fn the_device_login_goes_from_no_token_to_a_working_session_and_is_cached(
         session.terminate().await.unwrap();
 
         // The next run reads the cache and asks nothing.
-        let again = Aws::with_profile(&emulator.sdk_config(), "dev", files, Arc::new(user.clone()), None).unwrap();
+        let again = Aws::with_profile(&emulator.sdk_config(), "dev", files.clone(), Arc::new(user.clone()), None).unwrap();
         assert_eq!(again.whoami().await.unwrap().account, fleet.account);
         assert_eq!(user.asked.load(Ordering::SeqCst), 1, "the cached token was used");
+
+        // Hours later the token has expired (on both clocks): it is renewed with its refresh
+        // token, without a new login.
+        emulator.service().identities().advance_clock(Duration::from_secs(fleet.credential_lifetime_seconds + 1));
+        let mut expired = cached.clone();
+        expired["expiresAt"] = "2020-01-01T00:00:00Z".into();
+        std::fs::write(&cache, serde_json::to_string(&expired).unwrap()).unwrap();
+        let later = Aws::with_profile(&emulator.sdk_config(), "dev", files, Arc::new(user.clone()), None).unwrap();
+        assert_eq!(later.whoami().await.unwrap().account, fleet.account);
+        assert_eq!(user.asked.load(Ordering::SeqCst), 1, "renewed without asking");
+        let renewed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+        assert_ne!(renewed["accessToken"], cached["accessToken"]);
+        assert_ne!(renewed["refreshToken"], cached["refreshToken"], "refresh tokens rotate");
     })
     .await
     .unwrap();

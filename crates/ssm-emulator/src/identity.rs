@@ -44,11 +44,24 @@ struct Authorization {
     approved: bool,
 }
 
-/// An SSO access token (CreateToken).
+/// An SSO access token (CreateToken) and the refresh token that renews it once.
 #[derive(Debug, Clone)]
 struct SsoToken {
+    client_id: String,
     token: String,
+    refresh: String,
     expires: SystemTime,
+}
+
+/// A new SSO access token: the token, its refresh token, and how long it lasts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    /// The bearer token.
+    pub access_token: String,
+    /// Renews it (once: each use gives a new one).
+    pub refresh_token: String,
+    /// Its lifetime.
+    pub lifetime: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -266,29 +279,44 @@ impl Identities {
         }
     }
 
-    /// SSO OIDC CreateToken (device-code grant): the access token and its lifetime, or
-    /// `AuthorizationPendingException` until the user approves.
-    pub fn create_token(&self, client_id: &str, client_secret: &str, grant_type: &str, device_code: &str) -> Result<(String, Duration), ApiError> {
+    fn new_token(&self, state: &mut State, client_id: &str, now: SystemTime) -> NewToken {
+        let token = SsoToken { client_id: client_id.to_owned(), token: random("aoa", 60), refresh: random("aor", 60), expires: now + self.lifetime };
+        state.tokens.push(token.clone());
+        NewToken { access_token: token.token, refresh_token: token.refresh, lifetime: self.lifetime }
+    }
+
+    /// SSO OIDC CreateToken: the device-code grant (`AuthorizationPendingException` until the
+    /// user approves) or the refresh-token grant (each refresh token renews once).
+    pub fn create_token(&self, client_id: &str, client_secret: &str, grant_type: &str, code: &str) -> Result<NewToken, ApiError> {
         let now = self.now();
         let mut state = self.lock();
         if !state.clients.iter().any(|c| c.id == client_id && c.secret == client_secret) {
             return Err(ApiError { code: "InvalidClientException", message: "the client is not registered".into(), status: 401 });
         }
-        if grant_type != "urn:ietf:params:oauth:grant-type:device_code" {
-            return Err(ApiError::client("UnsupportedGrantTypeException", format!("grant type {grant_type} is not supported")));
+        match grant_type {
+            "urn:ietf:params:oauth:grant-type:device_code" => {
+                let index = state
+                    .authorizations
+                    .iter()
+                    .position(|a| a.device_code == code && a.client_id == client_id)
+                    .ok_or_else(|| ApiError::client("InvalidGrantException", "the device code is unknown or already used"))?;
+                if !state.authorizations[index].approved {
+                    return Err(ApiError::client("AuthorizationPendingException", "the user has not approved the login yet"));
+                }
+                state.authorizations.remove(index);
+                Ok(self.new_token(&mut state, client_id, now))
+            }
+            "refresh_token" => {
+                let index = state
+                    .tokens
+                    .iter()
+                    .position(|t| t.refresh == code && t.client_id == client_id)
+                    .ok_or_else(|| ApiError::client("InvalidGrantException", "the refresh token is unknown or already used"))?;
+                state.tokens.remove(index);
+                Ok(self.new_token(&mut state, client_id, now))
+            }
+            other => Err(ApiError::client("UnsupportedGrantTypeException", format!("grant type {other} is not supported"))),
         }
-        let index = state
-            .authorizations
-            .iter()
-            .position(|a| a.device_code == device_code && a.client_id == client_id)
-            .ok_or_else(|| ApiError::client("InvalidGrantException", "the device code is unknown or already used"))?;
-        if !state.authorizations[index].approved {
-            return Err(ApiError::client("AuthorizationPendingException", "the user has not approved the login yet"));
-        }
-        state.authorizations.remove(index);
-        let token = random("aoa", 60);
-        state.tokens.push(SsoToken { token: token.clone(), expires: now + self.lifetime });
-        Ok((token, self.lifetime))
     }
 
     /// SSO portal GetRoleCredentials: credentials for one of the fleet's SSO roles.
@@ -375,8 +403,12 @@ mod tests {
         assert_eq!(ids.create_token(&client, &secret, grant, &device).unwrap_err().code, "AuthorizationPendingException");
         assert_eq!(ids.pending_logins(), vec![PendingLogin { user_code: user_code.clone() }]);
         assert!(ids.approve(&user_code));
-        let (token, _) = ids.create_token(&client, &secret, grant, &device).unwrap();
+        let first = ids.create_token(&client, &secret, grant, &device).unwrap();
         assert_eq!(ids.create_token(&client, &secret, grant, &device).unwrap_err().code, "InvalidGrantException", "a device code is used once");
+        let renewed = ids.create_token(&client, &secret, "refresh_token", &first.refresh_token).unwrap();
+        assert_ne!(renewed.access_token, first.access_token);
+        assert_eq!(ids.create_token(&client, &secret, "refresh_token", &first.refresh_token).unwrap_err().code, "InvalidGrantException", "a refresh token renews once");
+        let token = renewed.access_token;
         let role = &Fleet::default_fleet().sso_roles[0];
         assert!(ids.role_credentials(&token, &ids.account, role).is_ok());
         assert_eq!(ids.role_credentials("not-a-token", &ids.account, role).unwrap_err().code, "UnauthorizedException");

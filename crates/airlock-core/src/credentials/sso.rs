@@ -152,6 +152,11 @@ pub async fn access_token(base: &SdkConfig, profile: &str, target: &SsoTarget, p
     let config = aws_sdk_ssooidc::config::Builder::from(base).region(aws_config::Region::new(target.region.clone())).build();
     let oidc = aws_sdk_ssooidc::Client::from_conf(config);
 
+    // An expired token with a refresh token and a live registration is renewed silently.
+    if let Some(renewed) = refresh(&oidc, target, cached.as_ref()).await {
+        return Ok(renewed);
+    }
+
     // A client registration is reused while it lasts.
     let registration = cached
         .as_ref()
@@ -232,6 +237,37 @@ pub async fn access_token(base: &SdkConfig, profile: &str, target: &SsoTarget, p
         },
     )?;
     Ok(access_token)
+}
+
+/// Renews `cached` with its refresh token; `None` when it cannot be (no refresh token, an
+/// expired registration, or the service refused), and the device flow must run.
+async fn refresh(oidc: &aws_sdk_ssooidc::Client, target: &SsoTarget, cached: Option<&CachedToken>) -> Option<String> {
+    let cached = cached.filter(|t| t.start_url == target.start_url && usable(t.registration_expires_at.as_deref()))?;
+    let (client_id, client_secret, refresh_token) = (cached.client_id.as_ref()?, cached.client_secret.as_ref()?, cached.refresh_token.as_ref()?);
+    let renewed = oidc
+        .create_token()
+        .client_id(client_id)
+        .client_secret(client_secret)
+        .grant_type("refresh_token")
+        .refresh_token(refresh_token)
+        .send()
+        .await;
+    let renewed = match renewed {
+        Ok(renewed) => renewed,
+        Err(error) => {
+            tracing::info!(start_url = %target.start_url, code = error.code().unwrap_or("unknown"), "the SSO token could not be renewed; logging in again");
+            return None;
+        }
+    };
+    let access_token = renewed.access_token?;
+    let token = CachedToken {
+        access_token: access_token.clone(),
+        expires_at: rfc3339(SystemTime::now() + Duration::from_secs(renewed.expires_in.max(0) as u64)),
+        refresh_token: renewed.refresh_token.or_else(|| cached.refresh_token.clone()),
+        ..cached.clone()
+    };
+    write_cache(target, &token).ok()?;
+    Some(access_token)
 }
 
 /// Forgets the cached token (the portal refused it).

@@ -1,5 +1,5 @@
 //! IAM Identity Center as an SSO login sees it: the OIDC REST API (RegisterClient,
-//! StartDeviceAuthorization, CreateToken with the device-code grant) and the portal's
+//! StartDeviceAuthorization, CreateToken with the device-code and refresh-token grants) and the portal's
 //! GetRoleCredentials, both JSON over REST and unsigned (the bearer token is the credential).
 //! The user's approval of a device login, done on AWS's verification page, is done here
 //! through `/_emulator/sso/approve` (or the page at `/_emulator/sso/device`), and
@@ -89,13 +89,22 @@ pub async fn create_token(State(state): State<AppState>, body: Bytes) -> Respons
         Ok(body) => body,
         Err(response) => return response,
     };
-    let fields = (text(&body, "clientId"), text(&body, "clientSecret"), text(&body, "grantType"), text(&body, "deviceCode"));
-    let (id, secret, grant, device) = match fields {
-        (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
-        (Err(r), ..) | (_, Err(r), ..) | (_, _, Err(r), _) | (.., Err(r)) => return r,
+    let (id, secret, grant) = match (text(&body, "clientId"), text(&body, "clientSecret"), text(&body, "grantType")) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(r), ..) | (_, Err(r), _) | (.., Err(r)) => return r,
     };
-    match state.service.identities().create_token(id, secret, grant, device) {
-        Ok((token, lifetime)) => Json(json!({"accessToken": token, "tokenType": "Bearer", "expiresIn": lifetime.as_secs()})).into_response(),
+    let code = match text(&body, if grant == "refresh_token" { "refreshToken" } else { "deviceCode" }) {
+        Ok(code) => code,
+        Err(r) => return r,
+    };
+    match state.service.identities().create_token(id, secret, grant, code) {
+        Ok(token) => Json(json!({
+            "accessToken": token.access_token,
+            "refreshToken": token.refresh_token,
+            "tokenType": "Bearer",
+            "expiresIn": token.lifetime.as_secs(),
+        }))
+        .into_response(),
         Err(e) => error(e),
     }
 }
