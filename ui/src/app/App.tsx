@@ -344,6 +344,7 @@ export function App() {
               theme={theme}
               onState={(state: SessionState) => dispatch({ type: 'shell-state', key: tab.key, state })}
               onCloseTab={() => closeTab(tab.key)}
+              waitingForCredentials={waitingForCredentials}
             />
           ) : (
             tunnels.current.get(tab.key) && <TunnelView key={tab.key} session={tunnels.current.get(tab.key) as TunnelSession} active={tab.key === tabs.active} title={tab.title} waitingForCredentials={waitingForCredentials} />

@@ -26,10 +26,14 @@ interface Props {
   theme: 'light' | 'dark';
   onState: (state: SessionState) => void;
   onCloseTab: () => void;
+  /** A credential prompt is waiting for the user (an MFA code, an SSO login). */
+  waitingForCredentials?: boolean;
 }
 
+const WAITING = ' Waiting for credentials: answer the prompt to continue.';
+
 export const TerminalView = forwardRef<TerminalViewHandle, Props>(function TerminalView(props, ref) {
-  const { tabKey, request, state, active, fontSize, theme, onState, onCloseTab } = props;
+  const { tabKey, request, state, active, fontSize, theme, onState, onCloseTab, waitingForCredentials = false } = props;
   const backend = useBackend();
   const element = useRef<HTMLDivElement>(null);
   const controller = useRef<TerminalController | null>(null);
@@ -121,9 +125,15 @@ export const TerminalView = forwardRef<TerminalViewHandle, Props>(function Termi
       {state.state === 'reconnecting' && (
         <div className="banner warning" role="status">
           Connection lost ({state.reason}). {stateLabel(state, now, stateSince)}
+          {waitingForCredentials && WAITING}
         </div>
       )}
-      {state.state === 'connecting' && <div className="banner info" role="status">{stateLabel(state, now, stateSince)}</div>}
+      {state.state === 'connecting' && (
+        <div className="banner info" role="status">
+          {stateLabel(state, now, stateSince)}
+          {waitingForCredentials && WAITING}
+        </div>
+      )}
       {state.state === 'ended' && (
         <div className="banner ended" role="status">
           <span>
