@@ -181,7 +181,7 @@ impl Aws {
 
     /// Runs `call`; when the service refuses the credentials as expired, forgets them (so the
     /// resolver refreshes, asking the user if it must) and runs it once more.
-    async fn refreshing<T, F, Fut>(&self, call: F) -> Result<T, AwsError>
+    pub(crate) async fn refreshing<T, F, Fut>(&self, call: F) -> Result<T, AwsError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, AwsError>>,

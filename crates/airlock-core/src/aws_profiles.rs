@@ -5,7 +5,7 @@
 //! done here.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -140,21 +140,24 @@ impl ProfileFiles {
         self.profiles.get(profile)?.get("region").filter(|r| !r.is_empty()).cloned()
     }
 
+    /// `profile` and the profiles it takes credentials from (`source_profile`), in order; a
+    /// loop ends the chain.
+    pub fn source_chain(&self, profile: &str) -> Vec<String> {
+        let mut chain: Vec<String> = Vec::new();
+        let mut current = Some(profile.to_owned());
+        while let Some(name) = current.take() {
+            if chain.contains(&name) || !self.profiles.contains_key(&name) {
+                break;
+            }
+            current = self.profiles[&name].get("source_profile").cloned();
+            chain.push(name);
+        }
+        chain
+    }
+
     /// Whether `profile` or a profile it takes credentials from sets `mfa_serial`.
     pub fn asks_for_mfa(&self, profile: &str) -> bool {
-        let mut seen = Vec::new();
-        let mut current = profile;
-        while let Some(keys) = self.profiles.get(current) {
-            if keys.contains_key("mfa_serial") {
-                return true;
-            }
-            seen.push(current);
-            match keys.get("source_profile") {
-                Some(next) if !seen.contains(&next.as_str()) => current = next,
-                _ => return false,
-            }
-        }
-        false
+        self.source_chain(profile).iter().any(|name| self.profiles[name].contains_key("mfa_serial"))
     }
 }
 
@@ -211,11 +214,6 @@ pub const REGIONS: &[&str] = &[
     "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-1", "eu-south-2", "eu-north-1",
     "il-central-1", "me-south-1", "me-central-1", "mx-central-1", "sa-east-1",
 ];
-
-/// Whether a file exists at `path` (for messages that name it).
-pub fn exists(path: &Path) -> bool {
-    path.is_file()
-}
 
 #[cfg(test)]
 mod tests {
@@ -316,6 +314,8 @@ aws_secret_access_key = secret2
     fn a_source_profile_loop_ends() {
         let files = ProfileFiles::parse("[profile a]\nsource_profile = b\nrole_arn = x\n[profile b]\nsource_profile = a\nrole_arn = y\n", "");
         assert!(!files.asks_for_mfa("a"));
+        assert_eq!(files.source_chain("a"), ["a", "b"]);
+        assert_eq!(ProfileFiles::parse(CONFIG, CREDENTIALS).source_chain("chained"), ["chained", "admin", "base"]);
     }
 
     #[test]

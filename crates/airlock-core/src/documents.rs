@@ -104,6 +104,10 @@ impl DocumentDetails {
 impl Aws {
     /// Every Session document of the account and region, Amazon's first.
     pub async fn list_session_documents(&self) -> Result<Vec<SessionDocument>, AwsError> {
+        self.refreshing(|| self.list_session_documents_once()).await
+    }
+
+    async fn list_session_documents_once(&self) -> Result<Vec<SessionDocument>, AwsError> {
         let filter = aws_sdk_ssm::types::DocumentKeyValuesFilter::builder().key("DocumentType").values("Session").build();
         let mut pages = self.ssm.list_documents().filters(filter).max_results(50).into_paginator().send();
         let mut documents = Vec::new();
@@ -121,6 +125,10 @@ impl Aws {
 
     /// A document's session type and parameters.
     pub async fn document_details(&self, name: &str) -> Result<DocumentDetails, AwsError> {
+        self.refreshing(|| self.document_details_once(name)).await
+    }
+
+    async fn document_details_once(&self, name: &str) -> Result<DocumentDetails, AwsError> {
         let output = self
             .ssm
             .get_document()

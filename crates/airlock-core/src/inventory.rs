@@ -54,6 +54,10 @@ fn ssm_error<E: ProvideErrorMetadata + std::error::Error + 'static>(error: aws_s
 impl Aws {
     /// Lists every managed node.
     pub async fn list_nodes(&self) -> Result<Vec<Node>, AwsError> {
+        self.refreshing(|| self.list_nodes_once()).await
+    }
+
+    async fn list_nodes_once(&self) -> Result<Vec<Node>, AwsError> {
         let mut nodes = Vec::new();
         let mut pages = self.ssm.describe_instance_information().max_results(50).into_paginator().send();
         while let Some(page) = pages.next().await {

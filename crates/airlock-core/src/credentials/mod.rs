@@ -23,7 +23,7 @@ use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentials
 use aws_credential_types::Credentials;
 use aws_sdk_sts::error::ProvideErrorMetadata;
 
-pub use prompt::{Answer, Declined, NoPrompts, Prompt, Prompter};
+pub use prompt::{Answer, Declined, Prompt, Prompter};
 pub use vault::{KeyPair, Vault, VaultError};
 
 use crate::aws_profiles::{is_keyring_process, ProfileFiles};
@@ -160,10 +160,7 @@ impl ProfileCredentials {
     /// service refused it as expired; the next call resolves again.
     pub async fn invalidate(&self) {
         *self.inner.cache.lock().await = None;
-        let mut chain = vec![self.inner.profile.clone()];
-        while let Some(next) = chain.last().and_then(|p| self.inner.files.get(p)).and_then(|k| k.get("source_profile")).filter(|n| !chain.contains(n)) {
-            chain.push(next.clone());
-        }
+        let chain = self.inner.files.source_chain(&self.inner.profile);
         let _ = blocking(move || chain.iter().try_for_each(|p| Vault.forget_session(p))).await;
     }
 

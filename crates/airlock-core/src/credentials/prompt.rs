@@ -34,15 +34,6 @@ pub enum Prompt {
     },
 }
 
-impl Prompt {
-    /// The profile the prompt is for.
-    pub fn profile(&self) -> &str {
-        match self {
-            Prompt::MfaCode { profile, .. } | Prompt::SsoLogin { profile, .. } => profile,
-        }
-    }
-}
-
 /// The user did not answer (cancelled the dialog, closed stdin).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the user did not answer")]
@@ -55,17 +46,6 @@ pub type Answer = Pin<Box<dyn Future<Output = Result<String, Declined>> + Send>>
 pub trait Prompter: Send + Sync + std::fmt::Debug {
     /// Asks; the future resolves with the answer.
     fn ask(&self, prompt: Prompt) -> Answer;
-}
-
-/// A prompter for places with nobody to ask (scripts, services): every prompt is declined,
-/// so a profile that needs MFA or an SSO login fails with an error that says so.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoPrompts;
-
-impl Prompter for NoPrompts {
-    fn ask(&self, _: Prompt) -> Answer {
-        Box::pin(async { Err(Declined) })
-    }
 }
 
 /// Whether an MFA code is well-formed (six digits); the UI checks before it sends.
