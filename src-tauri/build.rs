@@ -6,6 +6,7 @@ const COMMANDS: &[&str] = &[
     "context",
     "choose_place",
     "whoami",
+    "doctor",
     "watch_prompts",
     "answer_prompt",
     "list_nodes",

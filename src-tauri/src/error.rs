@@ -36,8 +36,10 @@ impl From<AwsError> for UiError {
             AwsError::NoRegion => "no-region",
             AwsError::TargetNotConnected { .. } => "not-connected",
             AwsError::InvalidDocument(_) => "not-found",
-            AwsError::Network(_) => "network",
-            AwsError::Service { .. } | AwsError::UntrustedStreamUrl { .. } | AwsError::Incomplete(_) => "aws",
+            AwsError::AccessDenied { .. } => "denied",
+            AwsError::Unreachable { .. } => "network",
+            AwsError::Trust(_) | AwsError::Untrusted { .. } => "trust",
+            AwsError::Service { .. } | AwsError::Throttled { .. } | AwsError::UntrustedStreamUrl { .. } | AwsError::Incomplete(_) => "aws",
         };
         UiError::new(code, capitalise(&error.to_string()))
     }

@@ -39,6 +39,7 @@ fn main() {
             commands::place::context,
             commands::place::choose_place,
             commands::place::whoami,
+            commands::place::doctor,
             commands::place::watch_prompts,
             commands::place::answer_prompt,
             // Nodes and documents

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use airlock_core::aws::Aws;
+use airlock_core::aws::{Aws, DirectEndpoint};
 use airlock_core::credentials::Prompter;
 use airlock_core::aws_profiles::{credentials_configured, ProfileFiles};
 use airlock_core::settings::Settings;
@@ -68,7 +68,9 @@ pub async fn open(choice: &Choice, demo: &Demo, files: &ProfileFiles, prompter: 
     match choice {
         Choice::Demo => {
             let emulator = demo.running().await?;
-            let aws = Aws::from_config(&emulator.sdk_config(), None)?;
+            let key = emulator.credentials();
+            let far_side = DirectEndpoint::new(emulator.endpoint_url(), emulator.region(), (&key.access_key_id, &key.secret_access_key), emulator.ca_pem());
+            let aws = Aws::direct(&far_side)?;
             Ok((Arc::new(Place { aws, demo: true, profile: None }), None))
         }
         Choice::Aws { profile, region } => {

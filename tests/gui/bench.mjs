@@ -76,9 +76,9 @@ async function echoLatency(browser, key, n) {
   return performance.now() - start;
 }
 
-const { url, stop } = await emulator(['--unpaced']);
+const { env: farSide, stop } = await emulator(['--unpaced']);
 const awsEnv = {
-  AWS_ENDPOINT_URL: url,
+  ...farSide,
   AWS_REGION: 'us-east-1',
   AWS_ACCESS_KEY_ID: 'AKIAEMULATORDEMO0001',
   AWS_SECRET_ACCESS_KEY: 'emulator/demo/secret/key/not/a/real/one/000',

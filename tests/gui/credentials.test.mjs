@@ -33,7 +33,7 @@ describe('Airlock with an MFA role profile', () => {
         '',
       ].join('\n'),
     );
-    const driver = await startDriver(home, { AWS_ENDPOINT_URL: aws.url, AWS_PROFILE: profile });
+    const driver = await startDriver(home, { ...aws.env, AWS_PROFILE: profile });
     const browser = await driver.launch();
     try {
       await until(browser, 'the MFA prompt', async () => (await browser.$('input[name="mfa-code"]')).isExisting());

@@ -113,18 +113,21 @@ export async function screenText(browser, tabKey) {
   return browser.execute((key) => window.airlockScreens?.read(key) ?? '', tabKey);
 }
 
-/** Starts the `ssm-emulator` binary on a free port (with `args`, e.g. `--unpaced`); resolves
- *  with its URL and a stop(). For apps that reach it as they would reach AWS. */
+/** Starts the `ssm-emulator` binary on a free port (with `args`, e.g. `--unpaced` or
+ *  `--fleet FILE`), serving HTTPS and wss:// under the authority it makes; resolves with its
+ *  URL, the file holding its CA certificate, the variables an app reaches it with (as it
+ *  would reach AWS: AWS_ENDPOINT_URL and AWS_CA_BUNDLE), and a stop(). */
 export async function emulator(args = []) {
-  const child = spawn(EMULATOR, ['--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const caFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'airlock-gui-ca-')), 'emulator-ca.pem');
+  const child = spawn(EMULATOR, ['--listen', '127.0.0.1:0', '--ca-file', caFile, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let text = '';
   const url = await new Promise((resolve, reject) => {
     child.stdout.on('data', (chunk) => {
       text += chunk;
-      const match = text.match(/http:\/\/127\.0\.0\.1:\d+/);
+      const match = text.match(/https:\/\/127\.0\.0\.1:\d+/);
       if (match) resolve(match[0]);
     });
     child.once('exit', (code) => reject(new Error(`ssm-emulator exited with ${code}`)));
   });
-  return { url, stop: () => child.kill() };
+  return { url, caFile, env: { AWS_ENDPOINT_URL: url, AWS_CA_BUNDLE: caFile }, stop: () => child.kill() };
 }

@@ -18,12 +18,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use airlock_core::aws::{Aws, StartRequest};
+use airlock_core::aws::{Aws, DirectEndpoint, StartRequest};
 use airlock_core::datachannel::{Command, DriverConfig, Notice};
 use airlock_core::session::TunnelSpec;
 use ssm_emulator::fleet::Fleet;
 use ssm_emulator::testkit::{download, echo_server, one_way_server, upload};
-use ssm_emulator::{Emulator, EmulatorConfig};
+use ssm_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
 
@@ -115,14 +115,14 @@ fn main() {
     eprintln!("direct loopback: {direct_down:.0} MB/s down, {direct_up:.0} MB/s up");
 
     // One connection, each direction, paced as on AWS.
-    let aws_paced = Aws::from_config(&paced.sdk_config(), None).expect("config");
+    let aws_paced = Aws::direct(&far_side(&paced)).expect("config");
     let size = 8 * MIB;
     let (down, up) = one_connection(&airlock, &peers, &aws_paced, aws_paced.driver_config(), server.port(), size);
     rows.push(throughput_row("download, 1 connection, paced", megabytes_per_second(size, down), "direct loopback", direct_down));
     rows.push(throughput_row("upload, 1 connection, paced", megabytes_per_second(size, up), "direct loopback", direct_up));
 
     // The same unpaced: what the engine itself can carry. Client CPU is measured here.
-    let aws_unpaced = Aws::from_config(&unpaced.sdk_config(), None).expect("config");
+    let aws_unpaced = Aws::direct(&far_side(&unpaced)).expect("config");
     let size = 64 * MIB;
     let cpu_before = airlock.cpu();
     let (down, up) = one_connection(&airlock, &peers, &aws_unpaced, DriverConfig { message_rate: None, ..aws_unpaced.driver_config() }, server.port(), size);
@@ -300,4 +300,10 @@ fn time_to_port(airlock: &Part, aws: &Aws, echo_port: u16, rounds: usize) -> (Du
         }
         (median(ready), median(bare))
     })
+}
+
+/// The emulator as the engine reaches AWS: over TLS, trusting the emulator's own CA.
+fn far_side(emulator: &RunningEmulator) -> DirectEndpoint {
+    let key = emulator.credentials();
+    DirectEndpoint::new(emulator.endpoint_url(), emulator.region(), (&key.access_key_id, &key.secret_access_key), emulator.ca_pem())
 }

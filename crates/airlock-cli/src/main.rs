@@ -90,6 +90,15 @@ enum Commands {
         /// The AWS profile.
         profile: String,
     },
+    /// Check, line by line, what works on the way to Session Manager and what to fix.
+    Doctor {
+        /// Also check this node (id or Name tag): its ping status and agent version.
+        #[arg(long)]
+        target: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the account and identity of the selected profile (STS GetCallerIdentity).
     Whoami {
         /// Print JSON.
@@ -217,10 +226,14 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Commands::Nodes { filter, tags, platform, ping, json } => {
             let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
-            let nodes = aws.list_nodes().await?;
+            let listing = aws.list_nodes().await?;
             let filter = NodeFilter { text: filter.unwrap_or_default(), tags: tags.iter().map(|t| NodeFilter::parse_tag(t)).collect(), platform, ping_status: ping };
-            let shown: Vec<&Node> = filter.apply(&nodes).collect();
+            let shown: Vec<&Node> = filter.apply(&listing.nodes).collect();
             print_nodes(&shown, json)?;
+            // What the list lacks goes to stderr, once, so a script reading stdout is not disturbed.
+            for gap in &listing.gaps {
+                eprintln!("airlock: note: {gap}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Commands::Shell { target, document, parameters, reason } => {
@@ -257,6 +270,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Commands::Profile(command) => profile(cli.profile, cli.region, command).await,
         Commands::Credentials(command) => credentials::run(command).await,
         Commands::CredentialProcess { profile } => credentials::credential_process(profile).await,
+        Commands::Doctor { target, json } => doctor(cli.profile.as_deref(), cli.region.as_deref(), target, json).await,
         Commands::Whoami { json } => {
             let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
             let identity = aws.whoami().await?;
@@ -356,13 +370,46 @@ async fn profile(aws_profile: Option<String>, region: Option<String>, command: P
     }
 }
 
+async fn doctor(profile: Option<&str>, region: Option<&str>, target: Option<String>, json: bool) -> Result<ExitCode, CliError> {
+    let report = match load(profile, region, false).await {
+        Ok(aws) => {
+            // A Name tag is resolved if the list can be read; else the check says what is wrong.
+            let target = match target {
+                Some(target) => Some(resolve_target(&aws, &target).await.unwrap_or(target)),
+                None => None,
+            };
+            aws.doctor(target.as_deref()).await
+        }
+        Err(error) => airlock_core::doctor::Report { checks: vec![airlock_core::doctor::Check::from_load_error(&error)] },
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        use airlock_core::doctor::Verdict;
+        let width = report.checks.iter().map(|c| c.title.chars().count()).max().unwrap_or(0);
+        for check in &report.checks {
+            let mark = match check.verdict {
+                Verdict::Ok => "ok  ",
+                Verdict::Warning => "warn",
+                Verdict::Failed => "FAIL",
+                Verdict::Skipped => "skip",
+            };
+            println!("{mark}  {:<width$}  {}", check.title, check.detail);
+            if let Some(fix) = &check.fix {
+                println!("      {:<width$}  fix: {fix}", "");
+            }
+        }
+    }
+    Ok(if report.healthy() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 /// A node id as given, or the id of the node whose Name tag is `target`.
 async fn resolve_target(aws: &Aws, target: &str) -> Result<String, CliError> {
     let is_id = target.starts_with("i-") || target.starts_with("mi-") || target.contains(':');
     if is_id {
         return Ok(target.to_owned());
     }
-    let nodes = aws.list_nodes().await?;
+    let nodes = aws.list_nodes().await?.nodes;
     let matches: Vec<&Node> = nodes.iter().filter(|n| n.name == target).collect();
     match matches.as_slice() {
         [node] => Ok(node.id.clone()),

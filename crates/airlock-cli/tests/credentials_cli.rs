@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use airlock_core::aws::Aws;
+use airlock_core::aws::{Aws, DirectEndpoint};
 use airlock_core::credentials::Vault;
 use aws_credential_types::provider::ProvideCredentials;
 use ssm_emulator::fleet::{Fleet, DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY};
@@ -32,6 +32,9 @@ fn unique(prefix: &str) -> String {
 /// `setsid` detaches the child from any controlling terminal, so prompts read stdin as they
 /// would in a script (a developer's terminal is never read by a test).
 async fn airlock(dir: &Path, emulator: &RunningEmulator, args: &[&str], stdin: &str) -> (bool, String, String) {
+    // The emulator's CA, saved where AWS_CA_BUNDLE names it, as a user would trust a private CA.
+    let ca_bundle = dir.join("emulator-ca.pem");
+    std::fs::write(&ca_bundle, emulator.ca_pem().expect("the emulator serves TLS")).unwrap();
     let mut child = tokio::process::Command::new("setsid")
         .arg("--wait")
         .arg(env!("CARGO_BIN_EXE_airlock"))
@@ -39,6 +42,7 @@ async fn airlock(dir: &Path, emulator: &RunningEmulator, args: &[&str], stdin: &
         .env("AWS_CONFIG_FILE", dir.join("config"))
         .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("credentials"))
         .env("AWS_ENDPOINT_URL", emulator.endpoint_url())
+        .env("AWS_CA_BUNDLE", &ca_bundle)
         .env("AWS_REGION", emulator.region())
         .env("HOME", dir)
         // Everything the engine and the SDK log, for the scan of the run's logs for secrets.
@@ -94,11 +98,14 @@ async fn added_keys_serve_the_sdk_through_credential_process() {
     let files = aws_runtime::env_config::file::EnvConfigFiles::builder()
         .with_file(aws_runtime::env_config::file::EnvConfigFileKind::Config, dir.path().join("config"))
         .build();
-    let provider = aws_config::profile::ProfileFileCredentialsProvider::builder().profile_files(files).profile_name(&profile).build();
+    let key = emulator.credentials();
+    let (config, network) = DirectEndpoint::new(emulator.endpoint_url(), emulator.region(), (&key.access_key_id, &key.secret_access_key), emulator.ca_pem()).sdk_config().unwrap();
+    let providers = aws_config::provider_config::ProviderConfig::without_region().with_http_client(network.sdk_http_client());
+    let provider = aws_config::profile::ProfileFileCredentialsProvider::builder().configure(&providers).profile_files(files).profile_name(&profile).build();
     let credentials = provider.provide_credentials().await.expect("the SDK accepts credential_process output");
     assert_eq!(credentials.access_key_id(), DEMO_ACCESS_KEY_ID);
-    let config = emulator.sdk_config().to_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider)).build();
-    let identity = Aws::from_config(&config, None).unwrap().whoami().await.unwrap();
+    let config = config.to_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider)).build();
+    let identity = Aws::from_config(&config, network, None).unwrap().whoami().await.unwrap();
     assert!(identity.arn.ends_with(":user/demo"), "{}", identity.arn);
 
     // And `airlock whoami` says who that is.

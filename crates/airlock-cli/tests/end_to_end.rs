@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use airlock_core::aws::{Aws, StartRequest};
+use airlock_core::aws::{Aws, DirectEndpoint, StartRequest};
 use airlock_core::datachannel::{Command, DriverConfig, Ending, Notice};
 use airlock_core::session::{ForwardTunnel, OpenError, TunnelSpec};
 use ssm_emulator::faults::{DirectionFaults, FaultConfig};
@@ -29,7 +29,12 @@ async fn emulator(paced: bool) -> RunningEmulator {
 }
 
 fn aws(emulator: &RunningEmulator) -> Aws {
-    Aws::from_config(&emulator.sdk_config(), None).unwrap()
+    Aws::direct(&far_side(emulator)).unwrap()
+}
+
+fn far_side(emulator: &RunningEmulator) -> DirectEndpoint {
+    let key = emulator.credentials();
+    DirectEndpoint::new(emulator.endpoint_url(), emulator.region(), (&key.access_key_id, &key.secret_access_key), emulator.ca_pem())
 }
 
 fn spec(target: &str, port: u16, sessions: usize) -> TunnelSpec {
@@ -84,6 +89,29 @@ async fn a_shell_echoes_resizes_and_a_command_reports_its_exit_code() {
         assert_eq!(String::from_utf8_lossy(&output).trim(), "done");
         assert_eq!(code, Some(5));
         assert!(matches!(ending, Ending::Closed { .. }), "{ending:?}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shells_first_size_and_keystrokes_survive_a_handler_that_is_not_ready_yet() {
+    tokio::time::timeout(HANG_GUARD, async {
+        // The agent leaves input unacknowledged until its pty is ready; this fleet makes that
+        // window 1.5 s wide, so the first messages are refused and must be sent again.
+        let mut fleet = Fleet::default_fleet();
+        fleet.handler_ready_delay_ms = 1500;
+        let emulator = Emulator::start(EmulatorConfig { fleet, ..EmulatorConfig::default() }).await.unwrap();
+        let aws = aws(&emulator);
+        let mut session = aws.open(&StartRequest { target: WEB.into(), ..StartRequest::default() }, aws.driver_config()).await.unwrap();
+        session.channel.commands.send(Command::Resize(TerminalSize { cols: 83, rows: 29 })).await.unwrap();
+        session.channel.commands.send(Command::Data(b"stty size; echo ready-$((2*3))\n".to_vec())).await.unwrap();
+        let mut screen = String::new();
+        until_screen(&mut session.channel.notices, &mut screen, "ready-6").await;
+        assert!(screen.contains("29 83"), "the first size reached the pty: {screen}");
+        let resent = session.channel.figures.messages_resent.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(resent > 0, "the refused input was sent again ({resent} resends)");
+        session.terminate().await.unwrap();
     })
     .await
     .unwrap();
@@ -289,7 +317,9 @@ async fn ten_thousand_nodes_list_with_names_and_tags_and_filter() {
         fleet.extra_nodes = 10_000;
         let emulator = Emulator::start(EmulatorConfig { fleet, ..EmulatorConfig::default() }).await.unwrap();
         let aws = aws(&emulator);
-        let nodes = aws.list_nodes().await.unwrap();
+        let listing = aws.list_nodes().await.unwrap();
+        assert!(listing.gaps.is_empty(), "the demo key may call everything: {:?}", listing.gaps);
+        let nodes = listing.nodes;
         assert_eq!(nodes.len(), emulator.service().nodes().len(), "every page is read");
         let sample = nodes.iter().find(|n| n.id == "i-00000f00000001234").expect("a synthetic node");
         assert_eq!(sample.name, "fleet-04660", "the Name tag comes from DescribeInstances");
@@ -315,7 +345,8 @@ async fn ten_thousand_nodes_list_with_names_and_tags_and_filter() {
     .unwrap();
 }
 
-/// The `airlock` binary with the emulator as its AWS, and a home of its own.
+/// The `airlock` binary with the emulator as its AWS, reached as a user reaches AWS over TLS:
+/// the endpoint in AWS_ENDPOINT_URL, the emulator's CA in a file named by AWS_CA_BUNDLE.
 struct Cli {
     home: tempfile::TempDir,
     endpoint: String,
@@ -323,7 +354,13 @@ struct Cli {
 
 impl Cli {
     fn new(emulator: &RunningEmulator) -> Cli {
-        Cli { home: tempfile::tempdir().unwrap(), endpoint: emulator.endpoint_url() }
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join("emulator-ca.pem"), emulator.ca_pem().expect("the emulator serves TLS")).unwrap();
+        Cli { home, endpoint: emulator.endpoint_url() }
+    }
+
+    fn ca_bundle(&self) -> std::path::PathBuf {
+        self.home.path().join("emulator-ca.pem")
     }
 
     fn command(&self) -> tokio::process::Command {
@@ -334,6 +371,7 @@ impl Cli {
             .env("HOME", self.home.path())
             .env("XDG_CONFIG_HOME", self.home.path().join(".config"))
             .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_CA_BUNDLE", self.ca_bundle())
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", DEMO_ACCESS_KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", DEMO_SECRET_ACCESS_KEY)

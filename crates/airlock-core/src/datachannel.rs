@@ -22,14 +22,11 @@ use futures_util::{SinkExt, StreamExt};
 use ssm_protocol::handshake::{answer_request, KmsAnswer, SessionKind, CLIENT_VERSION};
 use ssm_protocol::payload::{ExitCode, HandshakeRequest, OpenDataChannel, PortFlag, TerminalSize};
 use ssm_protocol::{Channel, ChannelError, Config, Event, PayloadType, Role};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::network::{DialError, Network, Socket};
 
 /// Where a session's data channel is and the right to join it.
 #[derive(Clone)]
@@ -65,6 +62,8 @@ pub trait Resume: Send + 'static {
 /// Settings of the driver.
 #[derive(Debug, Clone)]
 pub struct DriverConfig {
+    /// Trust and proxies for the WebSocket (the place's, shared with its API calls).
+    pub network: Network,
     /// The version announced to the agent (it gates features on it).
     pub client_version: String,
     /// One id per Airlock process, the same across reconnects.
@@ -103,9 +102,11 @@ impl std::fmt::Debug for UpgradeSigning {
     }
 }
 
-impl Default for DriverConfig {
-    fn default() -> Self {
+impl DriverConfig {
+    /// The defaults, over `network`.
+    pub fn new(network: Network) -> Self {
         DriverConfig {
+            network,
             client_version: CLIENT_VERSION.to_owned(),
             client_id: uuid::Uuid::new_v4().to_string(),
             heartbeat: Duration::from_secs(20),
@@ -195,13 +196,14 @@ impl std::fmt::Display for Ending {
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The WebSocket could not be opened.
-    #[error("could not open the data channel at {url}: {reason}")]
-    Dial {
-        /// The URL (without query).
-        url: String,
-        /// What went wrong.
-        reason: String,
-    },
+    #[error("could not open the data channel: {0}")]
+    Dial(#[from] DialError),
+    /// The upgrade could not be signed.
+    #[error("could not sign the data-channel upgrade: {0}")]
+    Sign(String),
+    /// The open-data-channel frame could not be sent.
+    #[error("the data channel closed before it opened: {0}")]
+    Open(String),
 }
 
 /// The owner's end of a running session.
@@ -238,20 +240,15 @@ pub async fn connect(endpoint: Endpoint, resume: Box<dyn Resume>, config: Driver
 }
 
 async fn dial(endpoint: &Endpoint, config: &DriverConfig) -> Result<Socket, ConnectError> {
-    let url_for_errors = endpoint.stream_url.split('?').next().unwrap_or_default().to_owned();
-    let dial_error = |reason: String| ConnectError::Dial { url: url_for_errors.clone(), reason };
-    let mut request = endpoint.stream_url.as_str().into_client_request().map_err(|e| dial_error(e.to_string()))?;
+    let mut headers = Vec::new();
     if let Some(signing) = &config.signing {
-        for (name, value) in sign_upgrade(&endpoint.stream_url, signing).await.map_err(dial_error)? {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| dial_error(e.to_string()))?;
-            let value = HeaderValue::from_str(&value).map_err(|e| dial_error(e.to_string()))?;
-            request.headers_mut().insert(name, value);
+        for (name, value) in sign_upgrade(&endpoint.stream_url, signing).await.map_err(ConnectError::Sign)? {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| ConnectError::Sign(e.to_string()))?;
+            let value = HeaderValue::from_str(&value).map_err(|e| ConnectError::Sign(e.to_string()))?;
+            headers.push((name, value));
         }
     }
-    // Nagle's algorithm would hold a keystroke's small frame until the previous one is
-    // acknowledged (tens of milliseconds with delayed ACKs); Go's sockets, and so the plugin's,
-    // have it off too.
-    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await.map_err(|e| dial_error(e.to_string()))?;
+    let mut socket = config.network.websocket(&endpoint.stream_url, headers).await?;
     let open = OpenDataChannel {
         message_schema_version: "1.0".into(),
         request_id: uuid::Uuid::new_v4().to_string(),
@@ -259,10 +256,7 @@ async fn dial(endpoint: &Endpoint, config: &DriverConfig) -> Result<Socket, Conn
         client_id: Some(config.client_id.clone()),
         client_version: Some(config.client_version.clone()),
     };
-    socket
-        .send(Message::text(open.to_json()))
-        .await
-        .map_err(|e| ConnectError::Dial { url: url_for_errors, reason: e.to_string() })?;
+    socket.send(Message::text(open.to_json())).await.map_err(|e| ConnectError::Open(e.to_string()))?;
     Ok(socket)
 }
 
@@ -652,9 +646,15 @@ impl Driver {
 mod tests {
     use super::*;
 
+    fn test_network() -> Network {
+        let authority = ssm_emulator::tls::Authority::generate([127, 0, 0, 1].into(), &[]).unwrap();
+        let trust = crate::network::TrustSettings::only(authority.ca_pem().as_bytes().to_vec(), "a test authority");
+        Network::new(&crate::network::NetworkSettings { trust, ..Default::default() }).unwrap()
+    }
+
     #[test]
     fn a_dead_link_is_noticed_within_a_minute_by_default() {
-        let config = DriverConfig::default();
+        let config = DriverConfig::new(test_network());
         assert!(config.heartbeat < config.dead_after, "pings go out before silence counts as death");
         assert!(config.dead_after <= Duration::from_secs(60), "the issue asks for detection within a minute");
     }

@@ -55,8 +55,10 @@ impl DocumentDetails {
     /// Reads a document's JSON content (schema 1.0 Session documents).
     pub fn from_content(name: &str, content: &str) -> Result<DocumentDetails, AwsError> {
         let value: serde_json::Value = serde_json::from_str(content).map_err(|e| AwsError::Service {
+            service: "SSM",
             code: "InvalidDocumentContent".into(),
             message: format!("the content of {name} is not JSON: {e}"),
+            status: None,
         })?;
         let text = |v: &serde_json::Value| match v {
             serde_json::Value::String(s) => s.clone(),
@@ -112,7 +114,7 @@ impl Aws {
         let mut pages = self.ssm.list_documents().filters(filter).max_results(50).into_paginator().send();
         let mut documents = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| crate::aws::classify(e, "", ""))?;
+            let page = page.map_err(|e| crate::aws::classify(e, crate::aws::Call::new("ssm:ListDocuments"), self.network()))?;
             for identifier in page.document_identifiers.unwrap_or_default() {
                 if let Some(name) = identifier.name {
                     documents.push(SessionDocument { name, owner: identifier.owner.unwrap_or_default() });
@@ -136,7 +138,7 @@ impl Aws {
             .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
             .send()
             .await
-            .map_err(|e| crate::aws::classify(e, "", name))?;
+            .map_err(|e| crate::aws::classify(e, crate::aws::Call { action: "ssm:GetDocument", target: "", document: name }, self.network()))?;
         let content = output.content.ok_or(AwsError::Incomplete("Content"))?;
         DocumentDetails::from_content(name, &content)
     }

@@ -3,13 +3,18 @@
 //! the other tags and the instance state; on-premises (`mi-`) nodes get their tags from
 //! ListTagsForResource. [`NodeFilter`] narrows the list by text, tag, platform and ping status
 //! without another call, so thousands of nodes filter as fast as the user types.
+//!
+//! Only DescribeInstanceInformation is needed. Many Session Manager policies grant it without
+//! `ec2:DescribeInstances` or `ssm:ListTagsForResource`; then every node is still listed (with
+//! its computer name as its name) and the listing says once, in an [`InventoryGap`], what is
+//! missing and which permission would add it.
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ssm::error::ProvideErrorMetadata;
 use serde::Serialize;
 
-use crate::aws::{Aws, AwsError};
+use crate::aws::{classify, Aws, AwsError, Call};
+use crate::network::Network;
 
 /// One managed node as Airlock shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,27 +46,72 @@ impl Node {
     }
 }
 
+/// The node list and what it could not include.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NodeListing {
+    /// Every managed node, sorted by name then id.
+    pub nodes: Vec<Node>,
+    /// Details that could not be fetched, each said once.
+    pub gaps: Vec<InventoryGap>,
+}
+
+/// Details the listing lacks, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InventoryGap {
+    /// The call's IAM action, for example `ec2:DescribeInstances`.
+    pub permission: String,
+    /// What that call adds to the list.
+    pub adds: String,
+    /// Whether the permission was refused (else the call failed another way).
+    pub denied: bool,
+    /// The service's words (or the failure's).
+    pub detail: String,
+}
+
+impl std::fmt::Display for InventoryGap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.denied {
+            write!(f, "The node list lacks {} because these credentials may not call {}; add {} to your IAM policy to see them.", self.adds, self.permission, self.permission)
+        } else {
+            write!(f, "The node list lacks {} because {} failed: {}", self.adds, self.permission, self.detail)
+        }
+    }
+}
+
+/// What DescribeInstances adds.
+const EC2_ADDS: &str = "Name tags, other tags and instance states of EC2 instances (names show the computer name instead)";
+/// What ListTagsForResource adds.
+const TAGS_ADDS: &str = "the tags (and Name tags) of on-premises nodes";
+
+impl InventoryGap {
+    /// The gap a failed call leaves, or the error itself when the whole listing must stop
+    /// (credentials that need refreshing or asking for).
+    fn from_error(permission: &str, adds: &str, error: AwsError) -> Result<InventoryGap, AwsError> {
+        match error {
+            AwsError::AccessDenied { code, message, .. } => Ok(InventoryGap { permission: permission.into(), adds: adds.into(), denied: true, detail: format!("{code}: {message}") }),
+            error @ (AwsError::Expired(_) | AwsError::Credentials(_) | AwsError::Profile(_)) => Err(error),
+            other => Ok(InventoryGap { permission: permission.into(), adds: adds.into(), denied: false, detail: other.to_string() }),
+        }
+    }
+}
+
 /// How many instance ids go into one DescribeInstances call.
 const EC2_BATCH: usize = 200;
 
 /// DescribeInstances calls in flight at once.
 const EC2_CONCURRENCY: usize = 4;
 
-fn ssm_error<E: ProvideErrorMetadata + std::error::Error + 'static>(error: aws_sdk_ssm::error::SdkError<E>) -> AwsError {
-    crate::aws::classify(error, "", "")
-}
-
 impl Aws {
-    /// Lists every managed node.
-    pub async fn list_nodes(&self) -> Result<Vec<Node>, AwsError> {
+    /// Lists every managed node, with what could not be added to them.
+    pub async fn list_nodes(&self) -> Result<NodeListing, AwsError> {
         self.refreshing(|| self.list_nodes_once()).await
     }
 
-    async fn list_nodes_once(&self) -> Result<Vec<Node>, AwsError> {
+    async fn list_nodes_once(&self) -> Result<NodeListing, AwsError> {
         let mut nodes = Vec::new();
         let mut pages = self.ssm.describe_instance_information().max_results(50).into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(ssm_error)?;
+            let page = page.map_err(|e| classify(e, Call::new("ssm:DescribeInstanceInformation"), self.network()))?;
             for info in page.instance_information_list.unwrap_or_default() {
                 let Some(id) = info.instance_id else { continue };
                 nodes.push(Node {
@@ -77,10 +127,15 @@ impl Aws {
                 });
             }
         }
-        self.add_ec2_details(&mut nodes).await?;
-        self.add_on_premises_tags(&mut nodes).await?;
+        let mut gaps = Vec::new();
+        if let Err(error) = self.add_ec2_details(&mut nodes).await {
+            gaps.push(InventoryGap::from_error("ec2:DescribeInstances", EC2_ADDS, error)?);
+        }
+        if let Err(error) = self.add_on_premises_tags(&mut nodes).await {
+            gaps.push(InventoryGap::from_error("ssm:ListTagsForResource", TAGS_ADDS, error)?);
+        }
         nodes.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then_with(|| a.id.cmp(&b.id)));
-        Ok(nodes)
+        Ok(NodeListing { nodes, gaps })
     }
 
     async fn add_ec2_details(&self, nodes: &mut [Node]) -> Result<(), AwsError> {
@@ -90,8 +145,9 @@ impl Aws {
         // Each call owns its client and ids: a future borrowing `self` across the stream would
         // not be Send for every lifetime (rustc #102211), and the app needs it Send.
         let ec2 = self.ec2.clone();
+        let network = self.network().clone();
         let batches: Vec<Vec<String>> = ids.chunks(EC2_BATCH).map(<[String]>::to_vec).collect();
-        let batches = futures_util::stream::iter(batches.into_iter().map(move |batch| describe_instances(ec2.clone(), batch)))
+        let batches = futures_util::stream::iter(batches.into_iter().map(move |batch| describe_instances(ec2.clone(), network.clone(), batch)))
             .buffer_unordered(EC2_CONCURRENCY)
             .collect::<Vec<_>>()
             .await;
@@ -119,30 +175,30 @@ impl Aws {
         Ok(())
     }
 
+    /// Tags of on-premises nodes. The first refusal stops the calls: the same policy refuses
+    /// them all, and the listing says so once.
     async fn add_on_premises_tags(&self, nodes: &mut [Node]) -> Result<(), AwsError> {
         for node in nodes.iter_mut().filter(|n| n.is_on_premises()) {
-            let result = self
+            let output = self
                 .ssm
                 .list_tags_for_resource()
                 .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::ManagedInstance)
                 .resource_id(&node.id)
                 .send()
-                .await;
-            // Tags are a nicety: a node whose tags cannot be read is still listed.
-            if let Ok(output) = result {
-                for tag in output.tag_list.unwrap_or_default() {
-                    node.tags.insert(tag.key, tag.value);
-                }
-                if let Some(name) = node.tags.get("Name") {
-                    node.name = name.clone();
-                }
+                .await
+                .map_err(|e| classify(e, Call { action: "ssm:ListTagsForResource", target: &node.id, document: "" }, self.network()))?;
+            for tag in output.tag_list.unwrap_or_default() {
+                node.tags.insert(tag.key, tag.value);
+            }
+            if let Some(name) = node.tags.get("Name") {
+                node.name = name.clone();
             }
         }
         Ok(())
     }
 }
 
-async fn describe_instances(ec2: aws_sdk_ec2::Client, ids: Vec<String>) -> Result<Vec<(String, aws_sdk_ec2::types::Instance)>, AwsError> {
+async fn describe_instances(ec2: aws_sdk_ec2::Client, network: Network, ids: Vec<String>) -> Result<Vec<(String, aws_sdk_ec2::types::Instance)>, AwsError> {
     let mut found = Vec::new();
     let mut pages = ec2
         .describe_instances()
@@ -150,7 +206,7 @@ async fn describe_instances(ec2: aws_sdk_ec2::Client, ids: Vec<String>) -> Resul
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(ssm_error)?;
+        let page = page.map_err(|e| classify(e, Call::new("ec2:DescribeInstances"), &network))?;
         for reservation in page.reservations.unwrap_or_default() {
             for instance in reservation.instances.unwrap_or_default() {
                 if let Some(id) = instance.instance_id.clone() {

@@ -4,7 +4,9 @@
 //! # Layout
 //! - [`aws`]: profiles, regions, endpoints; StartSession, ResumeSession, TerminateSession;
 //!   who am I. [`aws_profiles`]: the profiles in `~/.aws/config` and what kind each is.
-//! - [`inventory`]: the node list and its filter.
+//! - [`network`]: how a place reaches AWS: trusted roots, proxies, TLS, the dial of every
+//!   connection; [`doctor`]: the line-by-line check of that way.
+//! - [`inventory`]: the node list and its filter (and what it lacks when permissions do).
 //! - [`documents`]: Session documents and their typed parameters.
 //! - [`datachannel`]: one task per session owning the WebSocket and the protocol state; where a
 //!   byte from the WebSocket becomes session output.
@@ -23,10 +25,12 @@ pub mod aws_profiles;
 pub mod config_file;
 pub mod credentials;
 pub mod datachannel;
+pub mod doctor;
 pub mod documents;
 pub mod inventory;
 pub mod logging;
 pub mod monitor;
+pub mod network;
 pub mod profiles;
 pub mod session;
 pub mod settings;

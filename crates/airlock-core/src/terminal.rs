@@ -383,14 +383,11 @@ mod tests {
     }
 
     fn rig() -> Rig {
-        // Nothing listens on port 9 and there are no credentials: TerminateSession fails at
-        // once and is ignored, as a terminal does when the service cannot be reached.
-        let config = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url("http://127.0.0.1:9")
-            .build();
-        let aws = Aws::from_config(&config, None).unwrap();
+        // Nothing listens on port 9: TerminateSession fails at once and is ignored, as a
+        // terminal does when the service cannot be reached.
+        let authority = ssm_emulator::tls::Authority::generate([127, 0, 0, 1].into(), &[]).unwrap();
+        let far_side = crate::aws::DirectEndpoint::new("https://127.0.0.1:9".into(), "us-east-1", ("AKIDTERMINALTEST", "secret"), Some(authority.ca_pem()));
+        let aws = Aws::direct(&far_side).unwrap();
         let (commands, driver) = mpsc::channel(64);
         let (notices, notice_rx) = mpsc::channel(256);
         let channel = SessionChannel { commands, notices: notice_rx, figures: Arc::default() };

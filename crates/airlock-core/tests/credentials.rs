@@ -6,11 +6,13 @@
 //!
 //! Every keyring entry uses a profile name unique to the run and is removed at the end.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use airlock_core::aws::{Aws, AwsError, StartRequest};
+use airlock_core::aws::{AwsError, StartRequest};
 use airlock_core::aws_profiles::ProfileFiles;
 use airlock_core::credentials::{Answer, KeyPair, Prompt, Prompter, Vault};
 use airlock_core::datachannel::{Command, DriverConfig, Notice};
@@ -20,6 +22,8 @@ use ssm_emulator::fleet::{Fleet, DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY};
 use ssm_emulator::testkit::echo_server;
 use ssm_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+
 
 /// A guard against a hung test, not a performance limit.
 const HANG_GUARD: Duration = Duration::from_secs(300);
@@ -125,7 +129,7 @@ async fn a_role_chain_with_mfa_asks_once_and_reuses_the_kept_session() {
         let files = keyring_chain(&base, &admin, &chained).await;
         let prompter = Scripted::new("123456");
 
-        let aws = Aws::with_profile(&emulator.sdk_config(), &chained, files.clone(), Arc::new(prompter.clone()), None).unwrap();
+        let aws = common::with_profile(&emulator, &chained, files.clone(), Arc::new(prompter.clone()), None).unwrap();
         let identity = aws.whoami().await.unwrap();
         assert!(identity.arn.contains(":assumed-role/ReadOnly/"), "{}", identity.arn);
         assert_eq!(prompter.asked(), 1);
@@ -134,7 +138,7 @@ async fn a_role_chain_with_mfa_asks_once_and_reuses_the_kept_session() {
         aws.open(&StartRequest { target: WEB.into(), ..StartRequest::default() }, aws.driver_config()).await.unwrap().terminate().await.unwrap();
 
         // A new resolver (as after a restart) finds the MFA session in the keyring.
-        let again = Aws::with_profile(&emulator.sdk_config(), &admin, files.clone(), Arc::new(prompter.clone()), None).unwrap();
+        let again = common::with_profile(&emulator, &admin, files.clone(), Arc::new(prompter.clone()), None).unwrap();
         assert!(again.whoami().await.unwrap().arn.ends_with(":assumed-role/Admin/alice"));
         assert_eq!(prompter.asked(), 1, "the kept session was reused, not asked for again");
 
@@ -142,7 +146,7 @@ async fn a_role_chain_with_mfa_asks_once_and_reuses_the_kept_session() {
         let (base2, admin2, chained2) = (unique("airlock-test-base"), unique("airlock-test-admin"), unique("airlock-test-chained"));
         let _cleanup2 = Cleanup(vec![base2.clone(), admin2.clone(), chained2.clone()]);
         let files = keyring_chain(&base2, &admin2, &chained2).await;
-        let wrong = Aws::with_profile(&emulator.sdk_config(), &admin2, files, Arc::new(Scripted::new("000000")), None).unwrap();
+        let wrong = common::with_profile(&emulator, &admin2, files, Arc::new(Scripted::new("000000")), None).unwrap();
         let error = wrong.whoami().await.unwrap_err();
         assert!(matches!(&error, AwsError::Profile(m) if m.contains("MFA code")), "{error}");
     })
@@ -180,7 +184,7 @@ async fn credentials_expire_under_an_open_shell_and_tunnel_and_a_reconnect_refre
         // The forced disconnects stop once the user has been asked for the new code.
         let faults = emulator.faults().clone();
         prompter.on_later_ask = Arc::new(move || faults.set(FaultConfig::default()).unwrap());
-        let aws = Aws::with_profile(&emulator.sdk_config(), &admin, files, Arc::new(prompter.clone()), None).unwrap();
+        let aws = common::with_profile(&emulator, &admin, files, Arc::new(prompter.clone()), None).unwrap();
         let config = DriverConfig { message_rate: None, ..aws.driver_config() };
 
         let mut shell = aws.open(&StartRequest { target: WEB.into(), ..StartRequest::default() }, config.clone()).await.unwrap();

@@ -2,6 +2,8 @@
 //! terminal from StartSession to its end, a watched tunnel with live figures, Session documents
 //! with their typed parameters, and a tunnel through a Port document of the account's own.
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,9 +24,10 @@ const WEB: &str = "i-0a1b2c3d4e5f60001";
 
 async fn emulator(fleet: Fleet) -> (RunningEmulator, Aws) {
     let emulator = Emulator::start(EmulatorConfig { fleet, ..EmulatorConfig::default() }).await.unwrap();
-    let aws = Aws::from_config(&emulator.sdk_config(), None).unwrap();
+    let aws = Aws::direct(&common::far_side(&emulator)).unwrap();
     (emulator, aws)
 }
+
 
 async fn within<F: std::future::Future>(step: &str, future: F) -> F::Output {
     tokio::time::timeout(HANG_GUARD, future).await.unwrap_or_else(|_| panic!("hung: {step}"))

@@ -3,16 +3,20 @@
 //! AWS CLI finds it), and the next run using that cache without asking. Its own test binary,
 //! because it points HOME at a temporary directory.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_core::aws::{Aws, StartRequest};
+use airlock_core::aws::StartRequest;
 use airlock_core::aws_profiles::ProfileFiles;
 use airlock_core::credentials::{Answer, Declined, Prompt, Prompter};
 use airlock_core::datachannel::{Command, Notice};
 use ssm_emulator::fleet::Fleet;
 use ssm_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+
+
 
 /// A guard against a hung test, not a performance limit.
 const HANG_GUARD: Duration = Duration::from_secs(120);
@@ -54,7 +58,7 @@ async fn the_device_login_goes_from_no_token_to_a_working_session_and_is_cached(
             "",
         );
         let user = ApprovingUser { emulator: emulator.clone(), asked: Arc::default() };
-        let aws = Aws::with_profile(&emulator.sdk_config(), "dev", files.clone(), Arc::new(user.clone()), None).unwrap();
+        let aws = common::with_profile(&emulator, "dev", files.clone(), Arc::new(user.clone()), None).unwrap();
         let identity = aws.whoami().await.unwrap();
         assert!(identity.arn.contains(&format!("AWSReservedSSO_{}_", fleet.sso_roles[0])), "{}", identity.arn);
         assert_eq!(user.asked.load(Ordering::SeqCst), 1);
@@ -80,7 +84,7 @@ async fn the_device_login_goes_from_no_token_to_a_working_session_and_is_cached(
         session.terminate().await.unwrap();
 
         // The next run reads the cache and asks nothing.
-        let again = Aws::with_profile(&emulator.sdk_config(), "dev", files.clone(), Arc::new(user.clone()), None).unwrap();
+        let again = common::with_profile(&emulator, "dev", files.clone(), Arc::new(user.clone()), None).unwrap();
         assert_eq!(again.whoami().await.unwrap().account, fleet.account);
         assert_eq!(user.asked.load(Ordering::SeqCst), 1, "the cached token was used");
 
@@ -90,7 +94,7 @@ async fn the_device_login_goes_from_no_token_to_a_working_session_and_is_cached(
         let mut expired = cached.clone();
         expired["expiresAt"] = "2020-01-01T00:00:00Z".into();
         std::fs::write(&cache, serde_json::to_string(&expired).unwrap()).unwrap();
-        let later = Aws::with_profile(&emulator.sdk_config(), "dev", files, Arc::new(user.clone()), None).unwrap();
+        let later = common::with_profile(&emulator, "dev", files, Arc::new(user.clone()), None).unwrap();
         assert_eq!(later.whoami().await.unwrap().account, fleet.account);
         assert_eq!(user.asked.load(Ordering::SeqCst), 1, "renewed without asking");
         let renewed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();

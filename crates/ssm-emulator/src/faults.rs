@@ -2,8 +2,9 @@
 //! when it dies. Set in the fleet file (`[faults]`) or at run time with
 //! `POST /_emulator/faults` (the same JSON shape); `GET` returns the current settings.
 //!
-//! Faults apply to the data channel only, per frame, after the socket and before the session
-//! (client → agent) or after the session and before the socket (agent → client).
+//! Data-channel faults apply per frame, after the socket and before the session (client →
+//! agent) or after the session and before the socket (agent → client). `api_failures` make
+//! API actions fail as a broken service or load balancer does.
 
 use std::sync::Mutex;
 
@@ -45,6 +46,24 @@ pub struct FaultConfig {
     /// socket stays open, nothing is read from it and nothing is written to it (frames for
     /// the client are lost; the agent's reliability layer sends them again later).
     pub silent: bool,
+    /// API actions that fail with a given HTTP status and body, whoever calls them.
+    pub api_failures: Vec<ApiFailure>,
+    /// How far the service's clock is ahead of this machine's (negative: behind), in seconds:
+    /// the Date of every answer and the signature check follow it, as when a client's clock
+    /// is wrong.
+    pub service_clock_ahead_seconds: i64,
+}
+
+/// An API action that fails.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiFailure {
+    /// `service:Operation`, for example `ec2:DescribeInstances`.
+    pub action: String,
+    /// The HTTP status (500 to 599 for a server error).
+    pub status: u16,
+    /// The response body, as it is sent (empty for a proxy or load balancer that sends none).
+    pub body: String,
 }
 
 impl FaultConfig {
@@ -60,7 +79,31 @@ impl FaultConfig {
         if self.close_after_secs.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
             return Err("faults.close_after_secs must be a positive number of seconds".into());
         }
+        for failure in &self.api_failures {
+            if !(400..=599).contains(&failure.status) || !failure.action.contains(':') {
+                return Err(format!("faults.api_failures: {:?} needs an action like ec2:DescribeInstances and a status from 400 to 599", failure.action));
+            }
+        }
         Ok(())
+    }
+}
+
+impl Faults {
+    /// The service's time now (see [`FaultConfig::service_clock_ahead_seconds`]).
+    pub fn service_now(&self) -> std::time::SystemTime {
+        let ahead = self.get().service_clock_ahead_seconds;
+        let now = std::time::SystemTime::now();
+        let by = std::time::Duration::from_secs(ahead.unsigned_abs());
+        if ahead >= 0 {
+            now + by
+        } else {
+            now.checked_sub(by).unwrap_or(now)
+        }
+    }
+
+    /// The failure set for `action`, if any.
+    pub fn api_failure(&self, action: &str) -> Option<ApiFailure> {
+        self.get().api_failures.into_iter().find(|f| f.action.eq_ignore_ascii_case(action))
     }
 }
 

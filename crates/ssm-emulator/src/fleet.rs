@@ -50,6 +50,15 @@ pub struct Fleet {
     /// Faults in force from the start.
     #[serde(default)]
     pub faults: FaultConfig,
+    /// How long a session's handler takes to become ready after it starts (the pty, the TCP
+    /// connection); the agent leaves input that arrives before then unacknowledged, so the
+    /// client must send it again. Real agents take a few milliseconds; this widens the window.
+    #[serde(default)]
+    pub handler_ready_delay_ms: u64,
+    /// Where StartSession says the data channel is, instead of this server: a scheme and host
+    /// such as `ws://ssmmessages.us-east-1.amazonaws.com`, to check what clients refuse.
+    #[serde(default)]
+    pub stream_url_base: Option<String>,
 }
 
 /// An access key pair and the IAM user it belongs to.
@@ -63,6 +72,10 @@ pub struct KeyPair {
     /// The IAM user name (session ids start with it).
     #[serde(default = "default_user")]
     pub user: String,
+    /// Actions this user's policies do not allow, refused as IAM refuses them
+    /// (`ec2:DescribeInstances`, `ssm:ListTagsForResource`, `kms:GenerateDataKey`; `ec2:*`).
+    #[serde(default)]
+    pub deny: Vec<String>,
 }
 
 /// A virtual MFA device and the code it shows (always the same one: the emulator has no TOTP).
@@ -87,6 +100,9 @@ pub struct RoleSpec {
     /// Whether its trust policy requires MFA.
     #[serde(default)]
     pub require_mfa: bool,
+    /// Actions the role's policies do not allow (as [`KeyPair::deny`]).
+    #[serde(default)]
+    pub deny: Vec<String>,
 }
 
 /// One managed node.
@@ -150,7 +166,7 @@ fn default_mfa_devices() -> Vec<MfaDevice> {
     vec![MfaDevice { serial: format!("arn:aws:iam::{}:mfa/demo", default_account()), code: "123456".into() }]
 }
 fn default_roles() -> Vec<RoleSpec> {
-    let role = |name: &str, require_mfa: bool| RoleSpec { arn: format!("arn:aws:iam::{}:role/{name}", default_account()), external_id: None, require_mfa };
+    let role = |name: &str, require_mfa: bool| RoleSpec { arn: format!("arn:aws:iam::{}:role/{name}", default_account()), external_id: None, require_mfa, deny: Vec::new() };
     vec![role("Admin", true), role("ReadOnly", false)]
 }
 fn default_sso_roles() -> Vec<String> {
@@ -195,7 +211,7 @@ pub const DEMO_ACCESS_KEY_ID: &str = "AKIAEMULATORDEMO0001";
 pub const DEMO_SECRET_ACCESS_KEY: &str = "emulator/demo/secret/key/not/a/real/one/000";
 
 fn default_credentials() -> Vec<KeyPair> {
-    vec![KeyPair { access_key_id: DEMO_ACCESS_KEY_ID.into(), secret_access_key: DEMO_SECRET_ACCESS_KEY.into(), user: default_user() }]
+    vec![KeyPair { access_key_id: DEMO_ACCESS_KEY_ID.into(), secret_access_key: DEMO_SECRET_ACCESS_KEY.into(), user: default_user(), deny: Vec::new() }]
 }
 
 /// Why a fleet file was refused.
@@ -277,6 +293,8 @@ impl Fleet {
             extra_nodes: 0,
             documents: Vec::new(),
             faults: FaultConfig::default(),
+            handler_ready_delay_ms: 0,
+            stream_url_base: None,
         };
         debug_assert!(fleet.validate().is_ok());
         fleet
@@ -352,6 +370,15 @@ impl Fleet {
             if node.shell.is_empty() {
                 return invalid(format!("node {}: shell must name a command", node.id));
             }
+        }
+        if let Some(base) = &self.stream_url_base {
+            let rest = base.strip_prefix("ws://").or_else(|| base.strip_prefix("wss://"));
+            if rest.is_none_or(|host| host.is_empty() || host.contains(['/', '?'])) {
+                return invalid(format!("stream_url_base {base:?} must be ws:// or wss:// and a host, without a path"));
+            }
+        }
+        if self.handler_ready_delay_ms > 60_000 {
+            return invalid("handler_ready_delay_ms must be at most 60000".into());
         }
         for document in &self.documents {
             crate::documents::Document::parse(&document.name, &document.content).map_err(FleetError::Invalid)?;

@@ -145,6 +145,7 @@ impl Identities {
                     user: pair.user.clone(),
                     arn: format!("arn:aws:iam::{}:user/{}", self.account, pair.user),
                     temporary: false,
+                    denied: pair.deny.clone(),
                 },
             });
         }
@@ -239,7 +240,8 @@ impl Identities {
         }
         let (account, name) = parse_role_arn(role_arn).ok_or_else(|| ApiError::client("ValidationError", format!("{role_arn} is not a role ARN")))?;
         let assumed = format!("arn:aws:sts::{account}:assumed-role/{name}/{session_name}");
-        let issued = self.issue(Caller { access_key_id: String::new(), user: session_name.to_owned(), arn: assumed.clone(), temporary: true }, lifetime);
+        let caller = Caller { access_key_id: String::new(), user: session_name.to_owned(), arn: assumed.clone(), temporary: true, denied: role.deny.clone() };
+        let issued = self.issue(caller, lifetime);
         Ok((issued, assumed))
     }
 
@@ -334,6 +336,7 @@ impl Identities {
             user: "sso-user".into(),
             arn: format!("arn:aws:sts::{}:assumed-role/AWSReservedSSO_{role_name}_0123456789abcdef/sso-user", self.account),
             temporary: true,
+            denied: Vec::new(),
         };
         Ok(self.issue(caller, self.lifetime))
     }

@@ -11,9 +11,11 @@
 //! - [`faults`]: fault injection on the data channel.
 //! - [`metrics`]: counters served at `/_emulator/metrics`.
 //! - [`testkit`]: TCP peers for tests and benchmarks (checked transfers, echo).
+//! - [`tls`]: the certificate authority made at start, and HTTPS / `wss://` serving.
 //!
-//! In a test or the app's demo mode: `Emulator::start(EmulatorConfig::default()).await?` and
-//! point the AWS SDK at [`RunningEmulator::endpoint_url`] with [`RunningEmulator::credentials`].
+//! In a test or the app's demo mode: `Emulator::start(EmulatorConfig::default()).await?` serves
+//! TLS on a free port; point a client at [`RunningEmulator::endpoint_url`] with
+//! [`RunningEmulator::credentials`], trusting [`RunningEmulator::ca_pem`].
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -28,8 +30,10 @@ pub mod metrics;
 pub mod service;
 pub mod sigv4;
 pub mod testkit;
+pub mod tls;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -49,11 +53,25 @@ pub struct EmulatorConfig {
     pub fleet: Fleet,
     /// Pace like the agent and limit the client's message rate like the service (default).
     pub paced: bool,
+    /// Serve HTTPS and `wss://` under a certificate authority made at start (default), as
+    /// AWS is reached; `false` serves plaintext, for debugging.
+    pub tls: bool,
+    /// Where to write the CA certificate (PEM) for clients' `AWS_CA_BUNDLE`.
+    pub ca_file: Option<PathBuf>,
+    /// Host names the server certificate covers besides localhost and the loopback addresses.
+    pub server_names: Vec<String>,
 }
 
 impl Default for EmulatorConfig {
     fn default() -> Self {
-        EmulatorConfig { listen: SocketAddr::from(([127, 0, 0, 1], 0)), fleet: Fleet::default_fleet(), paced: true }
+        EmulatorConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            fleet: Fleet::default_fleet(),
+            paced: true,
+            tls: true,
+            ca_file: None,
+            server_names: Vec::new(),
+        }
     }
 }
 
@@ -65,6 +83,17 @@ pub enum StartError {
     Listen {
         /// The address.
         address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TLS certificates could not be made.
+    #[error(transparent)]
+    Tls(#[from] tls::AuthorityError),
+    /// The CA file could not be written.
+    #[error("cannot write the CA certificate to {}: {source}", path.display())]
+    CaFile {
+        /// The file.
+        path: PathBuf,
         /// Why.
         source: std::io::Error,
     },
@@ -81,22 +110,30 @@ impl Emulator {
         let addr = listener.local_addr().map_err(|source| StartError::Listen { address: config.listen, source })?;
         let faults = Arc::new(Faults::new(config.fleet.faults.clone()));
         let metrics = Arc::new(Metrics::default());
-        let service = Service::new(&config.fleet, faults.clone(), metrics.clone(), config.paced);
+        let service = Service::new(&config.fleet, faults.clone(), metrics.clone(), config.paced, config.tls);
         let router = api::router(api::AppState { service: service.clone(), faults: faults.clone(), metrics: metrics.clone() });
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            // Go, which the service and agent are written in, turns Nagle's algorithm off on
-            // every TCP socket; small frames (keystrokes, acks) leave at once.
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
+        let stopped = async move {
+            let _ = stopped.await;
+        };
+        let ca_pem = if config.tls {
+            let authority = tls::Authority::generate(addr.ip(), &config.server_names)?;
+            if let Some(path) = &config.ca_file {
+                std::fs::write(path, authority.ca_pem()).map_err(|source| StartError::CaFile { path: path.clone(), source })?;
+            }
+            let listener = authority.listen(listener);
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, router.into_make_service_with_connect_info::<api::PeerAddr>()).with_graceful_shutdown(stopped).await;
             });
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        Ok(RunningEmulator { addr, credentials: config.fleet.credentials[0].clone(), region: config.fleet.region.clone(), service, faults, metrics, _stop: stop })
+            Some(authority.ca_pem().to_owned())
+        } else {
+            tokio::spawn(async move {
+                let listener = tls::PlainListener(listener);
+                let _ = axum::serve(listener, router.into_make_service_with_connect_info::<api::PeerAddr>()).with_graceful_shutdown(stopped).await;
+            });
+            None
+        };
+        Ok(RunningEmulator { addr, ca_pem, credentials: config.fleet.credentials[0].clone(), region: config.fleet.region.clone(), service, faults, metrics, _stop: stop })
     }
 }
 
@@ -104,6 +141,7 @@ impl Emulator {
 #[derive(Debug)]
 pub struct RunningEmulator {
     addr: SocketAddr,
+    ca_pem: Option<String>,
     credentials: KeyPair,
     region: String,
     service: Arc<Service>,
@@ -118,33 +156,20 @@ impl RunningEmulator {
         self.addr
     }
 
-    /// The value for `AWS_ENDPOINT_URL`.
+    /// The value for `AWS_ENDPOINT_URL`: `https://` unless serving plaintext.
     pub fn endpoint_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The CA certificate (PEM) clients must trust; `None` when serving plaintext.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The first key pair of the fleet.
     pub fn credentials(&self) -> &KeyPair {
         &self.credentials
-    }
-
-    /// An AWS SDK configuration that reaches this emulator: its endpoint, region and first key
-    /// pair. The app's demo mode and the tests use it; any other client can use the exported
-    /// variables `ssm-emulator` prints instead.
-    pub fn sdk_config(&self) -> aws_config::SdkConfig {
-        let credentials = aws_credential_types::Credentials::new(
-            self.credentials.access_key_id.clone(),
-            self.credentials.secret_access_key.clone(),
-            None,
-            None,
-            "ssm-emulator",
-        );
-        aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(self.region.clone()))
-            .endpoint_url(self.endpoint_url())
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
-            .build()
     }
 
     /// The fleet's region.

@@ -22,6 +22,16 @@ struct Args {
     /// Remove the agent's pacing and the service's message-rate limit.
     #[arg(long)]
     unpaced: bool,
+    /// Serve HTTPS and wss:// under a certificate authority made at start (the default).
+    #[arg(long, conflicts_with = "plaintext")]
+    tls: bool,
+    /// Serve plain HTTP and ws://, for debugging (AWS itself is never reached this way).
+    #[arg(long)]
+    plaintext: bool,
+    /// Where to write the CA certificate (PEM) for AWS_CA_BUNDLE [default: a file in the
+    /// temporary directory, named after the port].
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -38,7 +48,14 @@ async fn main() -> ExitCode {
         None => Fleet::default_fleet(),
     };
     let nodes = fleet.all_nodes();
-    let running = match Emulator::start(EmulatorConfig { listen: args.listen, fleet: fleet.clone(), paced: !args.unpaced }).await {
+    let tls = !args.plaintext;
+    let name = match args.listen.port() {
+        0 => format!("ssm-emulator-pid{}-ca.pem", std::process::id()),
+        port => format!("ssm-emulator-{port}-ca.pem"),
+    };
+    let ca_file = args.ca_file.clone().unwrap_or_else(|| std::env::temp_dir().join(name));
+    let config = EmulatorConfig { listen: args.listen, fleet: fleet.clone(), paced: !args.unpaced, tls, ca_file: tls.then(|| ca_file.clone()), server_names: Vec::new() };
+    let running = match Emulator::start(config).await {
         Ok(running) => running,
         Err(error) => {
             eprintln!("ssm-emulator: {error}");
@@ -58,6 +75,9 @@ async fn main() -> ExitCode {
     println!();
     println!("Point AWS clients here with:");
     println!("  export AWS_ENDPOINT_URL={}", running.endpoint_url());
+    if tls {
+        println!("  export AWS_CA_BUNDLE={}", ca_file.display());
+    }
     println!("  export AWS_REGION={}", fleet.region);
     for key in &fleet.credentials {
         println!("  export AWS_ACCESS_KEY_ID={}", key.access_key_id);

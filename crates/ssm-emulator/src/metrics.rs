@@ -1,7 +1,11 @@
 //! Counters the emulator reports at `GET /_emulator/metrics`: data-channel frames and bytes each
-//! way, resends by the agent end, and sessions running.
+//! way, resends by the agent end, and sessions running; and the addresses API calls and data
+//! channels came from (a test learns from them whether a proxy carried them).
 
+use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -17,6 +21,16 @@ pub struct Metrics {
     sessions_active: AtomicU64,
     links_killed: AtomicU64,
     links_rate_limited: AtomicU64,
+    peers: Mutex<Peers>,
+}
+
+/// The addresses connections came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Peers {
+    /// Of API calls.
+    pub api: BTreeSet<IpAddr>,
+    /// Of data-channel sockets.
+    pub data_channel: BTreeSet<IpAddr>,
 }
 
 /// A copy of the counters.
@@ -72,6 +86,19 @@ impl Metrics {
 
     pub(crate) fn link_rate_limited(&self) {
         self.links_rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn api_peer(&self, ip: IpAddr) {
+        self.peers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).api.insert(ip);
+    }
+
+    pub(crate) fn data_channel_peer(&self, ip: IpAddr) {
+        self.peers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).data_channel.insert(ip);
+    }
+
+    /// Where connections came from so far.
+    pub fn peers(&self) -> Peers {
+        self.peers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// The counters now.

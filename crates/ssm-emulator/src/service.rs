@@ -119,6 +119,11 @@ pub struct Service {
     metrics: Arc<Metrics>,
     paced: bool,
     idle_timeout: Duration,
+    handler_ready_delay: Duration,
+    /// `wss` when serving TLS, else `ws`.
+    stream_scheme: &'static str,
+    /// The fleet's override of where the data channel is.
+    stream_url_base: Option<String>,
     me: Weak<Service>,
 }
 
@@ -129,8 +134,9 @@ impl std::fmt::Debug for Service {
 }
 
 impl Service {
-    /// The service for `fleet`. `paced` applies the agent's pacing and the message-rate limit.
-    pub fn new(fleet: &Fleet, faults: Arc<Faults>, metrics: Arc<Metrics>, paced: bool) -> Arc<Service> {
+    /// The service for `fleet`. `paced` applies the agent's pacing and the message-rate limit;
+    /// `tls` says the data channel is served as `wss://`.
+    pub fn new(fleet: &Fleet, faults: Arc<Faults>, metrics: Arc<Metrics>, paced: bool, tls: bool) -> Arc<Service> {
         let mut documents = documents::standard();
         for spec in &fleet.documents {
             if let Ok(mut document) = Document::parse(&spec.name, &spec.content) {
@@ -150,6 +156,9 @@ impl Service {
             metrics,
             paced,
             idle_timeout: Duration::from_secs(fleet.idle_timeout_minutes * 60),
+            handler_ready_delay: Duration::from_millis(fleet.handler_ready_delay_ms),
+            stream_scheme: if tls { "wss" } else { "ws" },
+            stream_url_base: fleet.stream_url_base.clone(),
             me: me.clone(),
         })
     }
@@ -182,7 +191,7 @@ impl Service {
 
     /// Verifies a request's signature for `service`.
     pub fn authenticate(&self, method: &str, path_and_query: &str, headers: &HeaderMap, body: &[u8], service: &str) -> Result<Caller, sigv4::AuthError> {
-        sigv4::verify(method, path_and_query, headers, body, service, &|id| self.identities.key(id), SystemTime::now())
+        sigv4::verify(method, path_and_query, headers, body, service, &|id| self.identities.key(id), self.faults.service_now())
     }
 
     /// Key pairs, temporary credentials, MFA devices, SSO logins and their clock.
@@ -223,6 +232,7 @@ impl Service {
             shell: node.shell.clone(),
             paced: self.paced,
             idle_timeout: self.idle_timeout,
+            handler_ready_delay: self.handler_ready_delay,
         };
         let token = new_token();
         self.lock().push(SessionRecord {
@@ -239,7 +249,7 @@ impl Service {
             spec,
             handle: None,
         });
-        Ok(Grant { stream_url: stream_url(host, &id), session_id: id, token })
+        Ok(Grant { stream_url: self.stream_url(host, &id), session_id: id, token })
     }
 
     /// ResumeSession: a new token for a live session, `Ok(None)` (no token) for one that ended.
@@ -256,7 +266,7 @@ impl Service {
             return Ok(None);
         }
         record.token = new_token();
-        Ok(Some(Grant { session_id: session_id.to_owned(), token: record.token.clone(), stream_url: stream_url(host, session_id) }))
+        Ok(Some(Grant { session_id: session_id.to_owned(), token: record.token.clone(), stream_url: self.stream_url(host, session_id) }))
     }
 
     /// TerminateSession: ends the session's agent task (which sends channel_closed).
@@ -333,8 +343,23 @@ impl SessionDirectory for Service {
     }
 }
 
-fn stream_url(host: &str, session_id: &str) -> String {
-    format!("ws://{host}/v1/data-channel/{session_id}?role=publish_subscribe")
+impl Service {
+    /// The data channel's URL: on this server, with the scheme it serves, unless the fleet
+    /// names another base.
+    fn stream_url(&self, host: &str, session_id: &str) -> String {
+        let base = self.stream_url_base.clone().unwrap_or_else(|| format!("{}://{host}", self.stream_scheme));
+        format!("{base}/v1/data-channel/{session_id}?role=publish_subscribe")
+    }
+
+    /// Refuses `action` on `resource` unless the caller's policies allow it, with the error
+    /// the SSM JSON API gives.
+    pub fn authorize(&self, caller: &Caller, action: &str, resource: Option<&str>) -> Result<(), ApiError> {
+        if caller.allows(action) {
+            Ok(())
+        } else {
+            Err(ApiError::client("AccessDeniedException", caller.refusal(action, resource)))
+        }
+    }
 }
 
 /// An opaque token of 64 characters.

@@ -74,6 +74,26 @@ pub struct Caller {
     pub arn: String,
     /// Whether the key is temporary (STS or SSO), with a session token.
     pub temporary: bool,
+    /// Actions its policies do not allow (`ec2:DescribeInstances`, `ssm:*`, ...).
+    pub denied: Vec<String>,
+}
+
+impl Caller {
+    /// Whether the caller's policies allow `action` (`service:Operation`).
+    pub fn allows(&self, action: &str) -> bool {
+        !self.denied.iter().any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => action.starts_with(prefix),
+            None => pattern.eq_ignore_ascii_case(action),
+        })
+    }
+
+    /// IAM's own words for a refusal: who may not do what on which resource.
+    pub fn refusal(&self, action: &str, resource: Option<&str>) -> String {
+        match resource {
+            Some(resource) => format!("User: {} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action", self.arn),
+            None => format!("User: {} is not authorized to perform: {action} because no identity-based policy allows the {action} action", self.arn),
+        }
+    }
 }
 
 /// What the verifier needs to know of an access key.
@@ -216,7 +236,7 @@ mod tests {
             secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
             session_token: None,
             expired: false,
-            caller: Caller { access_key_id: id.into(), user: "alice".into(), arn: "arn:aws:iam::123456789012:user/alice".into(), temporary: false },
+            caller: Caller { access_key_id: id.into(), user: "alice".into(), arn: "arn:aws:iam::123456789012:user/alice".into(), temporary: false, denied: Vec::new() },
         })
     }
 

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
+use airlock_core::aws::DirectEndpoint;
 use airlock_core::datachannel::{self, Command, DriverConfig, Endpoint, Ending, Notice, Resume, ResumeFuture};
+use airlock_core::network::Network;
 use aws_credential_types::Credentials;
 use aws_sdk_ssm::types::{InstanceInformationStringFilter, SessionState};
 use ssm_emulator::fleet::{Fleet, DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY};
@@ -19,13 +21,18 @@ async fn start(extra_nodes: usize) -> RunningEmulator {
     Emulator::start(EmulatorConfig { fleet, paced: false, ..EmulatorConfig::default() }).await.unwrap()
 }
 
+/// The SDK reaching the emulator as it reaches AWS: HTTPS, trusting the emulator's own CA,
+/// signing with the demo key id and `secret`; and the network its data channels use.
+fn far_side(emulator: &RunningEmulator, key_id: &str, secret: &str) -> (aws_config::SdkConfig, Network) {
+    DirectEndpoint::new(emulator.endpoint_url(), emulator.region(), (key_id, secret), emulator.ca_pem()).sdk_config().unwrap()
+}
+
 fn sdk_config(emulator: &RunningEmulator, secret: &str) -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(emulator.region().to_owned()))
-        .endpoint_url(emulator.endpoint_url())
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(DEMO_ACCESS_KEY_ID, secret, None, None, "test")))
-        .build()
+    far_side(emulator, DEMO_ACCESS_KEY_ID, secret).0
+}
+
+fn driver(emulator: &RunningEmulator) -> DriverConfig {
+    DriverConfig::new(far_side(emulator, DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY).1)
 }
 
 fn ssm(emulator: &RunningEmulator) -> aws_sdk_ssm::Client {
@@ -196,12 +203,7 @@ async fn a_tampered_or_unknown_signature_is_refused() {
     let wrong_secret = aws_sdk_ssm::Client::new(&sdk_config(&emulator, "not-the-secret"));
     assert_eq!(code(&wrong_secret.describe_instance_information().send().await.unwrap_err()), "InvalidSignatureException");
 
-    let stranger = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(emulator.endpoint_url())
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new("AKIASTRANGER", "x", None, None, "test")))
-        .build();
+    let stranger = far_side(&emulator, "AKIASTRANGER", "x").0;
     let error = aws_sdk_ssm::Client::new(&stranger).describe_instance_information().send().await.unwrap_err();
     assert_eq!(code(&error), "UnrecognizedClientException");
 }
@@ -292,8 +294,8 @@ async fn a_session_from_start_session_to_terminate() {
             stream_url: started.stream_url().unwrap().to_owned(),
             token: started.token_value().unwrap().to_owned(),
         };
-        assert!(endpoint.stream_url.starts_with(&format!("ws://{}/v1/data-channel/{}", emulator.addr(), endpoint.session_id)));
-        let mut channel = datachannel::connect(endpoint.clone(), Box::new(SdkResume(client.clone())), DriverConfig::default()).await.unwrap();
+        assert!(endpoint.stream_url.starts_with(&format!("wss://{}/v1/data-channel/{}", emulator.addr(), endpoint.session_id)), "over TLS, as the service answers");
+        let mut channel = datachannel::connect(endpoint.clone(), Box::new(SdkResume(client.clone())), driver(&emulator)).await.unwrap();
         let mut screen = String::new();
         channel.commands.send(Command::Data(b"echo $((6*7))\n".to_vec())).await.unwrap();
         read_until(&mut channel.notices, &mut screen, "42").await;
@@ -333,15 +335,16 @@ async fn a_session_from_start_session_to_terminate() {
 #[tokio::test]
 async fn the_data_channel_checks_tokens_and_signed_upgrades() {
     use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
     let emulator = start(0).await;
     let client = ssm(&emulator);
+    let network = far_side(&emulator, DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY).1;
     let started = client.start_session().target("i-0a1b2c3d4e5f60001").send().await.unwrap();
     let url = started.stream_url().unwrap().to_owned();
     let host = emulator.addr().to_string();
 
-    let signed_request = |secret: &str| {
+    let signed_headers = |secret: &str| {
         let identity = Credentials::new(DEMO_ACCESS_KEY_ID, secret, None, None, "test").into();
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
@@ -352,22 +355,21 @@ async fn the_data_channel_checks_tokens_and_signed_upgrades() {
             .build()
             .unwrap()
             .into();
-        let http_url = url.replacen("ws://", "http://", 1);
-        let signable = SignableRequest::new("GET", http_url, [("host", host.as_str())].into_iter(), SignableBody::Bytes(b"")).unwrap();
+        let https_url = url.replacen("wss://", "https://", 1);
+        let signable = SignableRequest::new("GET", https_url, [("host", host.as_str())].into_iter(), SignableBody::Bytes(b"")).unwrap();
         let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-        let mut request = url.as_str().into_client_request().unwrap();
-        for (name, value) in instructions.headers() {
-            request.headers_mut().insert(tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
-        }
-        request
+        instructions
+            .headers()
+            .map(|(name, value)| (HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap()))
+            .collect::<Vec<_>>()
     };
-    let refused = tokio_tungstenite::connect_async(signed_request("wrong")).await.unwrap_err();
-    assert!(matches!(refused, tokio_tungstenite::tungstenite::Error::Http(ref r) if r.status() == 403), "{refused:?}");
+    let refused = network.websocket(&url, signed_headers("wrong")).await.unwrap_err();
+    assert!(refused.to_string().contains("HTTP 403"), "a wrongly signed upgrade is refused: {refused}");
 
     // A correctly signed upgrade is accepted; then a wrong token closes the socket with a reason.
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    let (mut socket, _) = tokio_tungstenite::connect_async(signed_request(DEMO_SECRET_ACCESS_KEY)).await.unwrap();
+    let mut socket = network.websocket(&url, signed_headers(DEMO_SECRET_ACCESS_KEY)).await.unwrap();
     let open = serde_json::json!({"MessageSchemaVersion": "1.0", "RequestId": "4d5e6f70-0000-4000-8000-000000000001", "TokenValue": "forged"});
     socket.send(Message::Text(open.to_string().into())).await.unwrap();
     let closing = loop {
@@ -384,7 +386,7 @@ async fn the_data_channel_checks_tokens_and_signed_upgrades() {
 /// time, at least `min_size` bytes and then until `enough` says so (or `max_size`), and checks
 /// that every byte arrived in order.
 async fn upload_through_paced_tunnel(
-    driver: DriverConfig,
+    client_paces: bool,
     min_size: usize,
     max_size: usize,
     enough: fn(&ssm_emulator::metrics::Snapshot) -> bool,
@@ -425,7 +427,11 @@ async fn upload_through_paced_tunnel(
         stream_url: started.stream_url().unwrap().to_owned(),
         token: started.token_value().unwrap().to_owned(),
     };
-    let mut channel = datachannel::connect(endpoint, Box::new(SdkResume(client.clone())), driver).await.unwrap();
+    let mut config = driver(&emulator);
+    if !client_paces {
+        config.message_rate = None;
+    }
+    let mut channel = datachannel::connect(endpoint, Box::new(SdkResume(client.clone())), config).await.unwrap();
     let port = loop {
         match channel.notices.recv().await {
             Some(Notice::Ready(SessionKind::Port(port))) => break port,
@@ -455,7 +461,7 @@ async fn upload_through_paced_tunnel(
 async fn the_service_closes_a_client_that_stays_above_its_message_rate() {
     tokio::time::timeout(HANG_GUARD, async {
         // Without pacing, a loopback client sends far more than 1000 messages a second.
-        let metrics = upload_through_paced_tunnel(DriverConfig { message_rate: None, ..DriverConfig::default() }, 1 << 20, 1 << 30, |m| m.links_rate_limited > 0).await;
+        let metrics = upload_through_paced_tunnel(false, 1 << 20, 1 << 30, |m| m.links_rate_limited > 0).await;
         assert!(metrics.links_rate_limited >= 1, "{metrics:?}");
     })
     .await
@@ -465,7 +471,7 @@ async fn the_service_closes_a_client_that_stays_above_its_message_rate() {
 #[tokio::test]
 async fn airlocks_token_bucket_keeps_under_the_service_limit() {
     tokio::time::timeout(HANG_GUARD, async {
-        let metrics = upload_through_paced_tunnel(DriverConfig::default(), 3 << 20, 3 << 20, |_| true).await;
+        let metrics = upload_through_paced_tunnel(true, 3 << 20, 3 << 20, |_| true).await;
         assert_eq!(metrics.links_rate_limited, 0, "{metrics:?}");
         assert_eq!(metrics.links_killed, 0);
     })

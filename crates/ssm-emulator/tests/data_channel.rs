@@ -9,12 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use airlock_core::datachannel::{self, Command, DriverConfig, Endpoint, Ending, Notice, Resume, ResumeFuture, SessionChannel};
+use airlock_core::network::{Network, NetworkSettings, TrustSettings};
 use airlock_core::tunnel::Tunnel;
 use ssm_emulator::agent::socket::{routes, Attached, DataChannelState, SessionDirectory};
 use ssm_emulator::agent::{self, AgentSpec, SessionHandle};
 use ssm_emulator::faults::{DirectionFaults, FaultConfig, Faults};
 use ssm_emulator::metrics::Metrics;
 use ssm_emulator::testkit::{transfer_client, transfer_server};
+use ssm_emulator::tls::Authority;
 use ssm_protocol::handshake::{PortMode, SessionKind};
 use ssm_protocol::payload::TerminalSize;
 use tokio::net::TcpListener;
@@ -92,16 +94,22 @@ struct Emulator {
     addr: SocketAddr,
     directory: Arc<Directory>,
     faults: Arc<Faults>,
+    /// Trusts the authority the data channel is served under.
+    network: Network,
 }
 
+/// The data-channel routes alone, served over TLS (`wss://`) as the service serves them.
 async fn emulator() -> Emulator {
     let directory = Arc::new(Directory::default());
     let faults = Arc::new(Faults::default());
     let state = DataChannelState { directory: directory.clone(), faults: faults.clone(), metrics: directory.metrics.clone() };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let authority = Authority::generate(addr.ip(), &[]).unwrap();
+    let network = Network::new(&NetworkSettings { trust: TrustSettings::only(authority.ca_pem().as_bytes().to_vec(), "the test authority"), ..NetworkSettings::default() }).unwrap();
+    let listener = authority.listen(listener);
     tokio::spawn(async move { axum::serve(listener, routes(state)).await });
-    Emulator { addr, directory, faults }
+    Emulator { addr, directory, faults, network }
 }
 
 fn spec(session_type: &str, properties: serde_json::Value, agent_version: &str) -> AgentSpec {
@@ -113,14 +121,15 @@ fn spec(session_type: &str, properties: serde_json::Value, agent_version: &str) 
         shell: vec!["/bin/sh".into()],
         paced: false,
         idle_timeout: Duration::from_secs(600),
+        handler_ready_delay: Duration::ZERO,
     }
 }
 
 async fn open(emulator: &Emulator, id: &str, mut spec: AgentSpec) -> SessionChannel {
     spec.session_id = id.into();
     let token = emulator.directory.add(id, spec);
-    let endpoint = Endpoint { session_id: id.into(), stream_url: format!("ws://{}/v1/data-channel/{id}?role=publish_subscribe", emulator.addr), token };
-    let config = DriverConfig { message_rate: None, ..DriverConfig::default() };
+    let endpoint = Endpoint { session_id: id.into(), stream_url: format!("wss://{}/v1/data-channel/{id}?role=publish_subscribe", emulator.addr), token };
+    let config = DriverConfig { message_rate: None, ..DriverConfig::new(emulator.network.clone()) };
     datachannel::connect(endpoint, Box::new(DirectoryResume(emulator.directory.clone())), config).await.expect("the data channel opens")
 }
 

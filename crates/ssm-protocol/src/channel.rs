@@ -192,6 +192,8 @@ pub struct Channel {
     paused: bool,
     /// Set when a send found the window closed, so `Writable` is reported once it opens.
     blocked: bool,
+    /// Set by [`Channel::hold_input`]: in-order stream messages are left unacknowledged.
+    holding: bool,
     closed: bool,
     delivery_failed: bool,
     stats: Stats,
@@ -217,6 +219,7 @@ impl Channel {
             link_up: true,
             paused: false,
             blocked: false,
+            holding: false,
             closed: false,
             delivery_failed: false,
             stats: Stats::default(),
@@ -281,7 +284,7 @@ impl Channel {
     fn handle_stream_message(&mut self, now: Instant, message: ClientMessage) -> Result<(), ChannelError> {
         let (message_type, message_id) = (message.message_type, message.message_id);
         let seq = message.sequence_number;
-        let room = self.undelivered < self.config.receive_buffer;
+        let room = !self.holding && self.undelivered < self.config.receive_buffer;
         let receipt = self.reorder.receive(
             Delivered {
                 sequence_number: seq,
@@ -318,6 +321,14 @@ impl Channel {
             }
             self.report_writable();
         }
+    }
+
+    /// While `hold` is true, stream messages that arrive in order are neither acknowledged nor
+    /// delivered, so the peer keeps them and sends them again; messages ahead of a gap are
+    /// still kept (and acknowledged). This is how the agent treats input that arrives before
+    /// its session handler is ready ("handler not ready": no pty or TCP connection yet).
+    pub fn hold_input(&mut self, hold: bool) {
+        self.holding = hold;
     }
 
     /// Fires every timer whose deadline is at or before `now`: resends every message whose
@@ -617,5 +628,58 @@ impl IdSource {
     fn next_id(&mut self) -> MessageId {
         let bits = (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64());
         MessageId::from_random(bits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(now: Instant) -> (Channel, Channel) {
+        (Channel::new(Role::Client, Config::default(), now, 1), Channel::new(Role::Agent, Config { id_seed: 7, ..Config::default() }, now, 1))
+    }
+
+    fn carry(from: &mut Channel, to: &mut Channel, now: Instant) -> usize {
+        let mut n = 0;
+        while let Some(frame) = from.poll_transmit() {
+            to.handle_frame(now, &frame).expect("a valid frame");
+            n += 1;
+        }
+        n
+    }
+
+    fn messages(channel: &mut Channel) -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| channel.poll_event())
+            .filter_map(|e| match e {
+                Event::Message(m) => Some(m.payload),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn held_input_is_left_unacknowledged_until_its_resend_finds_the_handler_ready() {
+        let t0 = Instant::now();
+        let (mut client, mut agent) = pair(t0);
+        agent.hold_input(true);
+        client.send_size(t0, TerminalSize { cols: 120, rows: 40 }).unwrap();
+        client.send(t0, PayloadType::Output, b"ls\r").unwrap();
+        assert_eq!(carry(&mut client, &mut agent, t0), 2);
+        assert!(messages(&mut agent).is_empty(), "nothing is delivered while the handler is not ready");
+        // The size (in order) is refused; the keystrokes, ahead of it, are kept and
+        // acknowledged, as the agent does with out-of-order input.
+        assert_eq!(carry(&mut agent, &mut client, t0), 1, "one acknowledgement: the keystrokes'");
+        assert_eq!(client.send_room(), client.config.send_window - 1, "the size waits in the client's window");
+
+        // The handler becomes ready; the client's resend timer brings both again.
+        agent.hold_input(false);
+        let due = client.poll_timeout().expect("a resend is due");
+        client.handle_timeout(due);
+        carry(&mut client, &mut agent, due);
+        let delivered = messages(&mut agent);
+        assert_eq!(delivered.len(), 2, "the size and the keystrokes, in order");
+        assert_eq!(delivered[1], b"ls\r");
+        carry(&mut agent, &mut client, due);
+        assert_eq!(client.send_room(), client.config.send_window, "both are acknowledged now");
     }
 }

@@ -99,6 +99,12 @@ pub mod gates {
     pub fn client_no_keep_alive() -> Version {
         Version::new(&[1, 2, 331, 0])
     }
+    /// Agents at or above this offer the KMS random challenge (`Challenge` in the
+    /// KMSEncryption action) and honour `ChallengeAcknowledgement` (agent RELEASENOTES,
+    /// 3.3.808.0 "Add enhancements related to KMS sessions").
+    pub fn agent_kms_challenge() -> Version {
+        Version::new(&[3, 3, 808, 0])
+    }
 }
 
 /// The version Airlock reports: the lowest plugin version AWS documents as supported, which

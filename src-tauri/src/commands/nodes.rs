@@ -1,7 +1,7 @@
 //! The node list and the Session documents.
 
 use airlock_core::documents::{DocumentDetails, SessionDocument};
-use airlock_core::inventory::Node;
+use airlock_core::inventory::{Node, NodeListing};
 use serde::Serialize;
 use tauri::State;
 
@@ -38,10 +38,24 @@ impl From<Node> for NodeDto {
     }
 }
 
+/// The nodes, and in words what the list lacks (permissions the credentials do not have).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeListingDto {
+    nodes: Vec<NodeDto>,
+    notices: Vec<String>,
+}
+
+impl From<NodeListing> for NodeListingDto {
+    fn from(listing: NodeListing) -> Self {
+        NodeListingDto { notices: listing.gaps.iter().map(ToString::to_string).collect(), nodes: listing.nodes.into_iter().map(NodeDto::from).collect() }
+    }
+}
+
 #[tauri::command]
 #[tracing::instrument(skip_all, err)]
-pub async fn list_nodes(state: State<'_, AppState>) -> Result<Vec<NodeDto>, UiError> {
-    Ok(state.place()?.aws.list_nodes().await?.into_iter().map(NodeDto::from).collect())
+pub async fn list_nodes(state: State<'_, AppState>) -> Result<NodeListingDto, UiError> {
+    Ok(state.place()?.aws.list_nodes().await?.into())
 }
 
 #[tauri::command]

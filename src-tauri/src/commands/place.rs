@@ -112,6 +112,14 @@ pub async fn whoami(state: State<'_, AppState>) -> Result<Identity, UiError> {
     Ok(state.place()?.aws.whoami().await?)
 }
 
+/// "Check connection": every check of `airlock doctor` for the current place, and for
+/// `target` (a node id) when one is given.
+#[tauri::command]
+#[tracing::instrument(skip(state), err)]
+pub async fn doctor(state: State<'_, AppState>, target: Option<String>) -> Result<airlock_core::doctor::Report, UiError> {
+    Ok(state.place()?.aws.doctor(target.as_deref()).await)
+}
+
 /// The window's channel for credential prompts (MFA codes, SSO logins).
 #[tauri::command]
 pub fn watch_prompts(state: State<'_, AppState>, channel: tauri::ipc::Channel<crate::prompts::PromptEvent>) {

@@ -13,6 +13,7 @@ import { ProfilesPanel } from '../profiles/ProfilesPanel';
 import { copyName } from '../profiles/validate';
 import { StartSessionDialog } from '../sessions/StartSessionDialog';
 import { CredentialPrompts } from '../credentials/CredentialPrompts';
+import { DoctorDialog } from '../doctor/DoctorDialog';
 import { TerminalView, type TerminalViewHandle } from '../terminal/TerminalView';
 import { TunnelForm } from '../tunnels/TunnelForm';
 import { TunnelSession } from '../tunnels/tunnelSession';
@@ -26,7 +27,8 @@ type DialogState =
   | { kind: 'start-session'; node: ManagedNode }
   | { kind: 'tunnel'; target: string | null }
   | { kind: 'profile'; original: TunnelProfile | null; template: TunnelProfile | null }
-  | { kind: 'help' };
+  | { kind: 'help' }
+  | { kind: 'doctor'; target: string | null };
 
 const FONT_MIN = 8;
 const FONT_MAX = 32;
@@ -54,6 +56,7 @@ export function App() {
   const [nodes, setNodes] = useState<ManagedNode[]>([]);
   const [nodesLoading, setNodesLoading] = useState(false);
   const [nodesError, setNodesError] = useState<string | null>(null);
+  const [nodeNotices, setNodeNotices] = useState<string[]>([]);
   const [selected, setSelected] = useState<string | null>(null);
   const [profiles, setProfiles] = useState<TunnelProfile[]>([]);
   const [settings, setSettings] = useState<Settings>({ theme: 'system', fontSize: FONT_DEFAULT });
@@ -80,9 +83,12 @@ export function App() {
     setNodesLoading(true);
     setNodesError(null);
     try {
-      setNodes(await backend.listNodes());
+      const listing = await backend.listNodes();
+      setNodes(listing.nodes);
+      setNodeNotices(listing.notices);
     } catch (error) {
       setNodes([]);
+      setNodeNotices([]);
       setNodesError(UserError.from(error).message);
     } finally {
       setNodesLoading(false);
@@ -293,6 +299,9 @@ export function App() {
         >
           {settings.theme === 'system' ? 'Auto' : settings.theme === 'light' ? 'Light' : 'Dark'}
         </button>
+        <button title="Check, step by step, the way to Session Manager: trust, proxy, clock, credentials, permissions" onClick={() => setDialog({ kind: 'doctor', target: selected })}>
+          Check connection
+        </button>
         <button className="icon" title="Keyboard shortcuts (F1)" aria-label="Keyboard shortcuts" onClick={() => setDialog({ kind: 'help' })}>?</button>
       </header>
       <nav className="tabstrip" role="tablist">
@@ -310,6 +319,7 @@ export function App() {
             nodes={nodes}
             loading={nodesLoading || !context}
             error={nodesError}
+            notices={nodeNotices}
             selected={selected}
             onSelect={setSelected}
             onOpenShell={(node) => openShell(node)}
@@ -407,6 +417,7 @@ export function App() {
         />
       )}
       {dialog?.kind === 'help' && <ShortcutsHelp onClose={() => setDialog(null)} />}
+      {dialog?.kind === 'doctor' && <DoctorDialog target={dialog.target} onClose={() => setDialog(null)} />}
       <CredentialPrompts onError={notify} onWaiting={setWaitingForCredentials} />
     </div>
   );

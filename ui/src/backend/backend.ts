@@ -7,8 +7,9 @@ import type {
   Context,
   PromptEvent,
   DocumentDetails,
+  DoctorReport,
   Identity,
-  ManagedNode,
+  NodeListing,
   SessionDocument,
   SessionMessage,
   Settings,
@@ -25,7 +26,9 @@ export interface Backend {
   /** Switches to a profile and region of real AWS, or to the demo fleet. */
   choosePlace(choice: { demo: boolean; profile: string | null; region: string | null }): Promise<Context>;
   whoami(): Promise<Identity>;
-  listNodes(): Promise<ManagedNode[]>;
+  listNodes(): Promise<NodeListing>;
+  /** Checks, line by line, the way to Session Manager (and `target`'s agent, if given). */
+  doctor(target: string | null): Promise<DoctorReport>;
   listDocuments(): Promise<SessionDocument[]>;
   documentDetails(name: string): Promise<DocumentDetails>;
 

@@ -5,6 +5,7 @@ import type { Backend } from './backend';
 import { UserError } from './errors';
 import type {
   Context,
+  DoctorReport,
   ManagedNode,
   PromptEvent,
   SessionMessage,
@@ -17,6 +18,9 @@ import type {
 
 export class FakeBackend implements Backend {
   nodes: ManagedNode[] = [];
+  nodeNotices: string[] = [];
+  doctorReport: DoctorReport = { checks: [{ title: 'Region', verdict: 'ok', detail: 'us-east-1', fix: null }] };
+  doctorTargets: Array<string | null> = [];
   profiles: TunnelProfile[] = [];
   settings: Settings = { theme: 'dark', fontSize: 14 };
   takenPorts = new Set<number>();
@@ -48,7 +52,11 @@ export class FakeBackend implements Backend {
     return { account: '123456789012', arn: 'arn:aws:iam::123456789012:user/demo' };
   }
   async listNodes() {
-    return this.nodes;
+    return { nodes: this.nodes, notices: this.nodeNotices };
+  }
+  async doctor(target: string | null) {
+    this.doctorTargets.push(target);
+    return this.doctorReport;
   }
   async listDocuments() {
     return [{ name: 'SSM-SessionManagerRunShell', owner: 'Amazon' }];

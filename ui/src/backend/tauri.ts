@@ -23,6 +23,7 @@ export const tauriBackend: Backend = {
   choosePlace: (choice) => call('choose_place', { choice }),
   whoami: () => call('whoami'),
   listNodes: () => call('list_nodes'),
+  doctor: (target) => call('doctor', { target }),
   listDocuments: () => call('list_documents'),
   documentDetails: (name) => call('document_details', { name }),
 

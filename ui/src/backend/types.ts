@@ -59,6 +59,24 @@ export interface ManagedNode {
   tags: Record<string, string>;
 }
 
+/** The node list, and in words what it lacks (permissions the credentials do not have). */
+export interface NodeListing {
+  nodes: ManagedNode[];
+  notices: string[];
+}
+
+/** One line of "Check connection" (`airlock doctor`). */
+export interface DoctorCheck {
+  title: string;
+  verdict: 'ok' | 'warning' | 'failed' | 'skipped';
+  detail: string;
+  fix: string | null;
+}
+
+export interface DoctorReport {
+  checks: DoctorCheck[];
+}
+
 export interface SessionDocument {
   name: string;
   owner: string;

@@ -8,9 +8,9 @@ const node = (i: number): ManagedNode => ({
   platformName: 'x', pingStatus: 'Online', agentVersion: '3.3.1142.0', ipAddress: '10.0.0.1', state: 'running', tags: { env: i % 3 ? 'dev' : 'prod' },
 });
 
-function renderList(nodes: ManagedNode[], selected: string | null = null) {
+function renderList(nodes: ManagedNode[], selected: string | null = null, notices: string[] = []) {
   const props = {
-    nodes, loading: false, error: null, selected,
+    nodes, loading: false, error: null, selected, notices,
     onSelect: vi.fn(), onOpenShell: vi.fn(), onStartSession: vi.fn(), onNewTunnel: vi.fn(), onRefresh: vi.fn(),
   };
   render(<NodeList {...props} />);
@@ -18,6 +18,12 @@ function renderList(nodes: ManagedNode[], selected: string | null = null) {
 }
 
 describe('the node list', () => {
+  it('says once, above the list, what the list lacks', () => {
+    renderList([node(1)], null, ['The node list lacks Name tags because these credentials may not call ec2:DescribeInstances']);
+    expect([...document.querySelectorAll('.list-notice')].map((n) => n.textContent)).toEqual(['The node list lacks Name tags because these credentials may not call ec2:DescribeInstances']);
+    expect(document.querySelectorAll('.node-row[data-node]').length).toBe(1);
+  });
+
   it('renders only the rows in view of ten thousand', () => {
     renderList(Array.from({ length: 10_000 }, (_, i) => node(i)));
     const rows = document.querySelectorAll('.node-row[data-node]');

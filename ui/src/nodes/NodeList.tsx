@@ -24,6 +24,8 @@ interface Props {
   nodes: ManagedNode[];
   loading: boolean;
   error: string | null;
+  /** What the list lacks, in words (said once, above the list). */
+  notices?: string[];
   selected: string | null;
   onSelect: (id: string) => void;
   onOpenShell: (node: ManagedNode) => void;
@@ -33,7 +35,7 @@ interface Props {
 }
 
 export const NodeList = forwardRef<NodeListHandle, Props>(function NodeList(props, ref) {
-  const { nodes, loading, error, selected, onSelect, onOpenShell, onStartSession, onNewTunnel, onRefresh } = props;
+  const { nodes, loading, error, notices = [], selected, onSelect, onOpenShell, onStartSession, onNewTunnel, onRefresh } = props;
   const [filter, setFilter] = useState<NodeFilter>({ text: '', platform: null, ping: null });
   const filterInput = useRef<HTMLInputElement>(null);
   const body = useRef<HTMLDivElement>(null);
@@ -123,6 +125,11 @@ export const NodeList = forwardRef<NodeListHandle, Props>(function NodeList(prop
           {loading && nodes.length === 0 ? '' : `${shown.length} of ${nodes.length} nodes`}
         </span>
       </div>
+      {notices.map((notice) => (
+        <div key={notice} className="list-notice" role="note">
+          {notice}
+        </div>
+      ))}
       <div className="node-actions">
         <button className="primary" disabled={!selectedNode} onClick={() => selectedNode && onOpenShell(selectedNode)}>Shell</button>
         <button disabled={!selectedNode} onClick={() => selectedNode && onStartSession(selectedNode)}>Start session…</button>

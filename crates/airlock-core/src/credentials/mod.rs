@@ -213,16 +213,26 @@ impl ProfileCredentials {
 
     /// The SDK's own profile provider, for kinds it handles fully.
     async fn sdk_profile(&self, name: &str) -> Result<Credentials, CredentialError> {
-        let provider = aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(name).build();
+        let provider = aws_config::profile::ProfileFileCredentialsProvider::builder().configure(&self.provider_config()).profile_name(name).build();
         provider.provide_credentials().await.map_err(|e| CredentialError::Provider(format!("the profile {name}: {}", error_chain(&e))))
+    }
+
+    /// What the SDK's own providers run on: the base configuration's region and HTTP client
+    /// (Airlock's, with its trust and proxies).
+    fn provider_config(&self) -> aws_config::provider_config::ProviderConfig {
+        let config = aws_config::provider_config::ProviderConfig::without_region().with_region(self.inner.base.region().cloned());
+        match self.inner.base.http_client() {
+            Some(client) => config.with_http_client(client),
+            None => config,
+        }
     }
 
     /// `credential_source` of a role profile.
     async fn credential_source(&self, name: &str, source: &str) -> Result<Credentials, CredentialError> {
         let result = match source {
             "Environment" => aws_config::environment::EnvironmentVariableCredentialsProvider::new().provide_credentials().await,
-            "Ec2InstanceMetadata" => aws_config::imds::credentials::ImdsCredentialsProvider::builder().build().provide_credentials().await,
-            "EcsContainer" => aws_config::ecs::EcsCredentialsProvider::builder().build().provide_credentials().await,
+            "Ec2InstanceMetadata" => aws_config::imds::credentials::ImdsCredentialsProvider::builder().configure(&self.provider_config()).build().provide_credentials().await,
+            "EcsContainer" => aws_config::ecs::EcsCredentialsProvider::builder().configure(&self.provider_config()).build().provide_credentials().await,
             other => {
                 return Err(CredentialError::Config(format!(
                     "the profile {name} has credential_source = {other}: use Environment, Ec2InstanceMetadata or EcsContainer"

@@ -46,6 +46,9 @@ pub struct AgentSpec {
     /// Ends the session after this long without stream data either way (the service's idle
     /// timeout).
     pub idle_timeout: Duration,
+    /// How long the workload's handler takes to become ready after it starts; input before
+    /// then is left unacknowledged, as the agent leaves it ("handler not ready").
+    pub handler_ready_delay: Duration,
 }
 
 /// How a session ended, for the session registry and DescribeSessions.
@@ -182,6 +185,8 @@ struct Session {
     next_output_at: Instant,
     last_activity: Instant,
     reported_resends: u64,
+    /// When the workload's handler becomes ready; until then input is held unacknowledged.
+    ready_at: Option<Instant>,
 }
 
 impl Session {
@@ -203,6 +208,7 @@ impl Session {
             next_output_at: now,
             last_activity: now,
             reported_resends: 0,
+            ready_at: None,
         }
     }
 
@@ -222,7 +228,7 @@ impl Session {
                 _ => None,
             };
             let idle_deadline = self.last_activity + self.spec.idle_timeout;
-            let wake = [timer, handshake_deadline, Some(idle_deadline)].into_iter().flatten().min().unwrap_or(idle_deadline);
+            let wake = [timer, handshake_deadline, self.ready_at, Some(idle_deadline)].into_iter().flatten().min().unwrap_or(idle_deadline);
             let can_output = self.channel.send_room() > 0 && self.work_out.is_some() && self.link.is_some();
             let output_at = self.next_output_at.max(now);
             let has_backlog = !self.backlog.is_empty();
@@ -241,6 +247,10 @@ impl Session {
                     let now = Instant::now();
                     if now >= idle_deadline {
                         break Ending::IdleTimeout;
+                    }
+                    if self.ready_at.is_some_and(|at| at <= now) {
+                        self.ready_at = None;
+                        self.channel.hold_input(false);
                     }
                     if let Stage::Handshake(h) = &self.stage {
                         if h.check_deadline(now).is_err() {
@@ -343,6 +353,10 @@ impl Session {
         self.work_in = Some(in_tx);
         self.work_out = Some(out_rx);
         self.stage = Stage::Running;
+        if !self.spec.handler_ready_delay.is_zero() {
+            self.channel.hold_input(true);
+            self.ready_at = Some(Instant::now() + self.spec.handler_ready_delay);
+        }
         None
     }
 

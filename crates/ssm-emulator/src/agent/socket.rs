@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{ConnectInfo, OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -69,7 +69,10 @@ pub fn routes(state: DataChannelState) -> Router {
     Router::new().route("/v1/data-channel/{session_id}", get(upgrade)).with_state(state)
 }
 
-async fn upgrade(ws: WebSocketUpgrade, Path(session_id): Path<String>, uri: OriginalUri, headers: HeaderMap, State(state): State<DataChannelState>) -> Response {
+async fn upgrade(ws: WebSocketUpgrade, Path(session_id): Path<String>, uri: OriginalUri, headers: HeaderMap, State(state): State<DataChannelState>, parts: axum::http::request::Parts) -> Response {
+    if let Some(ConnectInfo(crate::api::PeerAddr(peer))) = parts.extensions.get::<ConnectInfo<crate::api::PeerAddr>>() {
+        state.metrics.data_channel_peer(peer.ip());
+    }
     let target = uri.0.path_and_query().map_or("/", |p| p.as_str());
     if let Err(reason) = state.directory.verify_upgrade(target, &headers) {
         return (StatusCode::FORBIDDEN, reason).into_response();

@@ -7,13 +7,28 @@ use std::fmt::Write;
 
 use crate::fleet::NodeSpec;
 use crate::service::{ApiError, Service};
+use crate::sigv4::Caller;
 
 /// EC2's XML namespace for API version 2016-11-15.
 const NAMESPACE: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 
 /// Runs the action in the form `body`; returns the XML document.
-pub fn call(service: &Service, form: &[(String, String)], request_id: &str) -> Result<String, ApiError> {
+pub fn call(service: &Service, caller: &Caller, form: &[(String, String)], request_id: &str) -> Result<String, ApiError> {
     let action = form.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.as_str()).unwrap_or_default();
+    if !action.is_empty() {
+        let permission = format!("ec2:{action}");
+        if !caller.allows(&permission) {
+            return Err(ApiError {
+                code: "UnauthorizedOperation",
+                message: format!("You are not authorized to perform this operation. {}", caller.refusal(&permission, None)),
+                status: 403,
+            });
+        }
+        // DryRun asks only whether the call would be allowed.
+        if form.iter().any(|(k, v)| k == "DryRun" && v == "true") {
+            return Err(ApiError { code: "DryRunOperation", message: "Request would have succeeded, but DryRun flag is set.".into(), status: 412 });
+        }
+    }
     match action {
         "DescribeInstances" => describe_instances(service, form, request_id),
         "" => Err(ApiError::client("MissingAction", "The request must contain the parameter Action.")),

@@ -13,7 +13,7 @@ pub mod sts;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, State};
+use axum::extract::{ConnectInfo, OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,6 +24,22 @@ use crate::agent::socket::{self, DataChannelState};
 use crate::faults::{FaultConfig, Faults};
 use crate::metrics::Metrics;
 use crate::service::Service;
+
+/// The address a connection came from, as the HTTP server learns it (for either listener).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>> for PeerAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::PlainListener>> for PeerAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::PlainListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -51,15 +67,28 @@ pub fn router(state: AppState) -> Router {
         .route("/device_authorization", post(sso::start_device_authorization))
         .route("/token", post(sso::create_token))
         .route("/federation/credentials", get(sso::role_credentials))
-        .with_state(state)
+        .with_state(state.clone())
         .merge(data_channel)
+        .layer(axum::middleware::map_response_with_state(state.faults, date_header))
+}
+
+/// Every answer carries the service's Date, as AWS's do (clients compare it with their clock).
+async fn date_header(State(faults): State<Arc<Faults>>, mut response: Response) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&httpdate::fmt_http_date(faults.service_now())) {
+        response.headers_mut().insert("date", value);
+    }
+    response
 }
 
 fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-async fn aws_api(State(state): State<AppState>, uri: OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+async fn aws_api(State(state): State<AppState>, parts: axum::http::request::Parts, body: Bytes) -> Response {
+    let (uri, headers) = (OriginalUri(parts.uri.clone()), parts.headers.clone());
+    if let Some(ConnectInfo(PeerAddr(peer))) = parts.extensions.get::<ConnectInfo<PeerAddr>>() {
+        state.metrics.api_peer(peer.ip());
+    }
     let target = uri.0.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_owned();
     let request_id = request_id();
@@ -68,7 +97,12 @@ async fn aws_api(State(state): State<AppState>, uri: OriginalUri, headers: Heade
             None => Err(crate::service::ApiError::client("UnknownOperationException", format!("unknown target {operation}"))),
             Some(operation) => match state.service.authenticate("POST", &target, &headers, &body, "ssm") {
                 Err(auth) => Err(crate::service::ApiError::client(auth.json_type(), auth.message())),
-                Ok(caller) => ssm::call(&state.service, &caller, operation, &body, &host),
+                Ok(caller) => {
+                    if let Some(failure) = state.faults.api_failure(&format!("ssm:{operation}")) {
+                        return failed(&failure, "application/x-amz-json-1.1");
+                    }
+                    ssm::call(&state.service, &caller, operation, &body, &host)
+                }
             },
         };
         let (status, body) = match result {
@@ -96,7 +130,13 @@ async fn aws_api(State(state): State<AppState>, uri: OriginalUri, headers: Heade
             };
             Err(crate::service::ApiError { code: auth.ec2_code(), message: auth.message(), status })
         }
-        Ok(_) => ec2::call(&state.service, &form, &request_id),
+        Ok(caller) => {
+            let action = form.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.as_str()).unwrap_or_default();
+            if let Some(failure) = state.faults.api_failure(&format!("ec2:{action}")) {
+                return failed(&failure, "text/xml;charset=UTF-8");
+            }
+            ec2::call(&state.service, &caller, &form, &request_id)
+        }
     };
     let (status, xml) = match result {
         Ok(xml) => (StatusCode::OK, xml),
@@ -135,6 +175,14 @@ fn sts_api(state: &AppState, target: &str, headers: &HeaderMap, body: &[u8], for
     };
     let mut response = (status, xml).into_response();
     response.headers_mut().insert("content-type", HeaderValue::from_static("text/xml"));
+    response
+}
+
+/// The response of an action failed by `faults.api_failures`: its status and body as given.
+fn failed(failure: &crate::faults::ApiFailure, content_type: &'static str) -> Response {
+    let status = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, failure.body.clone()).into_response();
+    response.headers_mut().insert("content-type", HeaderValue::from_static(content_type));
     response
 }
 

@@ -19,6 +19,12 @@ pub fn call(service: &Service, caller: &Caller, operation: &str, body: &[u8], ho
         serde_json::from_slice(body).map_err(|e| ApiError::client("SerializationException", format!("the request body is not JSON: {e}")))?
     };
     let request = Request(&request);
+    let resource = match operation {
+        "ListTagsForResource" => request.0.get("ResourceId").and_then(Value::as_str).map(|id| format!("arn:aws:ssm:{}:{}:managed-instance/{id}", service.region(), service.account())),
+        "StartSession" => request.0.get("Target").and_then(Value::as_str).map(|id| format!("arn:aws:ec2:{}:{}:instance/{id}", service.region(), service.account())),
+        _ => None,
+    };
+    service.authorize(caller, &format!("ssm:{operation}"), resource.as_deref())?;
     match operation {
         "StartSession" => start_session(service, caller, &request, host),
         "ResumeSession" => {

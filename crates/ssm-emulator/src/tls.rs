@@ -1,0 +1,165 @@
+//! TLS as the service serves it: HTTPS for the APIs and `wss://` for the data channel, under a
+//! certificate authority the emulator makes at start (rcgen), so clients trust it the
+//! standard way: its PEM in a file for `AWS_CA_BUNDLE`, or in memory for the app's demo fleet.
+//!
+//! Plaintext (`--plaintext`, for debugging) is served through [`PlainListener`].
+//!
+//! Handshakes run in their own tasks, so a client that opens a socket and sends nothing does
+//! not hold up the others; a finished handshake is handed to the HTTP server through
+//! [`TlsListener`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+/// How long a client has to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A certificate authority made for one run, and the server certificate it signed.
+pub struct Authority {
+    ca_pem: String,
+    server: Arc<rustls::ServerConfig>,
+}
+
+impl std::fmt::Debug for Authority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authority").finish_non_exhaustive()
+    }
+}
+
+/// Why the authority could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("could not make the emulator's TLS certificates: {0}")]
+pub struct AuthorityError(String);
+
+impl Authority {
+    /// A new CA, and a server certificate for `localhost`, `127.0.0.1`, `::1`, the address
+    /// served on and `extra_names`.
+    pub fn generate(listen: IpAddr, extra_names: &[String]) -> Result<Authority, AuthorityError> {
+        let fail = |e: rcgen::Error| AuthorityError(e.to_string());
+        let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(fail)?;
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "ssm-emulator test authority");
+        ca.distinguished_name.push(DnType::OrganizationName, "Airlock (not a real CA)");
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        let ca_key = KeyPair::generate().map_err(fail)?;
+        let ca_cert = ca.self_signed(&ca_key).map_err(fail)?;
+        let issuer = Issuer::new(ca, ca_key);
+
+        let mut names = vec!["localhost".to_owned()];
+        names.extend(extra_names.iter().cloned());
+        let mut leaf = CertificateParams::new(names).map_err(fail)?;
+        leaf.distinguished_name.push(DnType::CommonName, "ssm-emulator");
+        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        for ip in [IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST), listen] {
+            if !leaf.subject_alt_names.contains(&SanType::IpAddress(ip)) && !ip.is_unspecified() {
+                leaf.subject_alt_names.push(SanType::IpAddress(ip));
+            }
+        }
+        let leaf_key = KeyPair::generate().map_err(fail)?;
+        let leaf_cert = leaf.signed_by(&leaf_key, &issuer).map_err(fail)?;
+
+        let chain = vec![leaf_cert.der().clone(), CertificateDer::from(ca_cert.der().to_vec())];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| AuthorityError(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| AuthorityError(e.to_string()))?;
+        Ok(Authority { ca_pem: ca_cert.pem(), server: Arc::new(server) })
+    }
+
+    /// The CA certificate, PEM: what clients must trust.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// Serves TLS on `listener`: handshakes in the background, finished ones from the result.
+    pub fn listen(&self, listener: TcpListener) -> TlsListener {
+        let acceptor = TlsAcceptor::from(self.server.clone());
+        let local = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let (ready, incoming) = mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let (tcp, peer) = match listener.accept().await {
+                    Ok(accepted) => accepted,
+                    // Out of descriptors and the like: wait instead of spinning.
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                if ready.is_closed() {
+                    return; // the server is gone
+                }
+                let acceptor = acceptor.clone();
+                let ready = ready.clone();
+                tokio::spawn(async move {
+                    if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        let _ = ready.send((tls, peer)).await;
+                    }
+                });
+            }
+        });
+        TlsListener { incoming, local }
+    }
+}
+
+/// Finished TLS connections, for the HTTP server.
+pub struct TlsListener {
+    incoming: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.incoming.recv().await {
+            Some(accepted) => accepted,
+            // The accept task is gone only when the runtime shuts down.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+/// Plain TCP connections, for `--plaintext`.
+pub struct PlainListener(pub TcpListener);
+
+impl axum::serve::Listener for PlainListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok((tcp, peer)) => {
+                    // Go, which the service and agent are written in, turns Nagle's algorithm
+                    // off on every TCP socket; small frames (keystrokes, acks) leave at once.
+                    let _ = tcp.set_nodelay(true);
+                    return (tcp, peer);
+                }
+                // Out of descriptors and the like: wait instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
