@@ -110,6 +110,16 @@ pub async fn run_shell(mut session: OpenSession) -> Result<ExitCode, CliError> {
                     status(raw.is_some(), &format!("connection lost ({reason}); reconnecting in {:.1} s (attempt {attempt})", delay.as_secs_f64()));
                 }
                 Some(Notice::Reconnected) => status(raw.is_some(), "reconnected; nothing was lost"),
+                Some(Notice::Ready(ready)) => {
+                    // The agent's own message, as the plugin prints it (for an encrypted
+                    // session: "This session is encrypted using AWS KMS."), with the key.
+                    let message = ready.customer_message.trim();
+                    match &ready.encrypted_with {
+                        Some(key) => status(raw.is_some(), &format!("{} (KMS key {key})", if message.is_empty() { "This session is encrypted using AWS KMS." } else { message })),
+                        None if !message.is_empty() => status(raw.is_some(), message),
+                        None => {}
+                    }
+                }
                 Some(Notice::Ended(ending)) => break ending,
                 Some(_) => {}
                 None => break Ending::LinkLost("the session's task stopped".into()),

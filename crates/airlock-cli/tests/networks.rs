@@ -449,3 +449,22 @@ async fn a_proxy_that_wants_credentials_is_reported_and_then_used_with_them() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn airlock_reaches_aws_by_its_own_host_names_with_no_endpoint_override() {
+    within(async {
+        // The emulator behind a proxy that takes CONNECT to *.amazonaws.com: Airlock resolves
+        // AWS's endpoints itself (ssm.us-east-1.amazonaws.com ...), gets a stream URL on
+        // ssmmessages.us-east-1.amazonaws.com, and checks that host exactly, as on AWS.
+        let emulator = Emulator::start(EmulatorConfig { fleet: Fleet::default_fleet(), aws_hosts_proxy: true, ..EmulatorConfig::default() }).await.unwrap();
+        let run = Run::new(&emulator).without("AWS_ENDPOINT_URL").with("HTTPS_PROXY", &emulator.proxy_url().unwrap());
+        let (code, out, err) = run.run(&["nodes"]).await;
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("web-1"), "{out}");
+        run.echo_through_data_channel(&[]).await.expect("a session by AWS's own host names");
+        let (_, out, _) = run.run(&["doctor"]).await;
+        assert!(out.lines().any(|l| l.starts_with("ok") && l.contains("SSM API") && l.contains("ssm.us-east-1.amazonaws.com:443")), "{out}");
+        assert!(out.lines().any(|l| l.starts_with("ok") && l.contains("Data channel host") && l.contains("ssmmessages.us-east-1.amazonaws.com:443")), "{out}");
+    })
+    .await;
+}

@@ -22,6 +22,7 @@ use crate::network::{Network, NetworkSettings, Target, TrustError, TrustSettings
 pub struct Aws {
     pub(crate) ssm: aws_sdk_ssm::Client,
     pub(crate) ec2: aws_sdk_ec2::Client,
+    pub(crate) kms: aws_sdk_kms::Client,
     sts: aws_sdk_sts::Client,
     region: String,
     /// The SSM endpoint the user configured, if any (then its host may serve the data channel).
@@ -416,14 +417,23 @@ impl Aws {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, AwsError>>,
     {
+        self.refreshing_with(call, |e| matches!(e, AwsError::Expired(_))).await
+    }
+
+    /// [`Aws::refreshing`] for calls with errors of their own; `expired` tells the refusal.
+    pub(crate) async fn refreshing_with<T, E, F, Fut>(&self, call: F, expired: fn(&E) -> bool) -> Result<T, E>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
         match call().await {
-            Err(AwsError::Expired(why)) => match &self.profile {
+            Err(error) if expired(&error) => match &self.profile {
                 Some(resolver) => {
                     tracing::info!(profile = resolver.profile(), "credentials refused as expired; refreshing");
                     resolver.invalidate().await;
                     call().await
                 }
-                None => Err(AwsError::Expired(why)),
+                None => Err(error),
             },
             other => other,
         }
@@ -438,6 +448,7 @@ impl Aws {
         Ok(Aws {
             ssm: aws_sdk_ssm::Client::new(config),
             ec2: aws_sdk_ec2::Client::new(config),
+            kms: aws_sdk_kms::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
             region,
             ssm_endpoint,
@@ -457,10 +468,12 @@ impl Aws {
         &self.network
     }
 
-    /// Driver settings for this account: this network, upgrades signed with these credentials.
+    /// Driver settings for this account: this network, upgrades signed with these credentials,
+    /// data keys of encrypted sessions from this account's KMS.
     pub fn driver_config(&self) -> crate::datachannel::DriverConfig {
         crate::datachannel::DriverConfig {
             signing: self.credentials.clone().map(|credentials| crate::datachannel::UpgradeSigning { credentials, region: self.region.clone() }),
+            data_keys: Some(std::sync::Arc::new(self.clone())),
             ..crate::datachannel::DriverConfig::new(self.network.clone())
         }
     }
@@ -501,6 +514,7 @@ impl Aws {
             session_id: output.session_id.ok_or(AwsError::Incomplete("SessionId"))?,
             stream_url: output.stream_url.ok_or(AwsError::Incomplete("StreamUrl"))?,
             token: output.token_value.ok_or(AwsError::Incomplete("TokenValue"))?,
+            target: request.target.clone(),
         };
         if let Err(refused) = self.check_stream_url(&endpoint.stream_url) {
             // The token never left; the session the service started is ended at once rather

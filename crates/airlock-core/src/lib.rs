@@ -8,8 +8,9 @@
 //!   connection; [`doctor`]: the line-by-line check of that way.
 //! - [`inventory`]: the node list and its filter (and what it lacks when permissions do).
 //! - [`documents`]: Session documents and their typed parameters.
-//! - [`datachannel`]: one task per session owning the WebSocket and the protocol state; where a
-//!   byte from the WebSocket becomes session output.
+//! - [`datachannel`]: one task per session owning the WebSocket and the sans-IO
+//!   `ssm_protocol::ClientSession`; where a byte from the WebSocket becomes session output.
+//! - [`kms`]: the GenerateDataKey call of KMS-encrypted sessions.
 //! - [`session`]: opening shells, commands, SSH bridges and pooled tunnels end to end.
 //! - [`tunnel`]: local listeners whose connections travel as smux streams (or one at a time).
 //! - [`terminal`]: a shell session as a terminal on screen sees it (stages, batched output,
@@ -28,6 +29,7 @@ pub mod datachannel;
 pub mod doctor;
 pub mod documents;
 pub mod inventory;
+pub mod kms;
 pub mod logging;
 pub mod monitor;
 pub mod network;

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::aws::{Aws, AwsError, StartRequest};
-use crate::datachannel::{self, Command, ConnectError, DriverConfig, Ending, Endpoint, Notice, SessionChannel};
+use crate::datachannel::{self, Command, ConnectError, DriverConfig, Ending, Endpoint, Notice, Ready, SessionChannel};
 use crate::tunnel::{Handoff, Tunnel, TunnelError};
 
 /// Why a session or tunnel could not be opened, with what to do.
@@ -97,12 +97,12 @@ impl OpenSession {
         &self.aws
     }
 
-    /// Waits for the session's kind (the handshake's end, or a shell's first output, which
-    /// stays queued).
-    pub async fn ready(&mut self) -> Result<SessionKind, OpenError> {
+    /// Waits for the session to be ready (the handshake's end, or a shell's first output,
+    /// which stays queued): its kind, its encryption, the agent's message.
+    pub async fn ready(&mut self) -> Result<Ready, OpenError> {
         loop {
             match self.channel.notices.recv().await {
-                Some(Notice::Ready(kind)) => return Ok(kind),
+                Some(Notice::Ready(ready)) => return Ok(ready),
                 Some(Notice::Ended(ending)) => return Err(OpenError::EndedEarly(ending)),
                 Some(_) => {}
                 None => return Err(OpenError::EndedEarly(Ending::LinkLost("the session's task stopped".into()))),
@@ -124,7 +124,7 @@ impl OpenSession {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
-        match self.ready().await? {
+        match self.ready().await?.kind {
             SessionKind::Port(PortSession { mode: PortMode::Stdio, .. }) => {}
             other => return Err(OpenError::WrongKind { wanted: "an SSH (stdio) session", found: kind_name(&other) }),
         }
@@ -323,7 +323,7 @@ impl Aws {
 
     async fn open_port(&self, request: &StartRequest, config: DriverConfig) -> Result<(OpenSession, PortSession), OpenError> {
         let mut session = self.open(request, config).await?;
-        match session.ready().await {
+        match session.ready().await.map(|ready| ready.kind) {
             Ok(SessionKind::Port(port)) => Ok((session, port)),
             Ok(other) => {
                 let found = kind_name(&other);

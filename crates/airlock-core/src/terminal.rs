@@ -49,6 +49,10 @@ pub enum TerminalState {
     Connected {
         /// The session id, for the audit trail.
         session_id: String,
+        /// The KMS key the session's stream is encrypted under, if it is.
+        encrypted_with: Option<String>,
+        /// The agent's message for the user (for example that the session is encrypted).
+        message: Option<String>,
     },
     /// The link dropped; attempt `attempt` follows after `delay`.
     Reconnecting {
@@ -246,11 +250,21 @@ struct Terminal {
     events: mpsc::Sender<TerminalEvent>,
     output: OutputBatch,
     exit_code: Option<i32>,
+    /// What the session said of itself when it became ready, repeated after reconnects.
+    ready: Option<crate::datachannel::Ready>,
 }
 
 impl Terminal {
     fn new(session: OpenSession, events: mpsc::Sender<TerminalEvent>) -> Self {
-        Terminal { session, events, output: OutputBatch::default(), exit_code: None }
+        Terminal { session, events, output: OutputBatch::default(), exit_code: None, ready: None }
+    }
+
+    fn connected(&self) -> TerminalState {
+        TerminalState::Connected {
+            session_id: self.session.session_id.clone(),
+            encrypted_with: self.ready.as_ref().and_then(|r| r.encrypted_with.clone()),
+            message: self.ready.as_ref().map(|r| r.customer_message.trim().to_owned()).filter(|m| !m.is_empty()),
+        }
     }
 
     async fn serve(mut self, size: TerminalSize, commands: &mut mpsc::UnboundedReceiver<TerminalCommand>) -> TerminalState {
@@ -279,10 +293,14 @@ impl Terminal {
                 },
                 notice = self.session.channel.notices.recv(), if can_take => match notice {
                     Some(Notice::Data(bytes) | Notice::Stderr(bytes)) => self.output.push(Instant::now(), bytes),
-                    Some(Notice::Ready(_) | Notice::Reconnected) => {
+                    Some(Notice::Ready(ready)) => {
                         self.flush().await;
-                        let connected = TerminalState::Connected { session_id: self.session.session_id.clone() };
-                        let _ = self.events.send(TerminalEvent::State(connected)).await;
+                        self.ready = Some(ready);
+                        let _ = self.events.send(TerminalEvent::State(self.connected())).await;
+                    }
+                    Some(Notice::Reconnected) => {
+                        self.flush().await;
+                        let _ = self.events.send(TerminalEvent::State(self.connected())).await;
                     }
                     Some(Notice::Exit(code)) => self.exit_code = Some(code),
                     Some(Notice::Reconnecting { attempt, delay, reason }) => {

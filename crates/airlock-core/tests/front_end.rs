@@ -65,7 +65,7 @@ async fn a_terminal_reports_its_stages_output_and_end() {
         [TerminalState::Connecting(Stage::StartingSession), TerminalState::Connecting(Stage::OpeningDataChannel), TerminalState::Connecting(Stage::WaitingForAgent)],
         "the stages come in order"
     );
-    let TerminalState::Connected { session_id } = &states[3] else { panic!("{states:?}") };
+    let TerminalState::Connected { session_id, encrypted_with: None, .. } = &states[3] else { panic!("{states:?}") };
     terminal.close();
     let end = within("the end", async {
         loop {

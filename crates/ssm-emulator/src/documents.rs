@@ -148,7 +148,7 @@ fn substitute(template: &Value, values: &HashMap<&str, Vec<String>>) -> Value {
 }
 
 /// The documents AWS provides, with the content SSM holds for them.
-pub fn standard() -> Vec<Document> {
+pub fn standard(preferences: &crate::fleet::Preferences) -> Vec<Document> {
     let port = |d: &str| json!({"type": "String", "description": d, "allowedPattern": PORT_PATTERN});
     let command_properties = json!({
         "linux": {"commands": "{{ command }}", "runAsElevated": false},
@@ -168,7 +168,9 @@ pub fn standard() -> Vec<Document> {
             "SSM-SessionManagerRunShell",
             json!({"schemaVersion": "1.0", "description": "Document to hold regional settings for Session Manager", "sessionType": "Standard_Stream",
                    "inputs": {"s3BucketName": "", "s3KeyPrefix": "", "s3EncryptionEnabled": true, "cloudWatchLogGroupName": "", "cloudWatchEncryptionEnabled": true,
-                              "idleSessionTimeout": "20", "maxSessionDuration": "", "kmsKeyId": "", "runAsEnabled": false, "runAsDefaultUser": "", "shellProfile": {"windows": "", "linux": ""}}}),
+                              "idleSessionTimeout": preferences.idle_session_timeout, "maxSessionDuration": preferences.max_session_duration,
+                              "kmsKeyId": preferences.kms_key_id, "runAsEnabled": preferences.run_as_enabled, "runAsDefaultUser": preferences.run_as_default_user,
+                              "shellProfile": {"windows": preferences.shell_profile.windows, "linux": preferences.shell_profile.linux}}}),
         ),
         (
             "AWS-StartPortForwardingSession",
@@ -215,7 +217,7 @@ mod tests {
     use super::*;
 
     fn find(name: &str) -> Document {
-        standard().into_iter().find(|d| d.name == name).unwrap()
+        standard(&crate::fleet::Preferences::default()).into_iter().find(|d| d.name == name).unwrap()
     }
 
     fn params(pairs: &[(&str, &str)]) -> HashMap<String, Vec<String>> {

@@ -19,9 +19,16 @@ pub struct Fleet {
     /// The region the APIs claim to be.
     #[serde(default = "default_region")]
     pub region: String,
-    /// Minutes without stream data after which a session ends (the service's default is 20).
-    #[serde(default = "default_idle_minutes")]
-    pub idle_timeout_minutes: u64,
+    /// Session Manager preferences: the inputs of the `SSM-SessionManagerRunShell` document.
+    #[serde(default)]
+    pub preferences: Preferences,
+    /// How many real seconds an emulated minute lasts for the preferences' timeouts (60; a
+    /// test shortens it to see an idle timeout or a maximum duration without waiting).
+    #[serde(default = "default_minute_seconds")]
+    pub minute_seconds: f64,
+    /// KMS keys of the account.
+    #[serde(default)]
+    pub kms_keys: Vec<KmsKeySpec>,
     /// Key pairs the APIs accept.
     #[serde(default = "default_credentials")]
     pub credentials: Vec<KeyPair>,
@@ -76,6 +83,86 @@ pub struct KeyPair {
     /// (`ec2:DescribeInstances`, `ssm:ListTagsForResource`, `kms:GenerateDataKey`; `ec2:*`).
     #[serde(default)]
     pub deny: Vec<String>,
+    /// The user's `SSMSessionRunAs` tag: the OS user its shells run as when Run As is on
+    /// (it wins over the preferences' default user, as the service's does).
+    #[serde(default)]
+    pub run_as: Option<String>,
+}
+
+/// Session Manager preferences, as the service keeps them in the `SSM-SessionManagerRunShell`
+/// document's `inputs` (names as there).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Preferences {
+    /// Encrypt shell and command sessions with this KMS key (id, ARN or alias); empty: no.
+    #[serde(default)]
+    pub kms_key_id: String,
+    /// Run shells as an OS user: the caller's `run_as`, else `run_as_default_user`.
+    #[serde(default)]
+    pub run_as_enabled: bool,
+    /// The OS user shells run as when Run As is on and the caller names none.
+    #[serde(default)]
+    pub run_as_default_user: String,
+    /// Minutes without activity before the service ends a session, "1" to "60" (default "20").
+    #[serde(default = "default_idle_timeout")]
+    pub idle_session_timeout: String,
+    /// Minutes after which a session ends whatever happens, "1" to "1440"; empty: never.
+    #[serde(default)]
+    pub max_session_duration: String,
+    /// Commands run at the start of each shell, per platform.
+    #[serde(default)]
+    pub shell_profile: ShellProfile,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Preferences {
+            kms_key_id: String::new(),
+            run_as_enabled: false,
+            run_as_default_user: String::new(),
+            idle_session_timeout: default_idle_timeout(),
+            max_session_duration: String::new(),
+            shell_profile: ShellProfile::default(),
+        }
+    }
+}
+
+impl Preferences {
+    /// The idle timeout in minutes.
+    pub fn idle_minutes(&self) -> u64 {
+        self.idle_session_timeout.trim().parse().unwrap_or(20)
+    }
+
+    /// The maximum duration in minutes, if any.
+    pub fn max_minutes(&self) -> Option<u64> {
+        self.max_session_duration.trim().parse().ok()
+    }
+}
+
+/// A shell profile per platform.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellProfile {
+    /// Run in Linux and macOS shells.
+    #[serde(default)]
+    pub linux: String,
+    /// Run in Windows shells.
+    #[serde(default)]
+    pub windows: String,
+}
+
+/// A KMS key of the account.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KmsKeySpec {
+    /// The key id (a UUID).
+    pub id: String,
+    /// An alias, `alias/NAME`.
+    #[serde(default)]
+    pub alias: Option<String>,
+    /// A disabled key refuses GenerateDataKey and Decrypt.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
 }
 
 /// A virtual MFA device and the code it shows (always the same one: the emulator has no TOTP).
@@ -140,6 +227,11 @@ pub struct NodeSpec {
     /// The login shell started for Standard_Stream sessions.
     #[serde(default = "default_shell")]
     pub shell: Vec<String>,
+    /// The id the node's agent names as `aws:ssm:TargetId` when it decrypts a KMS data key, if
+    /// not its own id (as for ECS tasks, whose StartSession target is `ecs:...`); a client
+    /// that names the StartSession target then gets the agent's decryption failure.
+    #[serde(default)]
+    pub kms_target_id: Option<String>,
 }
 
 /// A Session document: its name and its JSON content, in the form SSM stores
@@ -159,8 +251,14 @@ fn default_account() -> String {
 fn default_region() -> String {
     "us-east-1".into()
 }
-fn default_idle_minutes() -> u64 {
-    20
+fn default_idle_timeout() -> String {
+    "20".into()
+}
+fn default_minute_seconds() -> f64 {
+    60.0
+}
+fn default_true() -> bool {
+    true
 }
 fn default_mfa_devices() -> Vec<MfaDevice> {
     vec![MfaDevice { serial: format!("arn:aws:iam::{}:mfa/demo", default_account()), code: "123456".into() }]
@@ -211,7 +309,7 @@ pub const DEMO_ACCESS_KEY_ID: &str = "AKIAEMULATORDEMO0001";
 pub const DEMO_SECRET_ACCESS_KEY: &str = "emulator/demo/secret/key/not/a/real/one/000";
 
 fn default_credentials() -> Vec<KeyPair> {
-    vec![KeyPair { access_key_id: DEMO_ACCESS_KEY_ID.into(), secret_access_key: DEMO_SECRET_ACCESS_KEY.into(), user: default_user(), deny: Vec::new() }]
+    vec![KeyPair { access_key_id: DEMO_ACCESS_KEY_ID.into(), secret_access_key: DEMO_SECRET_ACCESS_KEY.into(), user: default_user(), deny: Vec::new(), run_as: None }]
 }
 
 /// Why a fleet file was refused.
@@ -271,6 +369,7 @@ impl Fleet {
             state: default_state(),
             tags: tags.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
             shell: default_shell(),
+            kms_target_id: None,
         };
         let mut onprem = node("mi-0123456789abcdef0", "onprem-build", "3.3.1142.0", "Online", "192.168.10.20", &[("env", "ci"), ("team", "platform")]);
         onprem.platform_name = "Ubuntu".into();
@@ -278,7 +377,9 @@ impl Fleet {
         let fleet = Fleet {
             account: default_account(),
             region: default_region(),
-            idle_timeout_minutes: default_idle_minutes(),
+            preferences: Preferences::default(),
+            minute_seconds: default_minute_seconds(),
+            kms_keys: Vec::new(),
             credentials: default_credentials(),
             mfa_devices: default_mfa_devices(),
             roles: default_roles(),
@@ -321,6 +422,7 @@ impl Fleet {
                 state: default_state(),
                 tags,
                 shell: default_shell(),
+                kms_target_id: None,
             });
         }
         nodes
@@ -347,8 +449,23 @@ impl Fleet {
         if self.credential_lifetime_seconds < 60 {
             return invalid("credential_lifetime_seconds must be at least 60".into());
         }
-        if self.idle_timeout_minutes == 0 {
-            return invalid("idle_timeout_minutes must be at least 1".into());
+        let prefs = &self.preferences;
+        if !prefs.idle_session_timeout.trim().parse::<u64>().is_ok_and(|m| (1..=60).contains(&m)) {
+            return invalid(format!("preferences.idleSessionTimeout {:?} must be minutes from 1 to 60", prefs.idle_session_timeout));
+        }
+        if !prefs.max_session_duration.trim().is_empty() && !prefs.max_session_duration.trim().parse::<u64>().is_ok_and(|m| (1..=1440).contains(&m)) {
+            return invalid(format!("preferences.maxSessionDuration {:?} must be minutes from 1 to 1440, or empty", prefs.max_session_duration));
+        }
+        if prefs.run_as_enabled && prefs.run_as_default_user.trim().is_empty() && self.credentials.iter().any(|k| k.run_as.is_none()) {
+            return invalid("preferences.runAsEnabled needs runAsDefaultUser (or a run_as for every key pair)".into());
+        }
+        if !(self.minute_seconds.is_finite() && self.minute_seconds > 0.0) {
+            return invalid("minute_seconds must be a positive number".into());
+        }
+        for key in &self.kms_keys {
+            if key.alias.as_deref().is_some_and(|a| !a.starts_with("alias/")) {
+                return invalid(format!("kms key {}: alias must start with alias/", key.id));
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for node in &self.nodes {

@@ -146,6 +146,7 @@ impl Identities {
                     arn: format!("arn:aws:iam::{}:user/{}", self.account, pair.user),
                     temporary: false,
                     denied: pair.deny.clone(),
+                    run_as: pair.run_as.clone(),
                 },
             });
         }
@@ -240,7 +241,7 @@ impl Identities {
         }
         let (account, name) = parse_role_arn(role_arn).ok_or_else(|| ApiError::client("ValidationError", format!("{role_arn} is not a role ARN")))?;
         let assumed = format!("arn:aws:sts::{account}:assumed-role/{name}/{session_name}");
-        let caller = Caller { access_key_id: String::new(), user: session_name.to_owned(), arn: assumed.clone(), temporary: true, denied: role.deny.clone() };
+        let caller = Caller { access_key_id: String::new(), user: session_name.to_owned(), arn: assumed.clone(), temporary: true, denied: role.deny.clone(), run_as: None };
         let issued = self.issue(caller, lifetime);
         Ok((issued, assumed))
     }
@@ -337,6 +338,7 @@ impl Identities {
             arn: format!("arn:aws:sts::{}:assumed-role/AWSReservedSSO_{role_name}_0123456789abcdef/sso-user", self.account),
             temporary: true,
             denied: Vec::new(),
+            run_as: None,
         };
         Ok(self.issue(caller, self.lifetime))
     }

@@ -9,6 +9,7 @@
 //! - [`documents`]: Session documents and parameter resolution.
 //! - [`agent`]: the agent end of the data channel (pty shells, port forwarding, handshake).
 //! - [`faults`]: fault injection on the data channel.
+//! - [`kms`]: the account's KMS keys: GenerateDataKey, Decrypt, DescribeKey.
 //! - [`metrics`]: counters served at `/_emulator/metrics`.
 //! - [`testkit`]: TCP peers for tests and benchmarks (checked transfers, echo).
 //! - [`tls`]: the certificate authority made at start, and HTTPS / `wss://` serving.
@@ -26,6 +27,7 @@ pub mod documents;
 pub mod faults;
 pub mod fleet;
 pub mod identity;
+pub mod kms;
 pub mod metrics;
 pub mod service;
 pub mod sigv4;
@@ -60,6 +62,10 @@ pub struct EmulatorConfig {
     pub ca_file: Option<PathBuf>,
     /// Host names the server certificate covers besides localhost and the loopback addresses.
     pub server_names: Vec<String>,
+    /// Also serve an HTTP proxy whose `CONNECT` to AWS's own host names
+    /// (`ssm.<region>.amazonaws.com`, `kms.…`, `ssmmessages.…`) reaches this emulator: clients
+    /// then need no endpoint override, only `HTTPS_PROXY` and the CA (TLS only).
+    pub aws_hosts_proxy: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -71,6 +77,7 @@ impl Default for EmulatorConfig {
             tls: true,
             ca_file: None,
             server_names: Vec::new(),
+            aws_hosts_proxy: false,
         }
     }
 }
@@ -116,12 +123,22 @@ impl Emulator {
         let stopped = async move {
             let _ = stopped.await;
         };
+        let mut proxy_addr = None;
         let ca_pem = if config.tls {
-            let authority = tls::Authority::generate(addr.ip(), &config.server_names)?;
+            let mut names = config.server_names.clone();
+            let proxy = if config.aws_hosts_proxy {
+                names.extend(tls::aws_host_names(&config.fleet.region));
+                let proxy = TcpListener::bind(SocketAddr::new(addr.ip(), 0)).await.map_err(|source| StartError::Listen { address: addr, source })?;
+                proxy_addr = proxy.local_addr().ok();
+                Some(proxy)
+            } else {
+                None
+            };
+            let authority = tls::Authority::generate(addr.ip(), &names)?;
             if let Some(path) = &config.ca_file {
                 std::fs::write(path, authority.ca_pem()).map_err(|source| StartError::CaFile { path: path.clone(), source })?;
             }
-            let listener = authority.listen(listener);
+            let listener = authority.listen(listener, proxy);
             tokio::spawn(async move {
                 let _ = axum::serve(listener, router.into_make_service_with_connect_info::<api::PeerAddr>()).with_graceful_shutdown(stopped).await;
             });
@@ -133,7 +150,7 @@ impl Emulator {
             });
             None
         };
-        Ok(RunningEmulator { addr, ca_pem, credentials: config.fleet.credentials[0].clone(), region: config.fleet.region.clone(), service, faults, metrics, _stop: stop })
+        Ok(RunningEmulator { addr, proxy_addr, ca_pem, credentials: config.fleet.credentials[0].clone(), region: config.fleet.region.clone(), service, faults, metrics, _stop: stop })
     }
 }
 
@@ -141,6 +158,7 @@ impl Emulator {
 #[derive(Debug)]
 pub struct RunningEmulator {
     addr: SocketAddr,
+    proxy_addr: Option<SocketAddr>,
     ca_pem: Option<String>,
     credentials: KeyPair,
     region: String,
@@ -160,6 +178,12 @@ impl RunningEmulator {
     pub fn endpoint_url(&self) -> String {
         let scheme = if self.ca_pem.is_some() { "https" } else { "http" };
         format!("{scheme}://{}", self.addr)
+    }
+
+    /// The value for `HTTPS_PROXY` that reaches this emulator by AWS's host names, when
+    /// [`EmulatorConfig::aws_hosts_proxy`] is on.
+    pub fn proxy_url(&self) -> Option<String> {
+        self.proxy_addr.map(|a| format!("http://{a}"))
     }
 
     /// The CA certificate (PEM) clients must trust; `None` when serving plaintext.

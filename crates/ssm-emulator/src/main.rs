@@ -32,6 +32,11 @@ struct Args {
     /// temporary directory, named after the port].
     #[arg(long)]
     ca_file: Option<PathBuf>,
+    /// Also serve an HTTP proxy through which AWS's own host names (ssm.<region>.amazonaws.com,
+    /// kms…, ssmmessages…) reach the emulator: for clients that take no endpoint override,
+    /// such as the official plugin's KMS client.
+    #[arg(long, conflicts_with = "plaintext")]
+    aws_hosts_proxy: bool,
 }
 
 #[tokio::main]
@@ -54,7 +59,7 @@ async fn main() -> ExitCode {
         port => format!("ssm-emulator-{port}-ca.pem"),
     };
     let ca_file = args.ca_file.clone().unwrap_or_else(|| std::env::temp_dir().join(name));
-    let config = EmulatorConfig { listen: args.listen, fleet: fleet.clone(), paced: !args.unpaced, tls, ca_file: tls.then(|| ca_file.clone()), server_names: Vec::new() };
+    let config = EmulatorConfig { listen: args.listen, fleet: fleet.clone(), paced: !args.unpaced, tls, ca_file: tls.then(|| ca_file.clone()), server_names: Vec::new(), aws_hosts_proxy: args.aws_hosts_proxy };
     let running = match Emulator::start(config).await {
         Ok(running) => running,
         Err(error) => {
@@ -77,6 +82,10 @@ async fn main() -> ExitCode {
     println!("  export AWS_ENDPOINT_URL={}", running.endpoint_url());
     if tls {
         println!("  export AWS_CA_BUNDLE={}", ca_file.display());
+    }
+    if let Some(proxy) = running.proxy_url() {
+        println!("Or by AWS's own host names, with no AWS_ENDPOINT_URL:");
+        println!("  export HTTPS_PROXY={proxy} AWS_CA_BUNDLE={} SSL_CERT_FILE={}", ca_file.display(), ca_file.display());
     }
     println!("  export AWS_REGION={}", fleet.region);
     for key in &fleet.credentials {

@@ -120,6 +120,10 @@ pub struct Service {
     paced: bool,
     idle_timeout: Duration,
     handler_ready_delay: Duration,
+    preferences: crate::fleet::Preferences,
+    /// An emulated minute, for the preferences' timeouts.
+    minute: Duration,
+    kms: Arc<crate::kms::Kms>,
     /// `wss` when serving TLS, else `ws`.
     stream_scheme: &'static str,
     /// The fleet's override of where the data channel is.
@@ -137,7 +141,7 @@ impl Service {
     /// The service for `fleet`. `paced` applies the agent's pacing and the message-rate limit;
     /// `tls` says the data channel is served as `wss://`.
     pub fn new(fleet: &Fleet, faults: Arc<Faults>, metrics: Arc<Metrics>, paced: bool, tls: bool) -> Arc<Service> {
-        let mut documents = documents::standard();
+        let mut documents = documents::standard(&fleet.preferences);
         for spec in &fleet.documents {
             if let Ok(mut document) = Document::parse(&spec.name, &spec.content) {
                 document.owner = fleet.account.clone();
@@ -155,8 +159,11 @@ impl Service {
             faults,
             metrics,
             paced,
-            idle_timeout: Duration::from_secs(fleet.idle_timeout_minutes * 60),
+            idle_timeout: Duration::from_secs_f64(fleet.minute_seconds * fleet.preferences.idle_minutes() as f64),
             handler_ready_delay: Duration::from_millis(fleet.handler_ready_delay_ms),
+            preferences: fleet.preferences.clone(),
+            minute: Duration::from_secs_f64(fleet.minute_seconds),
+            kms: Arc::new(crate::kms::Kms::new(&fleet.kms_keys, &fleet.region, &fleet.account)),
             stream_scheme: if tls { "wss" } else { "ws" },
             stream_url_base: fleet.stream_url_base.clone(),
             me: me.clone(),
@@ -192,6 +199,11 @@ impl Service {
     /// Verifies a request's signature for `service`.
     pub fn authenticate(&self, method: &str, path_and_query: &str, headers: &HeaderMap, body: &[u8], service: &str) -> Result<Caller, sigv4::AuthError> {
         sigv4::verify(method, path_and_query, headers, body, service, &|id| self.identities.key(id), self.faults.service_now())
+    }
+
+    /// The account's KMS keys.
+    pub fn kms(&self) -> &crate::kms::Kms {
+        &self.kms
     }
 
     /// Key pairs, temporary credentials, MFA devices, SSO logins and their clock.
@@ -233,6 +245,13 @@ impl Service {
             paced: self.paced,
             idle_timeout: self.idle_timeout,
             handler_ready_delay: self.handler_ready_delay,
+            instance_id: node.kms_target_id.clone().unwrap_or_else(|| node.id.clone()),
+            kms_key_id: Some(self.preferences.kms_key_id.trim().to_owned()).filter(|k| !k.is_empty() && document.session_type != "Port"),
+            kms: Some(self.kms.clone()),
+            // The caller's SSMSessionRunAs tag wins over the default user, as the service's does.
+            run_as: self.preferences.run_as_enabled.then(|| caller.run_as.clone().unwrap_or_else(|| self.preferences.run_as_default_user.clone())),
+            shell_profile: self.preferences.shell_profile.linux.clone(),
+            max_duration: self.preferences.max_minutes().map(|m| self.minute * u32::try_from(m).unwrap_or(u32::MAX)),
         };
         let token = new_token();
         self.lock().push(SessionRecord {
@@ -301,6 +320,10 @@ impl Service {
                     record.status = Status::Terminated;
                     record.details = Some("idle timeout".into());
                 }
+                Ending::MaxDuration => {
+                    record.status = Status::Terminated;
+                    record.details = Some("maximum session duration".into());
+                }
                 Ending::Finished | Ending::Terminated => record.status = Status::Terminated,
             }
         }
@@ -347,6 +370,12 @@ impl Service {
     /// The data channel's URL: on this server, with the scheme it serves, unless the fleet
     /// names another base.
     fn stream_url(&self, host: &str, session_id: &str) -> String {
+        // Reached by AWS's own name (through the AWS-hosts proxy), the data channel is where
+        // the service puts it: ssmmessages.<region>.amazonaws.com, beside ssm.<region>.
+        let host = match host.strip_prefix("ssm.").filter(|rest| rest.ends_with(".amazonaws.com") || rest.ends_with(".amazonaws.com.cn")) {
+            Some(rest) => format!("ssmmessages.{rest}"),
+            None => host.to_owned(),
+        };
         let base = self.stream_url_base.clone().unwrap_or_else(|| format!("{}://{host}", self.stream_scheme));
         format!("{base}/v1/data-channel/{session_id}?role=publish_subscribe")
     }

@@ -76,6 +76,8 @@ pub struct Caller {
     pub temporary: bool,
     /// Actions its policies do not allow (`ec2:DescribeInstances`, `ssm:*`, ...).
     pub denied: Vec<String>,
+    /// Its `SSMSessionRunAs` tag, if any.
+    pub run_as: Option<String>,
 }
 
 impl Caller {
@@ -236,7 +238,7 @@ mod tests {
             secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
             session_token: None,
             expired: false,
-            caller: Caller { access_key_id: id.into(), user: "alice".into(), arn: "arn:aws:iam::123456789012:user/alice".into(), temporary: false, denied: Vec::new() },
+            caller: Caller { access_key_id: id.into(), user: "alice".into(), arn: "arn:aws:iam::123456789012:user/alice".into(), temporary: false, denied: Vec::new(), run_as: None },
         })
     }
 

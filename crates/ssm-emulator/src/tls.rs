@@ -83,10 +83,16 @@ impl Authority {
     }
 
     /// Serves TLS on `listener`: handshakes in the background, finished ones from the result.
-    pub fn listen(&self, listener: TcpListener) -> TlsListener {
+    /// With `proxy`, that listener too serves as an HTTP proxy whose `CONNECT` to any AWS host
+    /// name (`*.amazonaws.com`) reaches this server, so a client reaches the emulator as it
+    /// reaches AWS, by AWS's own host names and no endpoint override.
+    pub fn listen(&self, listener: TcpListener, proxy: Option<TcpListener>) -> TlsListener {
         let acceptor = TlsAcceptor::from(self.server.clone());
         let local = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
         let (ready, incoming) = mpsc::channel(64);
+        if let Some(proxy) = proxy {
+            tokio::spawn(serve_proxy(proxy, acceptor.clone(), ready.clone()));
+        }
         tokio::spawn(async move {
             loop {
                 let (tcp, peer) = match listener.accept().await {
@@ -112,6 +118,62 @@ impl Authority {
         });
         TlsListener { incoming, local }
     }
+}
+
+/// The proxy's side: read `CONNECT host:port`, answer 200 for AWS host names (403 for any
+/// other), then run TLS on the tunnel as on a direct connection.
+async fn serve_proxy(listener: TcpListener, acceptor: TlsAcceptor, ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let (mut tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        if ready.is_closed() {
+            return;
+        }
+        let (acceptor, ready) = (acceptor.clone(), ready.clone());
+        tokio::spawn(async move {
+            let head = async {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+                    if tcp.read(&mut byte).await.ok()? == 0 {
+                        return None;
+                    }
+                    head.push(byte[0]);
+                }
+                Some(String::from_utf8_lossy(&head).into_owned())
+            };
+            let Ok(Some(head)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, head).await else { return };
+            let target = head.lines().next().and_then(|line| line.strip_prefix("CONNECT ")).and_then(|rest| rest.split(' ').next()).unwrap_or_default().to_owned();
+            let host = target.rsplit_once(':').map_or(target.as_str(), |(host, _)| host).to_ascii_lowercase();
+            if !(host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")) {
+                let _ = tcp.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n").await;
+                return;
+            }
+            if tcp.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await.is_err() {
+                return;
+            }
+            if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                let _ = ready.send((tls, peer)).await;
+            }
+        });
+    }
+}
+
+/// The AWS host names of `region` the server certificate covers in proxy mode.
+pub fn aws_host_names(region: &str) -> Vec<String> {
+    vec![
+        format!("*.{region}.amazonaws.com"),
+        "sts.amazonaws.com".into(),
+        format!("portal.sso.{region}.amazonaws.com"),
+        format!("*.sso.{region}.amazonaws.com"),
+    ]
 }
 
 /// Finished TLS connections, for the HTTP server.

@@ -293,6 +293,7 @@ async fn a_session_from_start_session_to_terminate() {
             session_id: started.session_id().unwrap().to_owned(),
             stream_url: started.stream_url().unwrap().to_owned(),
             token: started.token_value().unwrap().to_owned(),
+            target: "i-0a1b2c3d4e5f60001".into(),
         };
         assert!(endpoint.stream_url.starts_with(&format!("wss://{}/v1/data-channel/{}", emulator.addr(), endpoint.session_id)), "over TLS, as the service answers");
         let mut channel = datachannel::connect(endpoint.clone(), Box::new(SdkResume(client.clone())), driver(&emulator)).await.unwrap();
@@ -426,6 +427,7 @@ async fn upload_through_paced_tunnel(
         session_id: started.session_id().unwrap().to_owned(),
         stream_url: started.stream_url().unwrap().to_owned(),
         token: started.token_value().unwrap().to_owned(),
+        target: "i-0a1b2c3d4e5f60001".into(),
     };
     let mut config = driver(&emulator);
     if !client_paces {
@@ -434,7 +436,7 @@ async fn upload_through_paced_tunnel(
     let mut channel = datachannel::connect(endpoint, Box::new(SdkResume(client.clone())), config).await.unwrap();
     let port = loop {
         match channel.notices.recv().await {
-            Some(Notice::Ready(SessionKind::Port(port))) => break port,
+            Some(Notice::Ready(airlock_core::datachannel::Ready { kind: SessionKind::Port(port), .. })) => break port,
             Some(Notice::Ended(ending)) => panic!("{ending:?}"),
             Some(_) => {}
             None => panic!("the driver stopped"),
@@ -477,4 +479,40 @@ async fn airlocks_token_bucket_keeps_under_the_service_limit() {
     })
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn kms_generates_data_keys_that_decrypt_only_with_their_context() {
+    use aws_sdk_kms::primitives::Blob;
+    let mut fleet = Fleet::default_fleet();
+    fleet.kms_keys.push(ssm_emulator::fleet::KmsKeySpec { id: "1234abcd-12ab-34cd-56ef-1234567890ab".into(), alias: Some("alias/sessions".into()), enabled: true });
+    fleet.credentials.push(ssm_emulator::fleet::KeyPair {
+        access_key_id: "AKIANOKMS00000000001".into(),
+        secret_access_key: "no-kms-secret".into(),
+        user: "nokms".into(),
+        deny: vec!["kms:GenerateDataKey".into()],
+        run_as: None,
+    });
+    let emulator = Emulator::start(EmulatorConfig { fleet, ..EmulatorConfig::default() }).await.unwrap();
+    let kms = aws_sdk_kms::Client::new(&sdk_config(&emulator, DEMO_SECRET_ACCESS_KEY));
+    let context = |session: &str| std::collections::HashMap::from([("aws:ssm:SessionId".to_owned(), session.to_owned()), ("aws:ssm:TargetId".to_owned(), "i-0a1b2c3d4e5f60001".to_owned())]);
+    let key = kms.generate_data_key().key_id("alias/sessions").number_of_bytes(64).set_encryption_context(Some(context("s-1"))).send().await.unwrap();
+    let plaintext = key.plaintext().unwrap().as_ref().to_vec();
+    assert_eq!(plaintext.len(), 64);
+    assert_eq!(key.key_id(), Some("arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"));
+    let blob = key.ciphertext_blob().unwrap().clone();
+    let decrypted = kms.decrypt().ciphertext_blob(blob.clone()).set_encryption_context(Some(context("s-1"))).send().await.unwrap();
+    assert_eq!(decrypted.plaintext().unwrap().as_ref(), &plaintext[..]);
+    let wrong = kms.decrypt().ciphertext_blob(blob).set_encryption_context(Some(context("s-2"))).send().await.unwrap_err();
+    assert_eq!(code(&wrong), "InvalidCiphertextException", "another context, another key");
+    let garbage = kms.decrypt().ciphertext_blob(Blob::new(b"not a blob".to_vec())).send().await.unwrap_err();
+    assert_eq!(code(&garbage), "InvalidCiphertextException");
+    let described = kms.describe_key().key_id("alias/sessions").send().await.unwrap();
+    assert_eq!(described.key_metadata().map(|m| m.enabled()), Some(true));
+    let missing = kms.describe_key().key_id("alias/none").send().await.unwrap_err();
+    assert_eq!(code(&missing), "NotFoundException");
+
+    let refused = far_side(&emulator, "AKIANOKMS00000000001", "no-kms-secret").0;
+    let error = aws_sdk_kms::Client::new(&refused).generate_data_key().key_id("alias/sessions").number_of_bytes(64).send().await.unwrap_err();
+    assert_eq!(code(&error), "AccessDeniedException", "the per-caller refusal");
 }

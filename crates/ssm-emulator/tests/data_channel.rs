@@ -107,7 +107,7 @@ async fn emulator() -> Emulator {
     let addr = listener.local_addr().unwrap();
     let authority = Authority::generate(addr.ip(), &[]).unwrap();
     let network = Network::new(&NetworkSettings { trust: TrustSettings::only(authority.ca_pem().as_bytes().to_vec(), "the test authority"), ..NetworkSettings::default() }).unwrap();
-    let listener = authority.listen(listener);
+    let listener = authority.listen(listener, None);
     tokio::spawn(async move { axum::serve(listener, routes(state)).await });
     Emulator { addr, directory, faults, network }
 }
@@ -122,13 +122,19 @@ fn spec(session_type: &str, properties: serde_json::Value, agent_version: &str) 
         paced: false,
         idle_timeout: Duration::from_secs(600),
         handler_ready_delay: Duration::ZERO,
+        instance_id: "i-0a1b2c3d4e5f60001".into(),
+        kms_key_id: None,
+        kms: None,
+        run_as: None,
+        shell_profile: String::new(),
+        max_duration: None,
     }
 }
 
 async fn open(emulator: &Emulator, id: &str, mut spec: AgentSpec) -> SessionChannel {
     spec.session_id = id.into();
     let token = emulator.directory.add(id, spec);
-    let endpoint = Endpoint { session_id: id.into(), stream_url: format!("wss://{}/v1/data-channel/{id}?role=publish_subscribe", emulator.addr), token };
+    let endpoint = Endpoint { session_id: id.into(), stream_url: format!("wss://{}/v1/data-channel/{id}?role=publish_subscribe", emulator.addr), token, target: "i-0a1b2c3d4e5f60001".into() };
     let config = DriverConfig { message_rate: None, ..DriverConfig::new(emulator.network.clone()) };
     datachannel::connect(endpoint, Box::new(DirectoryResume(emulator.directory.clone())), config).await.expect("the data channel opens")
 }
@@ -152,7 +158,7 @@ async fn shell_echoes_resizes_and_ends_when_the_shell_exits() {
         let emulator = emulator().await;
         let mut session = open(&emulator, "shell-1", spec("Standard_Stream", serde_json::Value::Null, "3.3.1142.0")).await;
         let mut screen = String::new();
-        until(&mut session, |n| matches!(n, Notice::Ready(SessionKind::Shell))).await;
+        until(&mut session, |n| matches!(n, Notice::Ready(ready) if ready.kind == SessionKind::Shell)).await;
         session.commands.send(Command::Resize(TerminalSize { cols: 101, rows: 33 })).await.unwrap();
         session.commands.send(Command::Data(b"stty size; echo $((6*7))\n".to_vec())).await.unwrap();
         until(&mut session, |n| {
@@ -229,7 +235,7 @@ async fn tunnel(emulator: &Emulator, id: &str, agent_version: &str, port: u16) -
     let mut session = open(emulator, id, spec("Port", properties, agent_version)).await;
     let mut kind = None;
     until(&mut session, |n| {
-        if let Notice::Ready(k) = n {
+        if let Notice::Ready(airlock_core::datachannel::Ready { kind: k, .. }) = n {
             kind = Some(k.clone());
             return true;
         }

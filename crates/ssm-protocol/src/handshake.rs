@@ -212,15 +212,15 @@ pub fn answer_request(
                         KmsAnswer::Generated {
                             ciphertext_key_b64,
                             challenge_acknowledged,
-                        } => (
-                            ActionStatus::Success,
-                            serde_json::json!({
-                                "KMSCipherTextKey": ciphertext_key_b64,
-                                "KMSCipherTextHash": null,
-                                "ChallengeAcknowledgement": challenge_acknowledged,
-                            }),
-                            String::new(),
-                        ),
+                        } => {
+                            let mut result = serde_json::json!({"KMSCipherTextKey": ciphertext_key_b64, "KMSCipherTextHash": null});
+                            // Only where the random-challenge context was used: the plugin's
+                            // answer has no such field, and older agents expect its shape.
+                            if challenge_acknowledged {
+                                result["ChallengeAcknowledgement"] = serde_json::Value::Bool(true);
+                            }
+                            (ActionStatus::Success, result, String::new())
+                        }
                         KmsAnswer::Failed(reason) => (ActionStatus::Failed, serde_json::Value::Null, reason),
                     }
                 }
@@ -322,6 +322,9 @@ pub struct AgentNegotiated {
     pub keep_alive: bool,
     /// Whether the client acknowledged the KMS random challenge.
     pub challenge_acknowledged: bool,
+    /// The KMS `CiphertextBlob` the client sent, when the agent asked for encryption: what the
+    /// agent decrypts (with the encryption context) to get the data key.
+    pub kms_ciphertext: Option<Vec<u8>>,
 }
 
 /// The agent's side: the request it sent, waiting for the response within 15 s.
@@ -399,10 +402,18 @@ impl AgentHandshake {
         let client_version = response.client_version.parse::<Version>().ok();
         let at_least = |gate: Version| client_version.as_ref().is_some_and(|v| v.is_at_least(&gate));
         let newer = |gate: Version| client_version.as_ref().is_some_and(|v| v.is_newer_than(&gate));
-        let challenge_acknowledged = response.processed_client_actions.iter().any(|p| {
-            p.action_type == RequestedClientAction::KMS_ENCRYPTION
-                && p.action_result.get("ChallengeAcknowledgement") == Some(&serde_json::Value::Bool(true))
-        });
+        let kms_result = response.processed_client_actions.iter().find(|p| p.action_type == RequestedClientAction::KMS_ENCRYPTION).map(|p| &p.action_result);
+        let challenge_acknowledged = kms_result.is_some_and(|r| r.get("ChallengeAcknowledgement") == Some(&serde_json::Value::Bool(true)));
+        let kms_requested = self.request.requested_client_actions.iter().any(|a| a.action_type == RequestedClientAction::KMS_ENCRYPTION);
+        let kms_ciphertext = match kms_result.filter(|_| kms_requested) {
+            None => None,
+            Some(result) => {
+                use base64::Engine as _;
+                let text = result.get("KMSCipherTextKey").and_then(serde_json::Value::as_str).ok_or(HandshakeError::Malformed { what: "the KMS answer has no KMSCipherTextKey" })?;
+                let blob = base64::engine::general_purpose::STANDARD.decode(text).map_err(|_| HandshakeError::Malformed { what: "KMSCipherTextKey is not base64" })?;
+                Some(blob)
+            }
+        };
         let elapsed = now.saturating_duration_since(self.started);
         Ok((
             AgentNegotiated {
@@ -410,6 +421,7 @@ impl AgentHandshake {
                 keep_alive: !newer(gates::client_no_keep_alive()),
                 client_version,
                 challenge_acknowledged,
+                kms_ciphertext,
             },
             HandshakeComplete {
                 handshake_time_to_complete: i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX),

@@ -69,8 +69,11 @@
 #![forbid(unsafe_code)]
 
 pub mod channel;
+pub mod client;
 pub mod codec;
 pub mod handshake;
+pub mod kms;
+pub mod pacing;
 pub mod payload;
 mod reliability;
 pub mod rtt;
@@ -80,5 +83,6 @@ pub mod smux;
 pub mod fuzzing;
 
 pub use channel::{Channel, ChannelError, Config, Event, Role, Stats};
+pub use client::{ClientConfig, ClientSession, SessionEnd, SessionEvent};
 pub use codec::{ClientMessage, DecodeError, Flags, MessageId, MessageType, PayloadType, SeqNum};
 pub use reliability::Delivered;

@@ -41,7 +41,7 @@ impl SizeDto {
 pub enum StateDto {
     Connecting { stage: &'static str },
     #[serde(rename_all = "camelCase")]
-    Connected { session_id: String },
+    Connected { session_id: String, encrypted_with: Option<String>, message: Option<String> },
     #[serde(rename_all = "camelCase")]
     Reconnecting { attempt: u32, delay_ms: u64, reason: String },
     #[serde(rename_all = "camelCase")]
@@ -58,7 +58,7 @@ impl From<TerminalState> for StateDto {
                     Stage::WaitingForAgent => "waiting-for-agent",
                 },
             },
-            TerminalState::Connected { session_id } => StateDto::Connected { session_id },
+            TerminalState::Connected { session_id, encrypted_with, message } => StateDto::Connected { session_id, encrypted_with, message },
             TerminalState::Reconnecting { attempt, delay, reason } => StateDto::Reconnecting { attempt, delay_ms: delay.as_millis() as u64, reason },
             TerminalState::Ended { reason, exit_code, by_user } => StateDto::Ended { reason, exit_code, by_user },
         }
@@ -146,7 +146,10 @@ mod tests {
     fn states_cross_as_the_ui_reads_them() {
         let json = |s: TerminalState| serde_json::to_value(StateDto::from(s)).unwrap();
         assert_eq!(json(TerminalState::Connecting(Stage::OpeningDataChannel)), serde_json::json!({"state": "connecting", "stage": "opening-data-channel"}));
-        assert_eq!(json(TerminalState::Connected { session_id: "s-1".into() }), serde_json::json!({"state": "connected", "sessionId": "s-1"}));
+        assert_eq!(
+            json(TerminalState::Connected { session_id: "s-1".into(), encrypted_with: Some("alias/k".into()), message: Some("This session is encrypted using AWS KMS.".into()) }),
+            serde_json::json!({"state": "connected", "sessionId": "s-1", "encryptedWith": "alias/k", "message": "This session is encrypted using AWS KMS."})
+        );
         assert_eq!(
             json(TerminalState::Reconnecting { attempt: 2, delay: Duration::from_millis(1500), reason: "reset".into() }),
             serde_json::json!({"state": "reconnecting", "attempt": 2, "delayMs": 1500, "reason": "reset"})
@@ -160,7 +163,7 @@ mod tests {
     #[test]
     fn output_crosses_as_raw_bytes() {
         assert!(matches!(message(TerminalEvent::Output(vec![1, 2, 3])), InvokeResponseBody::Raw(b) if b == [1, 2, 3]));
-        assert!(matches!(message(TerminalEvent::State(TerminalState::Connected { session_id: "s".into() })), InvokeResponseBody::Json(_)));
+        assert!(matches!(message(TerminalEvent::State(TerminalState::Connected { session_id: "s".into(), encrypted_with: None, message: None })), InvokeResponseBody::Json(_)));
     }
 
     #[test]

@@ -67,7 +67,7 @@ export function stateLabel(state: SessionState, now: number, since: number): str
         'waiting-for-agent': 'Waiting for the agent…',
       }[state.stage];
     case 'connected':
-      return 'Connected';
+      return state.encryptedWith ? 'Connected · encrypted with KMS' : 'Connected';
     case 'reconnecting': {
       const left = Math.max(0, Math.ceil((since + state.delayMs - now) / 1000));
       return left > 0 ? `Reconnecting in ${left} s (attempt ${state.attempt})` : `Reconnecting (attempt ${state.attempt})…`;

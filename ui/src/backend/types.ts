@@ -109,7 +109,7 @@ export type SessionStage = 'starting-session' | 'opening-data-channel' | 'waitin
 
 export type SessionState =
   | { state: 'connecting'; stage: SessionStage }
-  | { state: 'connected'; sessionId: string }
+  | { state: 'connected'; sessionId: string; encryptedWith?: string | null; message?: string | null }
   | { state: 'reconnecting'; attempt: number; delayMs: number; reason: string }
   | { state: 'ended'; reason: string; exitCode: number | null; byUser: boolean };
 

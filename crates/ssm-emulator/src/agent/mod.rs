@@ -22,7 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ssm_protocol::handshake::{AgentHandshake, AgentNegotiated, Version};
-use ssm_protocol::payload::{ExitCode, HandshakeResponse, PortFlag, SessionTypeRequest, TerminalSize};
+use ssm_protocol::handshake::HandshakeError;
+use ssm_protocol::payload::{EncryptionChallenge, ExitCode, HandshakeResponse, KmsEncryptionRequest, PortFlag, SessionTypeRequest, TerminalSize};
 use ssm_protocol::{Channel, Config, Event, PayloadType, Role};
 use tokio::sync::mpsc;
 
@@ -49,6 +50,18 @@ pub struct AgentSpec {
     /// How long the workload's handler takes to become ready after it starts; input before
     /// then is left unacknowledged, as the agent leaves it ("handler not ready").
     pub handler_ready_delay: Duration,
+    /// The node's id: the agent's `aws:ssm:TargetId` when it decrypts a data key.
+    pub instance_id: String,
+    /// The KMS key of the preferences, for shell and command sessions (never Port).
+    pub kms_key_id: Option<String>,
+    /// The account's KMS, which the agent's instance role decrypts data keys with.
+    pub kms: Option<Arc<crate::kms::Kms>>,
+    /// The OS user the shell runs as (Run As), when it is on.
+    pub run_as: Option<String>,
+    /// The preferences' shell profile, typed into Standard_Stream shells at start.
+    pub shell_profile: String,
+    /// The preferences' maximum session duration.
+    pub max_duration: Option<Duration>,
 }
 
 /// How a session ended, for the session registry and DescribeSessions.
@@ -62,6 +75,8 @@ pub enum Ending {
     Failed(String),
     /// No stream data for the idle timeout.
     IdleTimeout,
+    /// The preferences' maximum session duration passed.
+    MaxDuration,
 }
 
 /// Messages into a session task.
@@ -168,6 +183,13 @@ enum Stage {
     Unattached,
     /// HandshakeRequest sent, waiting for the response.
     Handshake(AgentHandshake),
+    /// KMS: the challenge went out; its answer (payload type 9) is due by `deadline`.
+    Challenge {
+        challenge: ssm_protocol::kms::AgentChallenge,
+        negotiated: AgentNegotiated,
+        complete: ssm_protocol::payload::HandshakeComplete,
+        deadline: Instant,
+    },
     /// The workload runs.
     Running,
 }
@@ -187,11 +209,18 @@ struct Session {
     reported_resends: u64,
     /// When the workload's handler becomes ready; until then input is held unacknowledged.
     ready_at: Option<Instant>,
+    /// The stream's cipher, once a KMS-encrypted session has its data key.
+    cipher: Option<ssm_protocol::kms::Cipher>,
+    /// The random challenge offered in the KMS action, for the decryption context.
+    random_challenge: Option<String>,
+    /// When the maximum session duration ends the session.
+    ends_at: Option<Instant>,
 }
 
 impl Session {
     fn new(spec: AgentSpec, metrics: Arc<Metrics>) -> Self {
         let now = Instant::now();
+        let ends_at = spec.max_duration.map(|d| now + d);
         let config = Config { id_seed: rand_seed(&spec.session_id), ..Config::default() };
         let mut channel = Channel::new(Role::Agent, config, now, unix_millis());
         // No socket yet: nothing is transmitted until one attaches.
@@ -209,11 +238,22 @@ impl Session {
             last_activity: now,
             reported_resends: 0,
             ready_at: None,
+            cipher: None,
+            random_challenge: None,
+            ends_at,
         }
     }
 
+    /// As the agent's session plugin: a handshake when the plugin requires one (port and
+    /// non-interactive commands) or when the session is encrypted.
     fn needs_handshake(&self) -> bool {
-        matches!(self.spec.session_type.as_str(), "Port" | "NonInteractiveCommands")
+        matches!(self.spec.session_type.as_str(), "Port" | "NonInteractiveCommands") || self.encrypted()
+    }
+
+    /// KMS encryption: for shell and command sessions when the preferences name a key; the
+    /// agent forces it off for Port (`sessionplugin.isEncryptionEnabled`).
+    fn encrypted(&self) -> bool {
+        self.spec.kms_key_id.is_some() && self.spec.session_type != "Port"
     }
 
     /// Runs the session; `on_end` learns how it ended before channel_closed goes out, as the
@@ -225,10 +265,11 @@ impl Session {
             let timer = self.channel.poll_timeout();
             let handshake_deadline = match &self.stage {
                 Stage::Handshake(h) => Some(h.deadline()),
+                Stage::Challenge { deadline, .. } => Some(*deadline),
                 _ => None,
             };
             let idle_deadline = self.last_activity + self.spec.idle_timeout;
-            let wake = [timer, handshake_deadline, self.ready_at, Some(idle_deadline)].into_iter().flatten().min().unwrap_or(idle_deadline);
+            let wake = [timer, handshake_deadline, self.ready_at, self.ends_at, Some(idle_deadline)].into_iter().flatten().min().unwrap_or(idle_deadline);
             let can_output = self.channel.send_room() > 0 && self.work_out.is_some() && self.link.is_some();
             let output_at = self.next_output_at.max(now);
             let has_backlog = !self.backlog.is_empty();
@@ -248,14 +289,22 @@ impl Session {
                     if now >= idle_deadline {
                         break Ending::IdleTimeout;
                     }
+                    if self.ends_at.is_some_and(|at| at <= now) {
+                        break Ending::MaxDuration;
+                    }
                     if self.ready_at.is_some_and(|at| at <= now) {
                         self.ready_at = None;
                         self.channel.hold_input(false);
                     }
-                    if let Stage::Handshake(h) = &self.stage {
-                        if h.check_deadline(now).is_err() {
-                            break Ending::Failed("the client did not answer the handshake within 15 s".into());
+                    match &self.stage {
+                        Stage::Handshake(h) if h.check_deadline(now).is_err() => {
+                            break Ending::Failed(handshake_failure(&HandshakeError::TimedOut.to_string()));
                         }
+                        Stage::Challenge { deadline, .. } if *deadline <= now => {
+                            // The agent's words: a wrong answer is only logged, then this.
+                            break Ending::Failed(handshake_failure("Timed out waiting for encryption challenge."));
+                        }
+                        _ => {}
                     }
                     self.channel.handle_timeout(now);
                 }
@@ -317,7 +366,18 @@ impl Session {
     fn begin(&mut self, now: Instant) -> Option<Ending> {
         if self.needs_handshake() {
             let request = SessionTypeRequest { session_type: self.spec.session_type.clone(), properties: self.spec.properties.clone() };
-            let handshake = AgentHandshake::new(now, &self.spec.agent_version, &request, None);
+            let kms = self.encrypted().then(|| {
+                // Agents from 3.3.808.0 offer the random challenge: 16 random bytes, base64,
+                // made once per session (`NewBlockCipherKMS`).
+                let offers = self.spec.agent_version.parse::<Version>().is_ok_and(|v| v.is_at_least(&ssm_protocol::handshake::gates::agent_kms_challenge()));
+                let challenge = offers.then(|| {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>())
+                });
+                KmsEncryptionRequest { kms_key_id: self.spec.kms_key_id.clone().unwrap_or_default(), challenge }
+            });
+            self.random_challenge = kms.as_ref().and_then(|k| k.challenge.clone());
+            let handshake = AgentHandshake::new(now, &self.spec.agent_version, &request, kms.as_ref());
             if let Err(error) = self.channel.send(now, PayloadType::HandshakeRequest, &handshake.request().to_bytes()) {
                 return Some(Ending::Failed(format!("could not send the handshake: {error}")));
             }
@@ -331,16 +391,20 @@ impl Session {
     fn start_workload(&mut self, negotiated: Option<AgentNegotiated>) -> Option<Ending> {
         let (in_tx, in_rx) = mpsc::channel(64);
         let (out_tx, out_rx) = mpsc::channel(16);
+        let options = shell::ShellOptions { run_as: self.spec.run_as.clone(), profile: None };
         let started = match self.spec.session_type.as_str() {
-            "Standard_Stream" => shell::start_shell(&self.spec.shell, in_rx, out_tx),
+            "Standard_Stream" => {
+                let options = shell::ShellOptions { profile: Some(self.spec.shell_profile.clone()), ..options };
+                shell::start_shell(&self.spec.shell, &options, in_rx, out_tx)
+            }
             "InteractiveCommands" => match command_of(&self.spec.properties) {
-                Some(command) => shell::start_shell(&["/bin/sh".into(), "-c".into(), command], in_rx, out_tx),
+                Some(command) => shell::start_shell(&["/bin/sh".into(), "-c".into(), command], &options, in_rx, out_tx),
                 None => Err("the document gives no command to run".into()),
             },
             "NonInteractiveCommands" => match command_of(&self.spec.properties) {
                 Some(command) => {
                     let separate = self.spec.properties.get("separateOutputStream").and_then(|v| v.as_str()) == Some("true");
-                    shell::start_command(command, separate, in_rx, out_tx)
+                    shell::start_command(command, self.spec.run_as.as_deref(), separate, in_rx, out_tx)
                 }
                 None => Err("the document gives no command to run".into()),
             },
@@ -362,19 +426,28 @@ impl Session {
 
     fn handle_output(&mut self, output: WorkOutput) -> Option<Ending> {
         let now = Instant::now();
-        let sent = match output {
+        let (payload_type, payload) = match output {
             WorkOutput::Data(bytes) => {
                 self.last_activity = now;
-                self.channel.send(now, PayloadType::Output, &bytes)
+                (PayloadType::Output, bytes)
             }
             WorkOutput::Stderr(bytes) => {
                 self.last_activity = now;
-                self.channel.send(now, PayloadType::StdErr, &bytes)
+                (PayloadType::StdErr, bytes)
             }
-            WorkOutput::Flag(flag) => self.channel.send_flag(now, flag),
-            WorkOutput::Exit(code) => self.channel.send(now, PayloadType::ExitCode, &ExitCode(code).to_bytes()),
+            WorkOutput::Flag(flag) => (PayloadType::Flag, flag.to_bytes().to_vec()),
+            WorkOutput::Exit(code) => (PayloadType::ExitCode, ExitCode(code).to_bytes()),
             WorkOutput::Ended(ending) => return Some(ending),
         };
+        // Output, stderr and exit codes go encrypted in an encrypted session; flags never.
+        let payload = match &mut self.cipher {
+            Some(cipher) if ssm_protocol::kms::encrypted_by_agent(payload_type) => match cipher.seal(&payload) {
+                Ok(sealed) => sealed,
+                Err(e) => return Some(Ending::Failed(format!("could not encrypt output: {e}"))),
+            },
+            _ => payload,
+        };
+        let sent = self.channel.send(now, payload_type, &payload);
         if self.spec.paced {
             // The agent sleeps 1 ms after each message. The next slot counts from the previous
             // one, not from now: tokio's timer wakes up to a tick late, and counting from the
@@ -385,6 +458,76 @@ impl Session {
         sent.err().map(|e| Ending::Failed(format!("the channel refused output: {e}")))
     }
 
+    /// The handshake's stream messages: the response, then (KMS) the challenge's answer.
+    fn handle_handshake_message(&mut self, now: Instant, payload_type: PayloadType, payload: &[u8]) -> Option<Ending> {
+        match (&self.stage, payload_type) {
+            (Stage::Handshake(handshake), PayloadType::HandshakeResponse) => {
+                let message = if self.encrypted() { ssm_protocol::kms::ENCRYPTED_MESSAGE } else { "" };
+                let outcome = HandshakeResponse::from_bytes(payload).map_err(|e| e.to_string()).and_then(|r| handshake.handle_response(now, &r, message).map_err(|e| agent_words(&e)));
+                let (negotiated, complete) = match outcome {
+                    Ok(done) => done,
+                    Err(reason) => return Some(Ending::Failed(handshake_failure(&reason))),
+                };
+                match negotiated.kms_ciphertext.clone() {
+                    Some(blob) => self.begin_challenge(now, negotiated, complete, &blob),
+                    None => self.complete(now, negotiated, complete),
+                }
+            }
+            (Stage::Challenge { challenge, .. }, PayloadType::EncChallengeResponse) => {
+                let answered = EncryptionChallenge::from_bytes(payload).ok().zip(self.cipher.as_ref()).map(|(answer, cipher)| challenge.check(cipher, &answer));
+                // A wrong answer is only logged by the agent; the session then fails at the
+                // deadline ("Timed out waiting for encryption challenge.").
+                if !matches!(answered, Some(Ok(()))) {
+                    return None;
+                }
+                match std::mem::replace(&mut self.stage, Stage::Running) {
+                    Stage::Challenge { negotiated, complete, .. } => self.complete(now, negotiated, complete),
+                    _ => None,
+                }
+            }
+            // Input before the handshake ends is not for anyone yet.
+            _ => None,
+        }
+    }
+
+    /// KMS: decrypts the data key with the agent's own context (the session, this node, and
+    /// the random challenge if the client acknowledged it), then sends the challenge.
+    fn begin_challenge(&mut self, now: Instant, negotiated: AgentNegotiated, complete: ssm_protocol::payload::HandshakeComplete, blob: &[u8]) -> Option<Ending> {
+        let challenge = self.random_challenge.as_deref().filter(|_| negotiated.challenge_acknowledged);
+        let context = ssm_protocol::kms::encryption_context(&self.spec.session_id, &self.spec.instance_id, challenge);
+        let decrypted = match &self.spec.kms {
+            Some(kms) => kms.decrypt(blob, &context, self.spec.kms_key_id.as_deref()).map_err(|e| format!("{}: {}", e.code, e.message)),
+            None => Err("no KMS".to_owned()),
+        };
+        let plaintext = match decrypted {
+            Ok(plaintext) => zeroize::Zeroizing::new(plaintext),
+            Err(error) => {
+                return Some(Ending::Failed(handshake_failure(&format!("Fetching data key failed: Unable to retrieve data key, Error when decrypting data key {error}"))));
+            }
+        };
+        let mut cipher = match ssm_protocol::kms::Cipher::new(ssm_protocol::kms::End::Agent, &plaintext, rand::random()) {
+            Ok(cipher) => cipher,
+            Err(error) => return Some(Ending::Failed(handshake_failure(&format!("Fetching data key failed: {error}")))),
+        };
+        let (challenge, payload) = match ssm_protocol::kms::AgentChallenge::new(&mut cipher, random_64()) {
+            Ok(made) => made,
+            Err(error) => return Some(Ending::Failed(handshake_failure(&error.to_string()))),
+        };
+        if let Err(e) = self.channel.send(now, PayloadType::EncChallengeRequest, &payload.to_bytes()) {
+            return Some(Ending::Failed(format!("could not send the challenge: {e}")));
+        }
+        self.cipher = Some(cipher);
+        self.stage = Stage::Challenge { challenge, negotiated, complete, deadline: now + AgentHandshake::TIMEOUT };
+        None
+    }
+
+    fn complete(&mut self, now: Instant, negotiated: AgentNegotiated, complete: ssm_protocol::payload::HandshakeComplete) -> Option<Ending> {
+        if let Err(e) = self.channel.send(now, PayloadType::HandshakeComplete, &complete.to_bytes()) {
+            return Some(Ending::Failed(format!("could not complete the handshake: {e}")));
+        }
+        self.start_workload(Some(negotiated))
+    }
+
     /// Moves channel events to the workload (or the handshake), as far as its queue allows.
     fn dispatch_events(&mut self) -> Option<Ending> {
         while self.backlog.is_empty() {
@@ -393,28 +536,21 @@ impl Session {
             match event {
                 Event::Message(message) => {
                     self.last_activity = now;
-                    if let Stage::Handshake(handshake) = &self.stage {
-                        if message.payload_type != PayloadType::HandshakeResponse {
-                            continue; // Input before the handshake ends is not for anyone yet.
-                        }
-                        let outcome = HandshakeResponse::from_bytes(&message.payload)
-                            .map_err(|e| e.to_string())
-                            .and_then(|r| handshake.handle_response(now, &r, "").map_err(|e| e.to_string()));
-                        match outcome {
-                            Ok((negotiated, complete)) => {
-                                if let Err(e) = self.channel.send(now, PayloadType::HandshakeComplete, &complete.to_bytes()) {
-                                    return Some(Ending::Failed(format!("could not complete the handshake: {e}")));
-                                }
-                                if let Some(ending) = self.start_workload(Some(negotiated)) {
-                                    return Some(ending);
-                                }
-                            }
-                            Err(reason) => return Some(Ending::Failed(format!("handshake failed: {reason}"))),
+                    if matches!(self.stage, Stage::Handshake(_) | Stage::Challenge { .. }) {
+                        if let Some(ending) = self.handle_handshake_message(now, message.payload_type, &message.payload) {
+                            return Some(ending);
                         }
                         continue;
                     }
                     let item = match message.payload_type {
-                        PayloadType::Output => WorkInput::Data(message.payload),
+                        PayloadType::Output => match &self.cipher {
+                            // The agent decrypts keystrokes (payload type 1) only.
+                            Some(cipher) => match cipher.open(&message.payload) {
+                                Ok(plain) => WorkInput::Data(plain),
+                                Err(_) => continue,
+                            },
+                            None => WorkInput::Data(message.payload),
+                        },
                         PayloadType::Size => match TerminalSize::from_bytes(&message.payload) {
                             Ok(size) => WorkInput::Resize(size),
                             Err(_) => continue,
@@ -475,7 +611,10 @@ impl Session {
         let now = Instant::now();
         let output = match ending {
             Ending::Failed(reason) => reason.clone(),
-            Ending::IdleTimeout => "Session terminated due to idle timeout.".into(),
+            // The service's words, as the plugin prints them (amazon-ssm-agent issue #261).
+            Ending::IdleTimeout => "Your session timed out due to inactivity and has been terminated.".into(),
+            // No source gives the service's words for this one; these are the emulator's.
+            Ending::MaxDuration => "Your session has reached its maximum duration and has been terminated.".into(),
             Ending::Finished | Ending::Terminated => String::new(),
         };
         let _ = self.channel.send_channel_closed(now, &self.spec.session_id, &output);
@@ -484,6 +623,27 @@ impl Session {
             let _ = outgoing.send(Outgoing::Close);
         }
     }
+}
+
+/// The session's failure as the agent's session plugin words it (`sessionplugin.go`).
+fn handshake_failure(reason: &str) -> String {
+    format!("Encountered error while initiating handshake. {reason}")
+}
+
+/// A client's refusal as the agent words it (`handleHandshakeResponse`).
+fn agent_words(error: &HandshakeError) -> String {
+    match error {
+        HandshakeError::ActionFailed { action, reason } => format!("{action} failed on client with status 2 error: {reason}"),
+        other => other.to_string(),
+    }
+}
+
+fn random_64() -> [u8; 64] {
+    let mut bytes = [0u8; 64];
+    for chunk in bytes.chunks_mut(16) {
+        chunk.copy_from_slice(&rand::random::<[u8; 16]>());
+    }
+    bytes
 }
 
 /// The command of an InteractiveCommands/NonInteractiveCommands document, from its properties

@@ -21,21 +21,55 @@ const CHUNK: usize = 1024;
 /// How long the agent waits for the last output after the process exits.
 const DRAIN: Duration = Duration::from_secs(2);
 
+/// How a shell starts, beyond its command line: as which user (Run As), and the profile typed
+/// into it first.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ShellOptions {
+    /// Run as this OS user (Session Manager's Run As).
+    pub run_as: Option<String>,
+    /// Commands typed in at start (the preferences' shell profile; Standard_Stream only).
+    pub profile: Option<String>,
+}
+
+/// The command line prefix that runs a command as `user`, with the agent's checks and words
+/// (`shell_unix.go`): the agent must be root, the user must exist and must not be root.
+fn run_as_prefix(user: &str) -> Result<Vec<String>, String> {
+    let id = |args: &[&str]| std::process::Command::new("id").args(args).output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    if id(&["-u"]).as_deref() != Some("0") {
+        return Err("Unable to start command: the agent must run as root to use RunAs".into());
+    }
+    match id(&["-u", user]) {
+        None => Err(format!("Unable to start command: failed to start pty since RunAs user {user} does not exist")),
+        Some(uid) if uid == "0" => Err("Unable to start command: invalid uid and gid".into()),
+        Some(_) => Ok(vec!["runuser".into(), "-u".into(), user.into(), "--".into()]),
+    }
+}
+
 /// Starts `argv` in a new pty and returns at once; the threads it starts end with the process.
 pub(crate) fn start_shell(
     argv: &[String],
+    options: &ShellOptions,
     input: mpsc::Receiver<WorkInput>,
     output: mpsc::Sender<WorkOutput>,
 ) -> Result<(), String> {
-    let program = argv.first().ok_or("the node has no shell command configured")?;
+    let mut argv = argv.to_vec();
+    if let Some(user) = &options.run_as {
+        let mut prefixed = run_as_prefix(user)?;
+        prefixed.append(&mut argv);
+        argv = prefixed;
+    }
+    let program = argv.first().ok_or("the node has no shell command configured")?.clone();
     let pair = native_pty_system()
         .openpty(PtySize { rows: 24, cols: 80, pixel_width: 0, pixel_height: 0 })
         .map_err(|e| format!("could not open a pty: {e}"))?;
-    let mut command = CommandBuilder::new(program);
+    let mut command = CommandBuilder::new(&program);
     command.args(&argv[1..]);
     command.env("TERM", "xterm-256color");
-    if let Some(home) = std::env::var_os("HOME") {
-        command.cwd(home);
+    match (&options.run_as, std::env::var_os("HOME")) {
+        // Another user may not enter this one's home.
+        (Some(_), _) => command.cwd("/"),
+        (None, Some(home)) => command.cwd(home),
+        (None, None) => {}
     }
     let mut child = pair
         .slave
@@ -43,8 +77,13 @@ pub(crate) fn start_shell(
         .map_err(|e| format!("could not start {program}: {e}"))?;
     drop(pair.slave);
     let reader = pair.master.try_clone_reader().map_err(|e| format!("pty reader: {e}"))?;
-    let writer = pair.master.take_writer().map_err(|e| format!("pty writer: {e}"))?;
+    let mut writer = pair.master.take_writer().map_err(|e| format!("pty writer: {e}"))?;
     let master = pair.master;
+    if let Some(profile) = options.profile.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        // Typed into the shell, as the agent writes it to the pty (`runShellProfile`): echoed,
+        // and run before the first keystroke.
+        writer.write_all(format!("{profile}\n").as_bytes()).map_err(|e| format!("Encountered an error while executing shell profile: {e}"))?;
+    }
 
     let (drained_tx, drained_rx) = std::sync::mpsc::channel::<()>();
     let out = output.clone();
@@ -127,13 +166,17 @@ pub(crate) fn utf8_cut(bytes: &[u8]) -> usize {
 /// Starts a non-interactive command with pipes.
 pub(crate) fn start_command(
     command: String,
+    run_as: Option<&str>,
     separate_stderr: bool,
     mut input: mpsc::Receiver<WorkInput>,
     output: mpsc::Sender<WorkOutput>,
 ) -> Result<(), String> {
-    let mut child = tokio::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(&command)
+    let argv: Vec<String> = match run_as {
+        Some(user) => run_as_prefix(user)?.into_iter().chain(["/bin/sh".to_owned(), "-c".to_owned(), command]).collect(),
+        None => vec!["/bin/sh".into(), "-c".into(), command],
+    };
+    let mut child = tokio::process::Command::new(&argv[0])
+        .args(&argv[1..])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -6,6 +6,7 @@
 //! `/_emulator/sso/*` are the control endpoints tests and the demo use.
 
 pub mod ec2;
+pub mod kms;
 pub mod sso;
 pub mod ssm;
 pub mod sts;
@@ -93,15 +94,25 @@ async fn aws_api(State(state): State<AppState>, parts: axum::http::request::Part
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_owned();
     let request_id = request_id();
     if let Some(operation) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
-        let result = match operation.strip_prefix("AmazonSSM.") {
-            None => Err(crate::service::ApiError::client("UnknownOperationException", format!("unknown target {operation}"))),
-            Some(operation) => match state.service.authenticate("POST", &target, &headers, &body, "ssm") {
+        // JSON 1.1 APIs: SSM (`AmazonSSM.X`) and KMS (`TrentService.X`), each signed for its service.
+        let (service, operation) = match (operation.strip_prefix("AmazonSSM."), operation.strip_prefix("TrentService.")) {
+            (Some(op), _) => ("ssm", op),
+            (None, Some(op)) => ("kms", op),
+            (None, None) => ("", operation),
+        };
+        let result = match service {
+            "" => Err(crate::service::ApiError::client("UnknownOperationException", format!("unknown target {operation}"))),
+            service => match state.service.authenticate("POST", &target, &headers, &body, service) {
                 Err(auth) => Err(crate::service::ApiError::client(auth.json_type(), auth.message())),
                 Ok(caller) => {
-                    if let Some(failure) = state.faults.api_failure(&format!("ssm:{operation}")) {
+                    if let Some(failure) = state.faults.api_failure(&format!("{service}:{operation}")) {
                         return failed(&failure, "application/x-amz-json-1.1");
                     }
-                    ssm::call(&state.service, &caller, operation, &body, &host)
+                    if service == "kms" {
+                        kms::call(&state.service, &caller, operation, &body)
+                    } else {
+                        ssm::call(&state.service, &caller, operation, &body, &host)
+                    }
                 }
             },
         };
