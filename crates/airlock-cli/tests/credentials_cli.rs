@@ -30,13 +30,15 @@ fn unique(prefix: &str) -> String {
 
 /// Runs `airlock ARGS` with the AWS files in `dir`, pointed at the emulator; returns (success, stdout, stderr).
 /// `setsid` detaches the child from any controlling terminal, so prompts read stdin as they
-/// would in a script (a developer's terminal is never read by a test).
+/// would in a script (a developer's terminal is never read by a test). The umask is 000, the
+/// most permissive a user could have, so every file the command writes shows whether it is
+/// private by itself.
 async fn airlock(dir: &Path, emulator: &RunningEmulator, args: &[&str], stdin: &str) -> (bool, String, String) {
     // The emulator's CA, saved where AWS_CA_BUNDLE names it, as a user would trust a private CA.
     let ca_bundle = dir.join("emulator-ca.pem");
     std::fs::write(&ca_bundle, emulator.ca_pem().expect("the emulator serves TLS")).unwrap();
-    let mut child = tokio::process::Command::new("setsid")
-        .arg("--wait")
+    let mut child = tokio::process::Command::new("sh")
+        .args(["-c", "umask 000 && exec setsid --wait \"$@\"", "sh"])
         .arg(env!("CARGO_BIN_EXE_airlock"))
         .args(args)
         .env("AWS_CONFIG_FILE", dir.join("config"))
@@ -72,6 +74,11 @@ fn keep_log(args: &[&str], stderr: &str) {
     if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(Path::new(&dir).join("cli.log")) {
         let _ = writeln!(file, "== airlock {}\n{stderr}", args.join(" "));
     }
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
 async fn emulator() -> RunningEmulator {
@@ -124,6 +131,7 @@ async fn import_moves_keys_out_of_the_file_and_keeps_a_backup() {
     let _cleanup = Cleanup(vec![profile.clone()]);
     let before = format!("[{profile}]\naws_access_key_id = {DEMO_ACCESS_KEY_ID}\naws_secret_access_key = {DEMO_SECRET_ACCESS_KEY}\n\n[other]\naws_access_key_id = AKIAOTHER00000000000\naws_secret_access_key = other-secret-0000000000\n");
     std::fs::write(dir.path().join("credentials"), &before).unwrap();
+    std::fs::set_permissions(dir.path().join("credentials"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
 
     let (ok, out, err) = airlock(dir.path(), &emulator, &["credentials", "import", &profile, "--remove"], "").await;
     assert!(ok, "{err}");
@@ -132,6 +140,11 @@ async fn import_moves_keys_out_of_the_file_and_keeps_a_backup() {
     let backup = std::fs::read_dir(dir.path()).unwrap().filter_map(Result::ok).find(|e| e.file_name().to_string_lossy().starts_with("credentials.airlock-backup-")).expect("a backup");
     assert_eq!(std::fs::read_to_string(backup.path()).unwrap(), before);
     assert!(out.contains(&backup.path().display().to_string()), "the backup is named: {out}");
+    // The file still holds the other profile's secret: it and the backup are the owner's only,
+    // though the file was 0644 before and the command ran under umask 000.
+    assert_eq!(mode(&dir.path().join("credentials")), 0o600, "the rewritten credentials file");
+    assert_eq!(mode(&backup.path()), 0o600, "the backup");
+    assert!(std::fs::read_dir(dir.path()).unwrap().filter_map(Result::ok).all(|e| !e.file_name().to_string_lossy().ends_with(".tmp")), "no temporary file is left");
 
     let (ok, out, err) = airlock(dir.path(), &emulator, &["whoami", "--profile", &profile, "--json"], "").await;
     assert!(ok, "{err}");

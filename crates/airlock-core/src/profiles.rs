@@ -185,6 +185,7 @@ impl ProfileStore {
     /// Adds a new profile.
     pub fn add(&self, profile: Profile) -> Result<(), ProfileError> {
         profile.validate()?;
+        let _held = self.lock()?;
         let mut profiles = self.load()?;
         if profiles.iter().any(|p| p.name == profile.name) {
             return Err(ProfileError::Exists(profile.name));
@@ -196,6 +197,7 @@ impl ProfileStore {
     /// Replaces the profile called `name` (which may be renamed).
     pub fn update(&self, name: &str, profile: Profile) -> Result<(), ProfileError> {
         profile.validate()?;
+        let _held = self.lock()?;
         let mut profiles = self.load()?;
         if profile.name != name && profiles.iter().any(|p| p.name == profile.name) {
             return Err(ProfileError::Exists(profile.name));
@@ -207,6 +209,7 @@ impl ProfileStore {
 
     /// Removes a profile.
     pub fn remove(&self, name: &str) -> Result<Profile, ProfileError> {
+        let _held = self.lock()?;
         let mut profiles = self.load()?;
         let index = profiles.iter().position(|p| p.name == name).ok_or_else(|| ProfileError::NotFound(name.to_owned()))?;
         let removed = profiles.remove(index);
@@ -219,6 +222,7 @@ impl ProfileStore {
     pub fn import(&self, from: &Path) -> Result<usize, ProfileError> {
         let text = std::fs::read_to_string(from).map_err(|e| ProfileError::Io { action: "read", path: from.to_owned(), reason: e.to_string() })?;
         let incoming = parse(&text, from)?;
+        let _held = self.lock()?;
         let mut profiles = self.load()?;
         for profile in &incoming {
             if profiles.iter().any(|p| p.name == profile.name) {
@@ -236,6 +240,12 @@ impl ProfileStore {
         let profiles = self.load()?;
         write_atomically(to, &render(&profiles)?)?;
         Ok(profiles.len())
+    }
+
+    /// The lock every read-modify-write of the file takes, so a window and the CLI (or two
+    /// windows) lose nothing of each other's.
+    fn lock(&self) -> Result<crate::config_file::FileLock, ProfileError> {
+        crate::config_file::lock(&self.path).map_err(|WriteError { action, path, reason }| ProfileError::Io { action, path, reason })
     }
 
     /// Validates and writes the whole list.
@@ -303,8 +313,9 @@ mod tests {
         assert!(matches!(store.get("db"), Err(ProfileError::NotFound(_))));
         store.remove("web").unwrap();
         assert_eq!(store.load().unwrap().len(), 1);
-        let leftovers: Vec<_> = std::fs::read_dir(store.path().parent().unwrap()).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
-        assert_eq!(leftovers, vec![std::ffi::OsString::from("profiles.toml")], "no temporary file is left");
+        let mut leftovers: Vec<_> = std::fs::read_dir(store.path().parent().unwrap()).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+        leftovers.sort();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from(".profiles.toml.lock"), std::ffi::OsString::from("profiles.toml")], "the file and its lock; no temporary file is left");
     }
 
     #[test]
@@ -351,5 +362,26 @@ mod tests {
         assert_eq!(other.get("db").unwrap(), profile("db"));
         assert!(matches!(other.import(&exported), Err(ProfileError::Exists(_))), "importing twice is refused");
         assert_eq!(other.load().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn writers_in_parallel_lose_nothing() {
+        // Each thread is its own store on the same file, as two windows and the CLI would be.
+        let (_dir, store) = store();
+        let path = store.path().to_owned();
+        let writers: Vec<_> = (0..6)
+            .map(|w| {
+                let store = ProfileStore::at(&path);
+                std::thread::spawn(move || {
+                    for n in 0..5 {
+                        store.add(Profile { local_port: 0, ..profile(&format!("w{w}-{n}")) }).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        assert_eq!(store.load().unwrap().len(), 30, "every profile added is in the file");
     }
 }

@@ -110,8 +110,23 @@ impl SettingsStore {
         }
     }
 
+    /// Reads the settings, applies `change` and writes them back, all under the file's lock so
+    /// two windows (or a window and the CLI) lose none of each other's choices.
+    pub fn update(&self, change: impl FnOnce(&mut Settings)) -> Result<Settings, SettingsError> {
+        let _held = crate::config_file::lock(&self.path)?;
+        let mut settings = self.load()?;
+        change(&mut settings);
+        self.write(&settings)?;
+        Ok(settings)
+    }
+
     /// Validates and writes `settings`, unless the file on disk is one Airlock cannot read.
     pub fn save(&self, settings: &Settings) -> Result<(), SettingsError> {
+        let _held = crate::config_file::lock(&self.path)?;
+        self.write(settings)
+    }
+
+    fn write(&self, settings: &Settings) -> Result<(), SettingsError> {
         settings.validate()?;
         if let Err(error @ SettingsError::Malformed { .. }) = self.load() {
             return Err(error);
@@ -157,5 +172,25 @@ mod tests {
         assert!(matches!(error, SettingsError::Malformed { .. }), "{error}");
         assert!(store.save(&chosen).is_err(), "a file Airlock cannot read is not overwritten");
         assert_eq!(std::fs::read_to_string(store.path()).unwrap(), "theme = \"purple\"\n");
+    }
+
+    #[test]
+    fn updates_in_parallel_keep_each_others_choices() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        // One writer changes only the font size, the other only the region, many times over:
+        // each update reads the other's latest choice under the lock, so both survive.
+        let sizes = {
+            let store = SettingsStore::at(&path);
+            std::thread::spawn(move || (0..40).for_each(|n| _ = store.update(|s| s.font_size = 10 + n % 10).unwrap()))
+        };
+        let regions = {
+            let store = SettingsStore::at(&path);
+            std::thread::spawn(move || (0..40).for_each(|n| _ = store.update(|s| s.region = Some(format!("eu-west-{n}"))).unwrap()))
+        };
+        sizes.join().unwrap();
+        regions.join().unwrap();
+        let settings = SettingsStore::at(&path).load().unwrap();
+        assert_eq!((settings.font_size, settings.region.as_deref()), (19, Some("eu-west-39")));
     }
 }

@@ -46,6 +46,10 @@ impl Prompter for ApprovingUser {
 async fn the_device_login_goes_from_no_token_to_a_working_session_and_is_cached() {
     let home = tempfile::tempdir().unwrap();
     std::env::set_var("HOME", home.path());
+    // The most permissive umask a user could have (this binary runs this one test): the cache
+    // must be private by itself.
+    rustix::process::umask(rustix::fs::Mode::empty());
+    let mode = |path: &std::path::Path| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions()) & 0o777;
     tokio::time::timeout(HANG_GUARD, async {
         let emulator = Arc::new(Emulator::start(EmulatorConfig { fleet: Fleet::default_fleet(), ..EmulatorConfig::default() }).await.unwrap());
         let fleet = Fleet::default_fleet();
@@ -69,6 +73,8 @@ async fn the_device_login_goes_from_no_token_to_a_working_session_and_is_cached(
         assert_eq!(cached["startUrl"], "https://corp.awsapps.com/start");
         assert!(cached["accessToken"].as_str().is_some_and(|t| !t.is_empty()));
         assert!(cached["expiresAt"].as_str().is_some_and(|t| t.ends_with('Z')));
+        assert_eq!(mode(&cache), 0o600, "the token is the owner's only");
+        assert_eq!(mode(cache.parent().unwrap()), 0o700, "and so is the cache directory Airlock created");
 
         // A session works with the role's credentials.
         let mut session = aws.open(&StartRequest { target: "i-0a1b2c3d4e5f60001".into(), ..StartRequest::default() }, aws.driver_config()).await.unwrap();
@@ -100,6 +106,7 @@ async fn the_device_login_goes_from_no_token_to_a_working_session_and_is_cached(
         let renewed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
         assert_ne!(renewed["accessToken"], cached["accessToken"]);
         assert_ne!(renewed["refreshToken"], cached["refreshToken"], "refresh tokens rotate");
+        assert_eq!(mode(&cache), 0o600, "the rewrite of a world-readable cache file (written above under umask 000) is private");
     })
     .await
     .unwrap();

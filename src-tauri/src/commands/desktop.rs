@@ -1,7 +1,7 @@
 //! The desktop around the app: remembered settings, the clipboard, and links opened in the
 //! user's browser.
 
-use airlock_core::settings::{Settings, Theme, FONT_SIZES};
+use airlock_core::settings::{Theme, FONT_SIZES};
 use serde::{Deserialize, Serialize};
 use tauri::State;
 use tauri_plugin_clipboard_manager::ClipboardExt;
@@ -28,10 +28,11 @@ pub fn load_settings(state: State<'_, AppState>) -> Result<SettingsDto, UiError>
 #[tauri::command]
 #[tracing::instrument(skip(state), err)]
 pub fn save_settings(state: State<'_, AppState>, settings: SettingsDto) -> Result<(), UiError> {
-    let store = state.settings_store()?;
-    let current: Settings = store.load()?;
     let font_size = settings.font_size.clamp(*FONT_SIZES.start(), *FONT_SIZES.end());
-    store.save(&Settings { theme: settings.theme, font_size, ..current })?;
+    state.settings_store()?.update(|current| {
+        current.theme = settings.theme;
+        current.font_size = font_size;
+    })?;
     Ok(())
 }
 

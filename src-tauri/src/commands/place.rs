@@ -91,15 +91,15 @@ pub async fn choose_place(state: State<'_, AppState>, choice: ChoiceDto) -> Resu
     let choice = if choice.demo { Choice::Demo } else { Choice::Aws { profile: choice.profile, region: choice.region } };
     let (opened, notice) = place::open(&choice, &state.demo, &files, state.prompter()).await?;
     if let Ok(store) = state.settings_store() {
-        let mut settings = store.load().unwrap_or_default();
-        settings.demo = opened.demo;
-        if !opened.demo {
-            settings.aws_profile = opened.profile.clone();
-            settings.region = Some(opened.aws.region().to_owned());
-        }
         // Remembering is a convenience: a settings file that cannot be written does not stop
         // the switch, and the next switch tries again.
-        let _ = store.save(&settings);
+        let _ = store.update(|settings| {
+            settings.demo = opened.demo;
+            if !opened.demo {
+                settings.aws_profile = opened.profile.clone();
+                settings.region = Some(opened.aws.region().to_owned());
+            }
+        });
     }
     state.set_place(opened);
     describe(&state, &files, notice)

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::CredentialError;
-use crate::config_file::write_atomically;
+use crate::config_file::{lock, write_atomically, write_backup};
 
 /// The section header of `profile` in the config file (`[default]` or `[profile NAME]`).
 fn config_header(profile: &str) -> String {
@@ -90,6 +90,7 @@ fn read(path: &Path) -> Result<String, CredentialError> {
 
 /// Points `profile` in the config file at `command` as its `credential_process`.
 pub fn set_credential_process(config: &Path, profile: &str, command: &str) -> Result<(), CredentialError> {
+    let _held = lock(config).map_err(|e| CredentialError::Config(e.to_string()))?;
     let text = read(config)?;
     let updated = set_key(&text, &config_header(profile), "credential_process", command);
     write_atomically(config, &updated).map_err(|e| CredentialError::Config(e.to_string()))
@@ -98,15 +99,11 @@ pub fn set_credential_process(config: &Path, profile: &str, command: &str) -> Re
 /// Takes `profile`'s key pair (and session token) out of the credentials file, after copying
 /// the file to a backup beside it (readable by the owner only); returns the backup's path.
 pub fn remove_keys_from_credentials(credentials: &Path, profile: &str) -> Result<PathBuf, CredentialError> {
+    let _held = lock(credentials).map_err(|e| CredentialError::Config(e.to_string()))?;
     let text = read(credentials)?;
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
     let backup = credentials.with_file_name(format!("{}.airlock-backup-{stamp}", credentials.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "credentials".into())));
-    write_atomically(&backup, &text).map_err(|e| CredentialError::Config(e.to_string()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&backup, std::fs::Permissions::from_mode(0o600)).map_err(|e| CredentialError::Config(format!("cannot protect {}: {e}", backup.display())))?;
-    }
+    write_backup(&backup, &text, credentials).map_err(|e| CredentialError::Config(e.to_string()))?;
     let updated = remove_keys(&text, &format!("[{profile}]"), &["aws_access_key_id", "aws_secret_access_key", "aws_session_token"]);
     write_atomically(credentials, &updated).map_err(|e| CredentialError::Config(e.to_string()))?;
     Ok(backup)

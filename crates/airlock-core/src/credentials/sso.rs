@@ -123,13 +123,7 @@ fn read_cache(target: &SsoTarget) -> Option<CachedToken> {
 fn write_cache(target: &SsoTarget, token: &CachedToken) -> Result<(), CredentialError> {
     let path = target.cache_path().ok_or_else(|| CredentialError::Config("no home directory to keep the SSO cache in".into()))?;
     let text = serde_json::to_string_pretty(token).map_err(|e| CredentialError::Config(e.to_string()))?;
-    crate::config_file::write_atomically(&path, &text).map_err(|e| CredentialError::Config(e.to_string()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-    }
-    Ok(())
+    crate::config_file::write_atomically(&path, &text).map_err(|e| CredentialError::Config(e.to_string()))
 }
 
 fn oidc_error<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, error: &aws_sdk_ssooidc::error::SdkError<E>) -> CredentialError {
