@@ -11,12 +11,14 @@
 //! - [`faults`]: fault injection on the data channel.
 //! - [`kms`]: the account's KMS keys: GenerateDataKey, Decrypt, DescribeKey.
 //! - [`metrics`]: counters served at `/_emulator/metrics`.
-//! - [`testkit`]: TCP peers for tests and benchmarks (checked transfers, echo).
+//! - [`testkit`]: TCP peers for tests and benchmarks (checked transfers, echo); with the
+//!   `testkit` feature (on by default, off in the app).
 //! - [`tls`]: the certificate authority made at start, and HTTPS / `wss://` serving.
 //!
-//! In a test or the app's demo mode: `Emulator::start(EmulatorConfig::default()).await?` serves
-//! TLS on a free port; point a client at [`RunningEmulator::endpoint_url`] with
-//! [`RunningEmulator::credentials`], trusting [`RunningEmulator::ca_pem`].
+//! In a test: `Emulator::start(EmulatorConfig::default()).await?` serves TLS on a free port;
+//! point a client at [`RunningEmulator::endpoint_url`] with [`RunningEmulator::credentials`],
+//! trusting [`RunningEmulator::ca_pem`]. The app's demo fleet starts it with
+//! [`Audience::OwnerOnly`], so no other user of the machine can use it.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -31,6 +33,7 @@ pub mod kms;
 pub mod metrics;
 pub mod service;
 pub mod sigv4;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tls;
 
@@ -66,6 +69,25 @@ pub struct EmulatorConfig {
     /// (`ssm.<region>.amazonaws.com`, `kms.…`, `ssmmessages.…`) reaches this emulator: clients
     /// then need no endpoint override, only `HTTPS_PROXY` and the CA (TLS only).
     pub aws_hosts_proxy: bool,
+    /// Who may use it.
+    pub audience: Audience,
+}
+
+/// Who an emulator serves. Its shells are real shells of the user running it, so anything
+/// that can sign a StartSession for it can run commands as that user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Audience {
+    /// Tests, benchmarks and developers: the fleet's own (documented) key pairs, the
+    /// `/_emulator/*` control routes (with the `testkit` feature), any `Host`.
+    #[default]
+    Anyone,
+    /// Only the process that started it, as the app's demo fleet: every key pair of the fleet is
+    /// replaced by a random one made at start and held in memory ([`RunningEmulator::credentials`]
+    /// hands it to the owner; it is never printed, logged or written); no control routes; and a
+    /// request whose `Host` is not the listener's own `127.0.0.1:<port>` is refused, so a web
+    /// page cannot reach it through DNS rebinding. It listens on loopback: the AWS SDK and the
+    /// `wss://` stream URL reach endpoints by host and port, so a Unix socket is not open to it.
+    OwnerOnly,
 }
 
 impl Default for EmulatorConfig {
@@ -78,6 +100,7 @@ impl Default for EmulatorConfig {
             ca_file: None,
             server_names: Vec::new(),
             aws_hosts_proxy: false,
+            audience: Audience::Anyone,
         }
     }
 }
@@ -115,10 +138,20 @@ impl Emulator {
     pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, StartError> {
         let listener = TcpListener::bind(config.listen).await.map_err(|source| StartError::Listen { address: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Listen { address: config.listen, source })?;
-        let faults = Arc::new(Faults::new(config.fleet.faults.clone()));
+        let mut fleet = config.fleet.clone();
+        if config.audience == Audience::OwnerOnly {
+            for pair in &mut fleet.credentials {
+                *pair = KeyPair { access_key_id: random_access_key_id(), secret_access_key: random_secret(), ..pair.clone() };
+            }
+        }
+        let faults = Arc::new(Faults::new(fleet.faults.clone()));
         let metrics = Arc::new(Metrics::default());
-        let service = Service::new(&config.fleet, faults.clone(), metrics.clone(), config.paced, config.tls);
-        let router = api::router(api::AppState { service: service.clone(), faults: faults.clone(), metrics: metrics.clone() });
+        let service = Service::new(&fleet, faults.clone(), metrics.clone(), config.paced, config.tls);
+        let state = api::AppState { service: service.clone(), faults: faults.clone(), metrics: metrics.clone() };
+        let router = match config.audience {
+            Audience::Anyone => api::router(state),
+            Audience::OwnerOnly => api::owner_only_router(state, addr),
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let stopped = async move {
             let _ = stopped.await;
@@ -150,7 +183,7 @@ impl Emulator {
             });
             None
         };
-        Ok(RunningEmulator { addr, proxy_addr, ca_pem, credentials: config.fleet.credentials[0].clone(), region: config.fleet.region.clone(), service, faults, metrics, _stop: stop })
+        Ok(RunningEmulator { addr, proxy_addr, ca_pem, credentials: fleet.credentials[0].clone(), region: fleet.region.clone(), service, faults, metrics, _stop: stop })
     }
 }
 
@@ -191,7 +224,7 @@ impl RunningEmulator {
         self.ca_pem.as_deref()
     }
 
-    /// The first key pair of the fleet.
+    /// The first key pair of the fleet (made at start for [`Audience::OwnerOnly`]).
     pub fn credentials(&self) -> &KeyPair {
         &self.credentials
     }
@@ -215,4 +248,18 @@ impl RunningEmulator {
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
+}
+
+/// An access key id shaped like AWS's: `AKIA` and 16 of A–Z and 2–7.
+fn random_access_key_id() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut rng = rand::rng();
+    "AKIA".chars().chain((0..16).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)).collect()
+}
+
+/// A secret access key: 40 random characters, 238 bits.
+fn random_secret() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 40)
 }

@@ -59,7 +59,7 @@ async fn main() -> ExitCode {
         port => format!("ssm-emulator-{port}-ca.pem"),
     };
     let ca_file = args.ca_file.clone().unwrap_or_else(|| std::env::temp_dir().join(name));
-    let config = EmulatorConfig { listen: args.listen, fleet: fleet.clone(), paced: !args.unpaced, tls, ca_file: tls.then(|| ca_file.clone()), server_names: Vec::new(), aws_hosts_proxy: args.aws_hosts_proxy };
+    let config = EmulatorConfig { listen: args.listen, fleet: fleet.clone(), paced: !args.unpaced, tls, ca_file: tls.then(|| ca_file.clone()), server_names: Vec::new(), aws_hosts_proxy: args.aws_hosts_proxy, ..EmulatorConfig::default() };
     let running = match Emulator::start(config).await {
         Ok(running) => running,
         Err(error) => {

@@ -369,6 +369,15 @@ impl SessionDirectory for Service {
 impl Service {
     /// The data channel's URL: on this server, with the scheme it serves, unless the fleet
     /// names another base.
+    /// `https` when serving TLS, else `http`: the scheme of pages the service links to.
+    pub fn web_scheme(&self) -> &'static str {
+        if self.stream_scheme == "wss" {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     fn stream_url(&self, host: &str, session_id: &str) -> String {
         // Reached by AWS's own name (through the AWS-hosts proxy), the data channel is where
         // the service puts it: ssmmessages.<region>.amazonaws.com, beside ssm.<region>.

@@ -1,6 +1,7 @@
 // Read-only access to what each terminal shows, by tab key: `window.airlockScreens.read(key)`.
-// xterm.js draws rows that WebDriver reads unreliably, so the end-to-end tests (and anyone in
-// the web inspector) read the terminal's buffer through this instead. It can only read.
+// xterm.js draws rows that WebDriver reads unreliably, so the end-to-end tests read the
+// terminal's buffer through this instead. It can only read, and it exists only in the build the
+// tests use (`npm run build:e2e`); the app's own build (`npm run build`) leaves it out.
 
 const readers = new Map<string, () => string>();
 
@@ -20,6 +21,8 @@ declare global {
   interface Window {
     airlockScreens?: typeof screens;
   }
+  /** True only in the end-to-end tests' build (vite.config.ts). */
+  const __AIRLOCK_TEST_HOOKS__: boolean;
 }
 
-if (typeof window !== 'undefined') window.airlockScreens = screens;
+if (__AIRLOCK_TEST_HOOKS__ && typeof window !== 'undefined') window.airlockScreens = screens;

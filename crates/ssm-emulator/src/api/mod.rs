@@ -3,7 +3,8 @@
 //! request was signed for), all behind SigV4; the data channel is
 //! mounted from [`crate::agent::socket`]; IAM Identity Center's OIDC and portal REST APIs are
 //! in [`sso`]; `/_emulator/faults`, `/_emulator/metrics`, `/_emulator/clock` and
-//! `/_emulator/sso/*` are the control endpoints tests and the demo use.
+//! `/_emulator/sso/*` are the control endpoints tests and developers use (only with the
+//! `testkit` feature, and never for [`crate::Audience::OwnerOnly`]).
 
 pub mod ec2;
 pub mod kms;
@@ -53,24 +54,57 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
-/// Every route.
+/// Every route, the control routes among them (with the `testkit` feature).
 pub fn router(state: AppState) -> Router {
+    let routes = service_routes(&state);
+    #[cfg(feature = "testkit")]
+    let routes = routes.merge(control_routes(state.clone()));
+    routes.layer(axum::middleware::map_response_with_state(state.faults, date_header))
+}
+
+/// The routes of an emulator only its owner uses: no control routes, and only requests for
+/// `addr` itself (see [`crate::Audience::OwnerOnly`]).
+pub fn owner_only_router(state: AppState, addr: std::net::SocketAddr) -> Router {
+    service_routes(&state)
+        .layer(axum::middleware::map_response_with_state(state.faults, date_header))
+        .layer(axum::middleware::from_fn_with_state(Arc::new(addr.to_string()), own_host_only))
+}
+
+/// What AWS serves: its APIs, the SSO portal and OIDC, and the data channel.
+fn service_routes(state: &AppState) -> Router {
     let data_channel = socket::routes(DataChannelState { directory: state.service.clone(), faults: state.faults.clone(), metrics: state.metrics.clone() });
     Router::new()
         .route("/", post(aws_api))
-        .route("/_emulator/faults", get(get_faults).post(set_faults))
-        .route("/_emulator/metrics", get(get_metrics))
-        .route("/_emulator/clock", post(sso::advance_clock))
-        .route("/_emulator/sso/pending", get(sso::pending))
-        .route("/_emulator/sso/approve", post(sso::approve))
-        .route("/_emulator/sso/device", get(sso::device_page))
         .route("/client/register", post(sso::register_client))
         .route("/device_authorization", post(sso::start_device_authorization))
         .route("/token", post(sso::create_token))
         .route("/federation/credentials", get(sso::role_credentials))
         .with_state(state.clone())
         .merge(data_channel)
-        .layer(axum::middleware::map_response_with_state(state.faults, date_header))
+}
+
+/// Faults, metrics, the clock and SSO approval, for tests and developers.
+#[cfg(feature = "testkit")]
+fn control_routes(state: AppState) -> Router {
+    Router::new()
+        .route("/_emulator/faults", get(get_faults).post(set_faults))
+        .route("/_emulator/metrics", get(get_metrics))
+        .route("/_emulator/clock", post(sso::advance_clock))
+        .route("/_emulator/sso/pending", get(sso::pending))
+        .route("/_emulator/sso/approve", post(sso::approve))
+        .route("/_emulator/sso/device", get(sso::device_page))
+        .with_state(state)
+}
+
+/// Refuses a request whose `Host` is not `own` (`127.0.0.1:<port>`): a web page whose name was
+/// rebound to 127.0.0.1 sends its own name.
+async fn own_host_only(State(own): State<Arc<String>>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let host = request.headers().get("host").and_then(|h| h.to_str().ok()).or_else(|| request.uri().authority().map(|a| a.as_str()));
+    if host == Some(own.as_str()) {
+        next.run(request).await
+    } else {
+        (StatusCode::MISDIRECTED_REQUEST, format!("this emulator serves only requests for {own}\n")).into_response()
+    }
 }
 
 /// Every answer carries the service's Date, as AWS's do (clients compare it with their clock).
@@ -197,10 +231,12 @@ fn failed(failure: &crate::faults::ApiFailure, content_type: &'static str) -> Re
     response
 }
 
+#[cfg(feature = "testkit")]
 async fn get_faults(State(state): State<AppState>) -> Json<FaultConfig> {
     Json(state.faults.get())
 }
 
+#[cfg(feature = "testkit")]
 async fn set_faults(State(state): State<AppState>, body: Bytes) -> Response {
     let config: FaultConfig = match serde_json::from_slice(&body) {
         Ok(config) => config,
@@ -212,6 +248,7 @@ async fn set_faults(State(state): State<AppState>, body: Bytes) -> Response {
     }
 }
 
+#[cfg(feature = "testkit")]
 async fn get_metrics(State(state): State<AppState>) -> Response {
     Json(state.metrics.snapshot()).into_response()
 }

@@ -69,7 +69,7 @@ pub async fn start_device_authorization(State(state): State<AppState>, headers: 
         Err(e) => error(e),
         Ok((device_code, user_code)) => {
             let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-            let page = format!("http://{host}/_emulator/sso/device");
+            let page = format!("{}://{host}/_emulator/sso/device", state.service.web_scheme());
             Json(json!({
                 "deviceCode": device_code,
                 "userCode": user_code,
