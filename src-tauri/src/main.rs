@@ -61,6 +61,7 @@ fn main() {
             commands::profiles::list_profiles,
             commands::profiles::save_profile,
             commands::profiles::delete_profile,
+            commands::profiles::choose_profiles_import,
             commands::profiles::import_profiles,
             commands::profiles::export_profiles,
             // The desktop

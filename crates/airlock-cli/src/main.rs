@@ -291,6 +291,7 @@ async fn load(profile: Option<&str>, region: Option<&str>, stdin_is_data: bool) 
 }
 
 async fn forward(aws: &Aws, spec: &TunnelSpec) -> Result<ExitCode, CliError> {
+    warn_if_exposed(spec.local.ip());
     let tunnel = aws.forward(spec).await?;
     let destination = match &spec.remote_host {
         Some(host) => format!("{host}:{} through {}", spec.remote_port, spec.target),
@@ -306,9 +307,23 @@ async fn forward(aws: &Aws, spec: &TunnelSpec) -> Result<ExitCode, CliError> {
     let figures = tunnel.figures();
     tunnel.stop().await;
     eprintln!("Stopped: {} connections, {} bytes up, {} bytes down.", figures.total_connections, figures.bytes_up, figures.bytes_down);
+    if figures.turned_away_connections > 0 {
+        eprintln!(
+            "{} connections were turned away: a session carries at most {} at once.",
+            figures.turned_away_connections,
+            airlock_core::tunnel::MAX_CONNECTIONS
+        );
+    }
     match reason {
         None => Ok(ExitCode::SUCCESS),
         Some(reason) => Err(CliError::Usage(format!("the tunnel ended: {reason}"))),
+    }
+}
+
+/// Says on stderr when a tunnel will listen where other machines can reach it.
+fn warn_if_exposed(bind: IpAddr) {
+    if let Some(warning) = airlock_core::tunnel::exposure_warning(bind) {
+        eprintln!("Warning: {warning}");
     }
 }
 
@@ -353,6 +368,7 @@ async fn profile(aws_profile: Option<String>, region: Option<String>, command: P
             };
             store.add(profile.clone())?;
             eprintln!("Saved profile {} in {}.", profile.name, store.path().display());
+            warn_if_exposed(profile.bind);
             Ok(ExitCode::SUCCESS)
         }
         ProfileCommand::Remove { name } => {

@@ -198,6 +198,109 @@ async fn a_slow_reader_that_only_receives_gets_every_byte() {
     tunnel.stop().await;
 }
 
+/// A connection closed while its destination still sends must not leave that data in the
+/// session's shared receive buffer: if it did, the buffer would fill and every other
+/// connection of the tunnel would stall (smux has no per-stream window in v1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_closed_connections_late_data_does_not_stall_its_neighbours() {
+    let emulator = emulator(false).await;
+    let aws = aws(&emulator);
+    let server = ssm_emulator::testkit::one_way_server().await;
+    let tunnel = within("opening the tunnel", unpaced_forward(&aws, &spec(WEB, server, 1))).await.unwrap();
+    let addr = tunnel.local_addr();
+    // Eight connections each ask for 64 MiB (sixteen times the receive buffer between them),
+    // read the first bytes to know the data flows, and hang up.
+    for _ in 0..8 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut request = [b'D'; 9];
+        request[1..].copy_from_slice(&(64 * MIB as u64).to_be_bytes());
+        stream.write_all(&request).await.unwrap();
+        let mut first = [0u8; 1];
+        within("the first byte of a download", stream.read_exact(&mut first)).await.unwrap();
+    }
+    // Their neighbours still move data both ways, checked byte for byte.
+    within("a download after the hang-ups", ssm_emulator::testkit::download(addr, 8 * MIB)).await.unwrap();
+    within("an upload after the hang-ups", ssm_emulator::testkit::upload(addr, 8 * MIB)).await.unwrap();
+    let figures = tunnel.figures();
+    assert_eq!(figures.total_connections, 10);
+    assert!(figures.bytes_down < 8 * 64 * MIB as u64, "the hung-up downloads were not all carried: {figures:?}");
+    tunnel.stop().await;
+}
+
+/// Basic mode carries one connection at a time over a byte stream with no stream ids: what the
+/// destination said to one connection and was still in flight when it closed must not be
+/// handed to the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_basic_mode_no_byte_of_one_connection_reaches_the_next() {
+    let emulator = emulator(false).await;
+    let aws = aws(&emulator);
+    let server = ssm_emulator::testkit::tagged_server().await;
+    let tunnel = within("opening the tunnel", unpaced_forward(&aws, &spec(LEGACY, server, 1))).await.unwrap();
+    let addr = tunnel.local_addr();
+    let mut tags_seen = Vec::new();
+    for round in 0..4 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // The agent dials again on the first data after a disconnect.
+        stream.write_all(b"?").await.unwrap();
+        let mut received = vec![0u8; 256 * 1024];
+        within("a connection's bytes", stream.read_exact(&mut received)).await.unwrap();
+        let tag = received[0];
+        let strangers = received.iter().filter(|&&b| b != tag).count();
+        assert_eq!(strangers, 0, "round {round}: {strangers} bytes of another connection among {tag:?}'s");
+        assert!(!tags_seen.contains(&tag), "round {round} got the bytes of an earlier connection ({})", tag as char);
+        tags_seen.push(tag);
+        drop(stream);
+    }
+    tunnel.stop().await;
+}
+
+/// A tunnel carries at most `MAX_CONNECTIONS` connections at once; the next is closed at once
+/// and counted, and a closed one makes room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_beyond_the_cap_are_turned_away_and_counted() {
+    use airlock_core::tunnel::MAX_CONNECTIONS;
+    let emulator = emulator(false).await;
+    let aws = aws(&emulator);
+    let echo = echo_server().await;
+    let tunnel = within("opening the tunnel", unpaced_forward(&aws, &spec(WEB, echo, 1))).await.unwrap();
+    let addr = tunnel.local_addr();
+    let mut open = Vec::new();
+    for i in 0..MAX_CONNECTIONS {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let hello = format!("{i:08}");
+        stream.write_all(hello.as_bytes()).await.unwrap();
+        let mut back = [0u8; 8];
+        within("an echo within the cap", stream.read_exact(&mut back)).await.unwrap();
+        assert_eq!(&back, hello.as_bytes());
+        open.push(stream);
+    }
+    let mut extra = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = extra.write_all(b"one too many").await;
+    let mut buf = [0u8; 16];
+    let n = within("the extra connection's end", extra.read(&mut buf)).await.unwrap_or(0);
+    assert_eq!(n, 0, "the connection beyond the cap is closed without data");
+    assert_eq!(tunnel.figures().turned_away_connections, 1);
+
+    drop(open.pop());
+    // The tunnel notices the close and makes room; a new connection is carried again.
+    let mut again = within("room again", async {
+        loop {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.write_all(b"again").await.unwrap();
+            let mut back = [0u8; 5];
+            if stream.read_exact(&mut back).await.is_ok() {
+                break (stream, back);
+            }
+            // Turned away: the close was not seen yet; the next connect waits for the tunnel.
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_eq!(&again.1, b"again");
+    let _ = again.0.shutdown().await;
+    tunnel.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_pool_of_four_sessions_spreads_connections_least_loaded_first() {
     tokio::time::timeout(HANG_GUARD, async {
@@ -388,6 +491,33 @@ impl Cli {
         let output = child.wait_with_output().await.unwrap();
         (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
     }
+}
+
+/// `AIRLOCK_LOG=trace` logs no key id. The same run with the capped modules named (which a user
+/// may ask for) shows the probe can see one: the SDK and SigV4 do log it at trace level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_trace_log_names_no_key_unless_the_signing_crates_are_asked_for() {
+    let emulator = emulator(false).await;
+    let cli = Cli::new(&emulator);
+    let run = |log: &'static str| {
+        let cli = &cli;
+        async move {
+            let mut command = cli.command();
+            command.env("AIRLOCK_LOG", log).args(["shell", WEB, "--document", "AWS-StartNonInteractiveCommand", "--parameter", "command=echo traced"]);
+            let output = within("a traced command", command.stdout(Stdio::piped()).stderr(Stdio::piped()).output()).await.unwrap();
+            assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "traced");
+            String::from_utf8_lossy(&output.stderr).into_owned()
+        }
+    };
+    let trace = run("trace").await;
+    assert!(trace.contains("TRACE") || trace.contains("DEBUG"), "a trace run logs: {trace}");
+    if let Ok(dir) = std::env::var("AIRLOCK_TEST_LOGS") {
+        // scripts/scan-logs scans it with the rest of the run's logs.
+        std::fs::write(std::path::Path::new(&dir).join("cli-trace.log"), &trace).unwrap();
+    }
+    assert!(!trace.contains(DEMO_ACCESS_KEY_ID), "the key id is in a trace log");
+    let asked = run("trace,aws_sigv4=trace,aws_smithy_runtime=trace,aws_smithy_runtime_api=trace,aws_runtime=trace").await;
+    assert!(asked.contains(DEMO_ACCESS_KEY_ID), "the probe cannot see the key id even where it is logged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

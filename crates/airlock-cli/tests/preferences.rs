@@ -205,8 +205,11 @@ async fn each_kms_failure_says_what_to_do() {
         let message = ended(start(aws(&emulator)).await);
         assert!(message.contains(&format!("the session needs kms:GenerateDataKey on {ALIAS}")), "{message}");
         assert!(message.contains("IAM policy"), "{message}");
-        let session = emulator.service().sessions().pop().unwrap();
-        assert!(!session.status.is_active(), "the agent was told and ended it: {:?}", session.status);
+        let id = emulator.service().sessions().pop().unwrap().id;
+        let session = emulator.service().session_ended(&id).await;
+        assert_eq!(session.status, ssm_emulator::service::Status::Failed);
+        let details = session.details.unwrap_or_default();
+        assert!(details.contains("failed on client"), "the agent was told and ended it: {details}");
 
         // The key is disabled.
         let mut fleet = encrypted_fleet();

@@ -1,16 +1,33 @@
 //! The log filter the `airlock` binary and the app share: `AIRLOCK_LOG` (a tracing filter such
-//! as `debug` or `airlock_core=trace`), quiet (`warn`) by default. The AWS SDK's runtime logs
-//! the identity it signs with at debug level (the access key id, with the secret redacted);
-//! those modules stay at `info` unless the filter names them, so `AIRLOCK_LOG=debug` logs no key.
+//! as `debug` or `airlock_core=trace`), quiet (`warn`) by default. Some crates log what a key
+//! is made of at debug or trace level: the SDK's runtime the identity it signs with (the access
+//! key id), SigV4 its canonical requests and credential scopes, the HTTP, TLS and WebSocket
+//! crates the headers they write (`Authorization` names the key id). Those modules stay at
+//! `info` unless the filter names them, so even `AIRLOCK_LOG=trace` logs no key; a user who
+//! names one (`aws_sigv4=trace`) asked for it.
 
-/// SDK modules that log identities at debug level.
-const IDENTITY_LOGGERS: &[&str] = &["aws_smithy_runtime", "aws_smithy_runtime_api", "aws_config", "aws_credential_types"];
+/// Modules that log keys, tokens or signed headers below `info`.
+const SECRET_BEARING_LOGGERS: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http_client",
+    "aws_config",
+    "aws_credential_types",
+    "aws_sigv4",
+    "aws_runtime",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+    "tungstenite",
+    "tokio_tungstenite",
+];
 
 /// The filter for `AIRLOCK_LOG`'s value.
 pub fn filter(spec: Option<&str>) -> String {
     let spec = spec.map(str::trim).filter(|s| !s.is_empty()).unwrap_or("warn");
     let mut filter = spec.to_owned();
-    for module in IDENTITY_LOGGERS {
+    for module in SECRET_BEARING_LOGGERS {
         let named = spec.split(',').any(|directive| directive.trim().split('=').next() == Some(module));
         if !named {
             filter.push_str(&format!(",{module}=info"));
@@ -24,9 +41,12 @@ mod tests {
     use super::filter;
 
     #[test]
-    fn the_sdk_identity_loggers_stay_quiet_unless_named() {
-        assert_eq!(filter(None), "warn,aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_config=info,aws_credential_types=info");
-        assert!(filter(Some("debug")).starts_with("debug,aws_smithy_runtime=info,"));
+    fn secret_bearing_loggers_stay_quiet_unless_named() {
+        let quiet = filter(None);
+        assert!(quiet.starts_with("warn,aws_smithy_runtime=info,"), "{quiet}");
+        for module in super::SECRET_BEARING_LOGGERS {
+            assert!(filter(Some("trace")).contains(&format!(",{module}=info")), "{module} is capped under trace");
+        }
         let named = filter(Some("debug,aws_smithy_runtime=trace"));
         assert!(named.contains("aws_smithy_runtime=trace") && !named.contains("aws_smithy_runtime=info"), "{named}");
     }

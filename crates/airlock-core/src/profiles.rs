@@ -52,6 +52,19 @@ fn one() -> usize {
 }
 
 impl Profile {
+    /// What a user should agree to before this profile comes in from someone else's file: a
+    /// listener other machines can reach, and a tunnel that starts by itself with the app.
+    pub fn import_concerns(&self) -> Vec<String> {
+        let mut concerns = Vec::new();
+        if let Some(warning) = crate::tunnel::exposure_warning(self.bind) {
+            concerns.push(format!("{}: {warning}", self.name));
+        }
+        if self.auto_start {
+            concerns.push(format!("{}: starts by itself whenever Airlock starts, opening a session to {}.", self.name, self.target));
+        }
+        concerns
+    }
+
     /// Checks every field; the error names the field and what is allowed.
     pub fn validate(&self) -> Result<(), ProfileError> {
         let invalid = |field: &'static str, message: String| Err(ProfileError::Invalid { name: self.name.clone(), field, message });
@@ -220,19 +233,22 @@ impl ProfileStore {
     /// Adds every profile of another file; names already taken are refused before anything is
     /// written. Returns how many were added.
     pub fn import(&self, from: &Path) -> Result<usize, ProfileError> {
-        let text = std::fs::read_to_string(from).map_err(|e| ProfileError::Io { action: "read", path: from.to_owned(), reason: e.to_string() })?;
-        let incoming = parse(&text, from)?;
+        let incoming = read_profiles(from)?;
         let _held = self.lock()?;
         let mut profiles = self.load()?;
-        for profile in &incoming {
-            if profiles.iter().any(|p| p.name == profile.name) {
-                return Err(ProfileError::Exists(profile.name.clone()));
-            }
-        }
+        refuse_taken_names(&profiles, &incoming)?;
         let added = incoming.len();
         profiles.extend(incoming);
         self.save(&profiles)?;
         Ok(added)
+    }
+
+    /// The profiles an [`ProfileStore::import`] of `from` would add, checked as it checks them,
+    /// without adding them: to show them and their [`Profile::import_concerns`] first.
+    pub fn preview_import(&self, from: &Path) -> Result<Vec<Profile>, ProfileError> {
+        let incoming = read_profiles(from)?;
+        refuse_taken_names(&self.load()?, &incoming)?;
+        Ok(incoming)
     }
 
     /// Writes every profile to another file (atomically).
@@ -252,6 +268,18 @@ impl ProfileStore {
     pub fn save(&self, profiles: &[Profile]) -> Result<(), ProfileError> {
         check(profiles)?;
         write_atomically(&self.path, &render(profiles)?)
+    }
+}
+
+fn read_profiles(from: &Path) -> Result<Vec<Profile>, ProfileError> {
+    let text = std::fs::read_to_string(from).map_err(|e| ProfileError::Io { action: "read", path: from.to_owned(), reason: e.to_string() })?;
+    parse(&text, from)
+}
+
+fn refuse_taken_names(existing: &[Profile], incoming: &[Profile]) -> Result<(), ProfileError> {
+    match incoming.iter().find(|new| existing.iter().any(|p| p.name == new.name)) {
+        Some(taken) => Err(ProfileError::Exists(taken.name.clone())),
+        None => Ok(()),
     }
 }
 
@@ -362,6 +390,30 @@ mod tests {
         assert_eq!(other.get("db").unwrap(), profile("db"));
         assert!(matches!(other.import(&exported), Err(ProfileError::Exists(_))), "importing twice is refused");
         assert_eq!(other.load().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_import_preview_names_shared_listeners_and_auto_start_and_adds_nothing() {
+        let (dir, store) = store();
+        let quiet = Profile { auto_start: false, ..profile("quiet") };
+        let shared = Profile { bind: "0.0.0.0".parse().unwrap(), ..quiet.clone() };
+        let shared = Profile { name: "shared".into(), ..shared };
+        let eager = Profile { name: "eager".into(), auto_start: true, ..quiet.clone() };
+        store.save(&[quiet.clone(), shared.clone(), eager.clone()]).unwrap();
+        let file = dir.path().join("from-a-colleague.toml");
+        store.export(&file).unwrap();
+
+        let (_other_dir, other) = self::store();
+        let preview = other.preview_import(&file).unwrap();
+        assert_eq!(preview, [quiet, shared, eager]);
+        assert!(other.load().unwrap().is_empty(), "a preview adds nothing");
+        let concerns: Vec<Vec<String>> = preview.iter().map(Profile::import_concerns).collect();
+        assert!(concerns[0].is_empty(), "a loopback profile that waits to be started needs no question");
+        assert!(concerns[1].len() == 1 && concerns[1][0].starts_with("shared: listening on 0.0.0.0"), "{:?}", concerns[1]);
+        assert!(concerns[2].len() == 1 && concerns[2][0].contains("starts by itself"), "{:?}", concerns[2]);
+
+        other.add(profile("shared")).unwrap();
+        assert!(matches!(other.preview_import(&file), Err(ProfileError::Exists(name)) if name == "shared"), "a taken name is refused before asking");
     }
 
     #[test]

@@ -239,6 +239,9 @@ pub struct TunnelFigures {
     pub total_connections: u64,
     /// Connections the node could not connect onwards.
     pub refused_connections: u64,
+    /// Connections closed at once because the tunnel carried its most
+    /// ([`crate::tunnel::MAX_CONNECTIONS`] a session).
+    pub turned_away_connections: u64,
     /// Sessions still carrying connections.
     pub live_sessions: usize,
     /// The highest smoothed round-trip time among them, in microseconds.
@@ -340,9 +343,10 @@ impl Aws {
 
 /// Hands each accepted connection to the live session with the fewest open connections (ties
 /// go to the one that carried fewer so far).
-async fn dispatch(listener: TcpListener, members: Arc<Vec<Member>>) {
+async fn dispatch(mut listener: TcpListener, members: Arc<Vec<Member>>) {
+    let mut backoff = crate::tunnel::AcceptBackoff::default();
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        let mut stream = crate::tunnel::accept_with_backoff(&mut listener, &mut backoff).await;
         loop {
             let choice = members
                 .iter()
@@ -380,11 +384,12 @@ impl ForwardTunnel {
         let mut figures = TunnelFigures::default();
         for member in self.members.iter() {
             let stats = member.tunnel.stats();
-            figures.bytes_up += stats.bytes_up.load(Ordering::Relaxed);
-            figures.bytes_down += stats.bytes_down.load(Ordering::Relaxed);
+            figures.bytes_up += stats.bytes_up();
+            figures.bytes_down += stats.bytes_down();
             figures.open_connections += stats.open_connections.load(Ordering::Relaxed);
             figures.total_connections += stats.total_connections.load(Ordering::Relaxed);
             figures.refused_connections += stats.refused_connections.load(Ordering::Relaxed);
+            figures.turned_away_connections += stats.turned_away_connections.load(Ordering::Relaxed);
             figures.reconnects += member.tunnel.link().reconnects.load(Ordering::Relaxed);
             if member.tunnel.is_running() {
                 figures.live_sessions += 1;

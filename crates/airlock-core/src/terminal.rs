@@ -307,7 +307,7 @@ impl Terminal {
                         self.flush().await;
                         let _ = self.events.send(TerminalEvent::State(TerminalState::Reconnecting { attempt, delay, reason })).await;
                     }
-                    Some(Notice::Flag(_)) => {}
+                    Some(Notice::Flag(_) | Notice::PortDisconnected) => {}
                     Some(Notice::Ended(ending)) => return self.finish_with(ending).await,
                     None => return self.finish_with(Ending::LinkLost("the session's task stopped".into())).await,
                 },

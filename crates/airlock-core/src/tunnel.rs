@@ -1,51 +1,81 @@
 //! Port-forward tunnels: a local listener whose connections travel through one session's data
 //! channel, as smux streams (current agents) or one at a time (basic mode, older agents).
 //!
-//! One task owns the listener, the smux client and the session's queues. Each accepted
-//! connection gets a reader task (with a credit of bytes it may read ahead, so one busy
-//! connection cannot starve the others or grow memory) and a writer task. Live figures are in
+//! One task owns the listener and the session's queues. In multiplexed mode an
+//! [`smux_tcp::Pump`] carries the connections (a reader with read-ahead credit and a writer per
+//! connection; closing as smux and the agent close); in basic mode the task copies one
+//! connection at a time, and `ssm-protocol` decides which output belongs to which connection.
+//! A failing `accept` backs off ([`AcceptBackoff`]); at most [`MAX_CONNECTIONS`] connections
+//! are carried at once, and those beyond are turned away with a warning. Live figures are in
 //! [`TunnelStats`].
 
-use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
+use smux_tcp::{Pump, PumpEvent, Traffic, READ_SIZE};
 use ssm_protocol::handshake::{PortMode, PortSession};
 use ssm_protocol::payload::PortFlag;
-use ssm_protocol::smux::{self, KeepAlive, SessionConfig, Side, StreamId};
+use ssm_protocol::smux::{KeepAlive, SessionConfig, Side};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::datachannel::{Command, Ending, LinkFigures, Notice, SessionChannel};
 
-/// Bytes a connection may read ahead of what smux has taken.
-const CONNECTION_CREDIT: usize = 64 * 1024;
-/// One read from a local connection.
-const READ_SIZE: usize = 16 * 1024;
+/// The most connections one tunnel session carries at once. Far above what a database pool or
+/// a browser opens; a client that opens more (a loop that never closes its sockets) is turned
+/// away rather than allowed to exhaust the node's or this machine's descriptors.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// Output held for the first connection of a basic tunnel when it arrives before anyone
+/// connected (a destination that speaks first); beyond it the session waits.
+const EARLY_OUTPUT: usize = 256 * 1024;
+
+/// The warning for a listener on `bind` that other machines can reach: any address but
+/// loopback (`0.0.0.0`, `::`, a LAN address). Whoever reaches that port reaches the tunnel's
+/// destination as this user, with no credentials of their own; the CLI and the app say so.
+pub fn exposure_warning(bind: IpAddr) -> Option<String> {
+    if bind.to_canonical().is_loopback() {
+        return None;
+    }
+    let reach = if bind.is_unspecified() { "every network this machine is on" } else { "the network of that address" };
+    Some(format!(
+        "listening on {bind} makes the tunnel reachable from other machines on {reach}: anyone who can connect reaches its destination through your session. Bind to 127.0.0.1 unless you mean to share it."
+    ))
+}
 
 /// Live figures of a tunnel.
 #[derive(Debug, Default)]
 pub struct TunnelStats {
-    /// Bytes from local clients into the tunnel.
-    pub bytes_up: AtomicU64,
-    /// Bytes from the tunnel to local clients.
-    pub bytes_down: AtomicU64,
+    /// Bytes from local clients into the tunnel, and from the tunnel to local clients.
+    pub traffic: Arc<Traffic>,
     /// Connections open now.
     pub open_connections: AtomicU64,
     /// Connections accepted since the start.
     pub total_connections: AtomicU64,
     /// Connections the agent could not connect to the destination.
     pub refused_connections: AtomicU64,
+    /// Connections closed at once because [`MAX_CONNECTIONS`] were open.
+    pub turned_away_connections: AtomicU64,
 }
 
 impl TunnelStats {
     fn count_new_connection(&self) {
         self.total_connections.fetch_add(1, Ordering::Relaxed);
         self.open_connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Bytes from local clients into the tunnel.
+    pub fn bytes_up(&self) -> u64 {
+        self.traffic.from_connections.load(Ordering::Relaxed)
+    }
+
+    /// Bytes from the tunnel to local clients.
+    pub fn bytes_down(&self) -> u64 {
+        self.traffic.to_connections.load(Ordering::Relaxed)
     }
 }
 
@@ -88,15 +118,92 @@ enum Incoming {
 
 impl Incoming {
     /// The next connection. One from the listener is counted here; one from the queue was
-    /// counted when it was handed over.
-    async fn accept(&mut self, stats: &TunnelStats) -> Result<TcpStream, TunnelError> {
+    /// counted when it was handed over. A failing accept is retried after `backoff`'s wait; only
+    /// the end of the queue ends the tunnel.
+    async fn accept(&mut self, stats: &TunnelStats, backoff: &mut AcceptBackoff) -> Result<TcpStream, TunnelError> {
         match self {
             Incoming::Listener(listener) => {
-                let (stream, _) = listener.accept().await.map_err(|e| TunnelError::Listener(e.to_string()))?;
+                let stream = accept_with_backoff(listener, backoff).await;
                 stats.count_new_connection();
                 Ok(stream)
             }
             Incoming::Queue(queue) => queue.recv().await.ok_or_else(|| TunnelError::Listener("the tunnel was stopped".into())),
+        }
+    }
+}
+
+/// Something connections are accepted from: a listener (or a test's stand-in for one).
+pub(crate) trait Accept {
+    async fn accept_one(&mut self) -> std::io::Result<TcpStream>;
+}
+
+impl Accept for TcpListener {
+    async fn accept_one(&mut self) -> std::io::Result<TcpStream> {
+        self.accept().await.map(|(stream, _)| stream)
+    }
+}
+
+/// How a listener recovers from failing accepts. A failure that concerns one connection (reset
+/// or aborted before it was taken, an interrupted call) is skipped at once. Any other, such as
+/// running out of file descriptors (EMFILE, ENFILE) or memory, leaves the pending connection in
+/// the kernel's queue, so trying again at once would fail at once and spin a core: the
+/// listener waits, from 10 ms doubling to 1 s, and a success starts over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptBackoff {
+    next: Duration,
+    failing: bool,
+}
+
+impl Default for AcceptBackoff {
+    fn default() -> Self {
+        AcceptBackoff { next: AcceptBackoff::FIRST, failing: false }
+    }
+}
+
+impl AcceptBackoff {
+    /// The first wait.
+    pub const FIRST: Duration = Duration::from_millis(10);
+    /// The longest wait.
+    pub const LONGEST: Duration = Duration::from_secs(1);
+
+    /// How long to wait after `error` before accepting again.
+    pub fn after_error(&mut self, error: &std::io::Error) -> Duration {
+        use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted, WouldBlock};
+        if matches!(error.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock) {
+            return Duration::ZERO;
+        }
+        if !self.failing {
+            tracing::warn!(%error, "the tunnel's listener cannot accept connections; retrying with back-off");
+        }
+        self.failing = true;
+        let wait = self.next;
+        self.next = (self.next * 2).min(AcceptBackoff::LONGEST);
+        wait
+    }
+
+    /// An accept succeeded.
+    pub fn after_success(&mut self) {
+        if self.failing {
+            tracing::info!("the tunnel's listener accepts connections again");
+        }
+        *self = AcceptBackoff::default();
+    }
+}
+
+/// The next connection from `listener`, waiting out failures as [`AcceptBackoff`] says.
+pub(crate) async fn accept_with_backoff(listener: &mut impl Accept, backoff: &mut AcceptBackoff) -> TcpStream {
+    loop {
+        match listener.accept_one().await {
+            Ok(stream) => {
+                backoff.after_success();
+                return stream;
+            }
+            Err(error) => {
+                let wait = backoff.after_error(&error);
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
         }
     }
 }
@@ -153,7 +260,7 @@ impl Tunnel {
         let (done, finished) = tokio::sync::watch::channel(None);
         let run = match port.mode {
             PortMode::Mux { keep_alive } => futures_util::future::Either::Left(run_mux(incoming, session, keep_alive, stats.clone())),
-            PortMode::Basic => futures_util::future::Either::Right(run_basic(incoming, session, port.terminate_flag, stats.clone())),
+            PortMode::Basic => futures_util::future::Either::Right(run_basic(incoming, session, stats.clone())),
             mode @ PortMode::Stdio => return Err(TunnelError::NotForwarding(mode)),
         };
         let task = tokio::spawn(async move {
@@ -205,232 +312,226 @@ impl Tunnel {
     }
 }
 
-enum Internal {
-    Read(StreamId, Vec<u8>),
-    ReadEnd(StreamId),
-    /// A connection's writer made room in its queue. The loop may be waiting with output for
-    /// that connection it could not hand over; this wakes it (it has no other reason to wake
-    /// when the local client only receives).
-    Wrote,
-}
-
-struct Connection {
-    writer: mpsc::Sender<Vec<u8>>,
-    reader: JoinHandle<()>,
-    credit: Arc<Semaphore>,
-    pending: VecDeque<u8>,
-    read_ended: bool,
-}
-
-fn spawn_connection(id: StreamId, stream: TcpStream, events: mpsc::Sender<Internal>, stats: Arc<TunnelStats>) -> Connection {
-    let (mut read, mut write) = stream.into_split();
-    let credit = Arc::new(Semaphore::new(CONNECTION_CREDIT));
-    let (writer, mut writes) = mpsc::channel::<Vec<u8>>(16);
-    let down = stats.clone();
-    let wrote = events.clone();
-    tokio::spawn(async move {
-        while let Some(bytes) = writes.recv().await {
-            if write.write_all(&bytes).await.is_err() {
-                break;
-            }
-            down.bytes_down.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            // A full event queue means the loop is awake anyway.
-            let _ = wrote.try_send(Internal::Wrote);
-        }
-        let _ = write.shutdown().await;
-    });
-    let reader_credit = credit.clone();
-    let reader = tokio::spawn(async move {
-        let mut buf = vec![0u8; READ_SIZE];
-        loop {
-            let Ok(permit) = reader_credit.acquire_many(READ_SIZE as u32).await else { break };
-            permit.forget();
-            match read.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    reader_credit.add_permits(READ_SIZE - n);
-                    stats.bytes_up.fetch_add(n as u64, Ordering::Relaxed);
-                    if events.send(Internal::Read(id, buf[..n].to_vec())).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-        let _ = events.send(Internal::ReadEnd(id)).await;
-    });
-    Connection { writer, reader, credit, pending: VecDeque::new(), read_ended: false }
-}
-
 fn ended(ending: Ending) -> TunnelError {
     TunnelError::SessionEnded(ending.to_string())
 }
 
+fn session_gone() -> TunnelError {
+    TunnelError::SessionEnded("the session's task is gone".into())
+}
+
+/// Multiplexed mode: every connection an smux stream of the session.
 async fn run_mux(mut incoming: Incoming, mut session: SessionChannel, keep_alive: bool, stats: Arc<TunnelStats>) -> Result<(), TunnelError> {
-    let config = SessionConfig { keep_alive: keep_alive.then(KeepAlive::default), ..SessionConfig::default() };
-    let mut mux = smux::Session::new(Side::Client, config, Instant::now());
-    let (events_tx, mut events) = mpsc::channel::<Internal>(64);
-    let mut connections: HashMap<StreamId, Connection> = HashMap::new();
-    let mut inbox: Vec<u8> = Vec::new();
+    let config = SessionConfig { keep_alive: keep_alive.then(KeepAlive::default), max_streams: MAX_CONNECTIONS, ..SessionConfig::default() };
+    let mut pump = Pump::new(Side::Client, config, stats.traffic.clone());
+    let mut backoff = AcceptBackoff::default();
     // smux bytes waiting for room in the session's queue. The loop never blocks on that queue:
     // it keeps reading the session's output meanwhile, or the two ends could wait on each other.
     let mut outbox: Option<Vec<u8>> = None;
-    let mut buf = vec![0u8; READ_SIZE];
     loop {
         if outbox.is_none() {
-            outbox = mux.poll_transmit(READ_SIZE);
+            outbox = pump.poll_transmit(READ_SIZE);
         }
-        let timer = mux.poll_timeout();
         let commands = session.commands.clone();
         tokio::select! {
             permit = commands.reserve(), if outbox.is_some() => match (permit, outbox.take()) {
                 (Ok(permit), Some(bytes)) => permit.send(Command::Data(bytes)),
-                _ => return Err(TunnelError::SessionEnded("the session's task is gone".into())),
+                _ => return Err(session_gone()),
             },
-            accepted = incoming.accept(&stats) => {
+            accepted = incoming.accept(&stats, &mut backoff) => {
                 let stream = accepted?;
-                let _ = stream.set_nodelay(true);
-                let id = mux.open_stream().map_err(|e| TunnelError::Mux(e.to_string()))?;
-                connections.insert(id, spawn_connection(id, stream, events_tx.clone(), stats.clone()));
+                if pump.connection_count() >= MAX_CONNECTIONS {
+                    turn_away(stream, &stats);
+                } else if let Err(error) = pump.open(stream) {
+                    return Err(TunnelError::Mux(error.to_string()));
+                }
             }
-            notice = session.notices.recv(), if inbox.is_empty() => match notice {
-                Some(Notice::Data(bytes)) => inbox = bytes,
+            notice = session.notices.recv(), if pump.wants_bytes() => match notice {
+                Some(Notice::Data(bytes)) => pump.give_bytes(bytes),
                 Some(Notice::Flag(PortFlag::ConnectToPortError)) => {
                     stats.refused_connections.fetch_add(1, Ordering::Relaxed);
                 }
                 Some(Notice::Ended(ending)) => return Err(ended(ending)),
-                None => return Err(TunnelError::SessionEnded("the session's task is gone".into())),
+                None => return Err(session_gone()),
                 Some(_) => {}
             },
-            Some(event) = events.recv() => match event {
-                Internal::Read(id, bytes) => {
-                    if let Some(conn) = connections.get_mut(&id) {
-                        conn.pending.extend(bytes);
-                    }
-                }
-                Internal::ReadEnd(id) => {
-                    if let Some(conn) = connections.get_mut(&id) {
-                        conn.read_ended = true;
-                    }
-                }
-                Internal::Wrote => {}
-            },
-            () = sleep_until(timer), if timer.is_some() => mux.handle_timeout(Instant::now()),
+            () = pump.wait() => {}
         }
-        loop {
-            let mut progressed = false;
-            if !inbox.is_empty() {
-                let consumed = mux.handle_bytes(Instant::now(), &inbox);
-                inbox.drain(..consumed);
-                progressed |= consumed > 0;
-            }
-            let mut finished = Vec::new();
-            for (id, conn) in connections.iter_mut() {
-                if !conn.pending.is_empty() {
-                    let (front, _) = conn.pending.as_slices();
-                    let accepted = mux.write(*id, front).unwrap_or(0);
-                    conn.pending.drain(..accepted);
-                    conn.credit.add_permits(accepted);
-                    progressed |= accepted > 0;
+        pump.progress();
+        while let Some(event) = pump.poll_event() {
+            match event {
+                PumpEvent::Closed(_) => {
+                    stats.open_connections.fetch_sub(1, Ordering::Relaxed);
                 }
-                if mux.readable_len(*id) > 0 {
-                    if let Ok(permit) = conn.writer.try_reserve() {
-                        let n = mux.read(*id, &mut buf).unwrap_or(0);
-                        permit.send(buf[..n].to_vec());
-                        progressed |= n > 0;
-                    }
-                }
-                if conn.read_ended && conn.pending.is_empty() {
-                    finished.push(*id);
-                }
-            }
-            for id in finished {
-                // The local client closed: the stream closes, as the plugin does.
-                close(&mut mux, &mut connections, id, &stats);
-                progressed = true;
-            }
-            while let Some(event) = mux.poll_event() {
-                progressed = true;
-                match event {
-                    smux::Event::Finished(id) => close(&mut mux, &mut connections, id, &stats),
-                    smux::Event::Closed(reason) => return Err(TunnelError::Mux(reason.to_string())),
-                    // The agent opens no streams; Readable and Writable are handled by polling.
-                    _ => {}
-                }
-            }
-            if !progressed {
-                break;
+                PumpEvent::Refused(id) => tracing::warn!(stream = id.0, "the agent opened a stream; a client takes none, so it was closed"),
+                // Streams are opened by this end only.
+                PumpEvent::Opened(_) => {}
+                PumpEvent::Ended(reason) => return Err(TunnelError::Mux(reason.to_string())),
             }
         }
     }
 }
 
-fn close(mux: &mut smux::Session, connections: &mut HashMap<StreamId, Connection>, id: StreamId, stats: &TunnelStats) {
-    if let Some(conn) = connections.remove(&id) {
-        conn.reader.abort();
-        stats.open_connections.fetch_sub(1, Ordering::Relaxed);
-        // The writer drains what it holds, then shuts the connection down.
+/// Closes a connection beyond [`MAX_CONNECTIONS`] at once, and says so.
+fn turn_away(stream: TcpStream, stats: &TunnelStats) {
+    stats.open_connections.fetch_sub(1, Ordering::Relaxed);
+    if stats.turned_away_connections.fetch_add(1, Ordering::Relaxed) == 0 {
+        tracing::warn!(limit = MAX_CONNECTIONS, "the tunnel carries {MAX_CONNECTIONS} connections at once; further connections are closed until some end");
     }
-    let _ = mux.close_stream(id);
+    drop(stream);
 }
 
-/// Basic mode: one connection at a time; DisconnectToPort when it closes.
-async fn run_basic(mut incoming: Incoming, mut session: SessionChannel, terminate_flag: bool, stats: Arc<TunnelStats>) -> Result<(), TunnelError> {
-    let _ = terminate_flag; // The flag is sent by the owner on stop; kept for symmetry with mux.
+/// Basic mode: one connection at a time; DisconnectToPort when it closes. Which output is the
+/// closed connection's is decided by the session (`ssm_protocol::ClientSession`); here, output
+/// that arrives before the first connection is held for it (the agent dials its destination
+/// at session start, and a destination may speak first), and the session's notices are taken
+/// even while no connection is open, so the session never waits on this loop.
+async fn run_basic(mut incoming: Incoming, mut session: SessionChannel, stats: Arc<TunnelStats>) -> Result<(), TunnelError> {
+    let mut backoff = AcceptBackoff::default();
+    let mut early: Vec<u8> = Vec::new();
+    let mut first = true;
     loop {
-        let stream = incoming.accept(&stats).await?;
-        let _ = stream.set_nodelay(true);
-        let (mut read, mut write) = stream.into_split();
-        let mut buf = vec![0u8; READ_SIZE];
-        let mut outbox: Option<Vec<u8>> = None;
-        let commands = session.commands.clone();
-        let outcome = loop {
+        let stream = loop {
             tokio::select! {
-                n = read.read(&mut buf), if outbox.is_none() => match n {
-                    Ok(0) | Err(_) => break Ok(()),
-                    Ok(n) => {
-                        stats.bytes_up.fetch_add(n as u64, Ordering::Relaxed);
-                        outbox = Some(buf[..n].to_vec());
-                    }
-                },
-                permit = commands.reserve(), if outbox.is_some() => match (permit, outbox.take()) {
-                    (Ok(permit), Some(bytes)) => permit.send(Command::Data(bytes)),
-                    _ => break Err(TunnelError::SessionEnded("the session's task is gone".into())),
-                },
-                notice = session.notices.recv() => match notice {
-                    Some(Notice::Data(bytes)) => {
-                        if write.write_all(&bytes).await.is_err() {
-                            break Ok(());
-                        }
-                        stats.bytes_down.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                    }
+                accepted = incoming.accept(&stats, &mut backoff) => break accepted?,
+                notice = session.notices.recv(), if early.len() < EARLY_OUTPUT => match notice {
+                    Some(Notice::Data(bytes)) if first => early.extend(bytes),
                     Some(Notice::Flag(PortFlag::ConnectToPortError)) => {
                         stats.refused_connections.fetch_add(1, Ordering::Relaxed);
-                        break Ok(());
                     }
-                    Some(Notice::Ended(ending)) => break Err(ended(ending)),
-                    None => break Err(TunnelError::SessionEnded("the session's task is gone".into())),
+                    Some(Notice::Ended(ending)) => return Err(ended(ending)),
+                    None => return Err(session_gone()),
                     Some(_) => {}
                 },
             }
         };
+        first = false;
+        let _ = stream.set_nodelay(true);
+        let (mut read, mut write) = stream.into_split();
+        let outcome = async {
+            if !early.is_empty() {
+                if write.write_all(&early).await.is_err() {
+                    return Ok(());
+                }
+                stats.traffic.to_connections.fetch_add(early.len() as u64, Ordering::Relaxed);
+                early = Vec::new();
+            }
+            let mut buf = vec![0u8; READ_SIZE];
+            let mut outbox: Option<Vec<u8>> = None;
+            let commands = session.commands.clone();
+            loop {
+                tokio::select! {
+                    n = read.read(&mut buf), if outbox.is_none() => match n {
+                        Ok(0) | Err(_) => return Ok(()),
+                        Ok(n) => {
+                            stats.traffic.from_connections.fetch_add(n as u64, Ordering::Relaxed);
+                            outbox = Some(buf[..n].to_vec());
+                        }
+                    },
+                    permit = commands.reserve(), if outbox.is_some() => match (permit, outbox.take()) {
+                        (Ok(permit), Some(bytes)) => permit.send(Command::Data(bytes)),
+                        _ => return Err(session_gone()),
+                    },
+                    notice = session.notices.recv() => match notice {
+                        Some(Notice::Data(bytes)) => {
+                            if write.write_all(&bytes).await.is_err() {
+                                return Ok(());
+                            }
+                            stats.traffic.to_connections.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                        }
+                        Some(Notice::Flag(PortFlag::ConnectToPortError)) => {
+                            stats.refused_connections.fetch_add(1, Ordering::Relaxed);
+                            return Ok(());
+                        }
+                        Some(Notice::Ended(ending)) => return Err(ended(ending)),
+                        None => return Err(session_gone()),
+                        Some(_) => {}
+                    },
+                }
+            }
+        }
+        .await;
         stats.open_connections.fetch_sub(1, Ordering::Relaxed);
         outcome?;
         let _ = write.shutdown().await;
         if session.commands.send(Command::Flag(PortFlag::DisconnectToPort)).await.is_err() {
-            return Err(TunnelError::SessionEnded("the session's task is gone".into()));
+            return Err(session_gone());
         }
-        // Output that arrives between connections belongs to the closed one: drop it.
-        while let Ok(notice) = session.notices.try_recv() {
-            if let Notice::Ended(ending) = notice {
-                return Err(ended(ending));
+        // Output the session handed on before the flag (queued here, not yet read) is the
+        // closed connection's; the session drops what arrives of it later.
+        loop {
+            match session.notices.recv().await {
+                Some(Notice::PortDisconnected) => break,
+                Some(Notice::Flag(PortFlag::ConnectToPortError)) => {
+                    stats.refused_connections.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(Notice::Ended(ending)) => return Err(ended(ending)),
+                None => return Err(session_gone()),
+                Some(_) => {}
             }
         }
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// A listener that fails as told, then hands out real connections.
+    struct Scripted {
+        failures: VecDeque<std::io::ErrorKind>,
+        listener: TcpListener,
+        attempts: Vec<tokio::time::Instant>,
+    }
+
+    impl Accept for Scripted {
+        async fn accept_one(&mut self) -> std::io::Result<TcpStream> {
+            self.attempts.push(tokio::time::Instant::now());
+            match self.failures.pop_front() {
+                Some(kind) => Err(std::io::Error::new(kind, "scripted")),
+                None => self.listener.accept_one().await,
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_accept_backs_off_instead_of_spinning() {
+        use std::io::ErrorKind::{ConnectionAborted, OutOfMemory, Other};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Out of descriptors looks like this to std (EMFILE has no kind of its own).
+        let failures = [Other, Other, Other, OutOfMemory, ConnectionAborted].into();
+        let mut scripted = Scripted { failures, listener, attempts: Vec::new() };
+        let client = tokio::spawn(async move { TcpStream::connect(addr).await.unwrap() });
+        let mut backoff = AcceptBackoff::default();
+        let _stream = accept_with_backoff(&mut scripted, &mut backoff).await;
+        client.await.unwrap();
+        let gaps: Vec<Duration> = scripted.attempts.windows(2).map(|w| w[1] - w[0]).collect();
+        let ms = Duration::from_millis;
+        assert_eq!(gaps, [ms(10), ms(20), ms(40), ms(80), ms(0)], "waits double; a lost connection is skipped at once");
+        assert_eq!(backoff, AcceptBackoff::default(), "a success starts over");
+    }
+
+    #[test]
+    fn only_loopback_listeners_go_without_a_warning() {
+        let warned = |bind: &str| exposure_warning(bind.parse().unwrap()).is_some();
+        for quiet in ["127.0.0.1", "127.10.0.3", "::1", "::ffff:127.0.0.1"] {
+            assert!(!warned(quiet), "{quiet} is loopback");
+        }
+        for exposed in ["0.0.0.0", "::", "192.168.1.20", "10.0.0.1", "fe80::1"] {
+            assert!(warned(exposed), "{exposed} is reachable from other machines");
+        }
+        let text = exposure_warning("0.0.0.0".parse().unwrap()).unwrap();
+        assert!(text.contains("0.0.0.0") && text.contains("127.0.0.1"), "names the address and the fix: {text}");
+    }
+
+    #[test]
+    fn the_back_off_stops_growing_at_a_second() {
+        let mut backoff = AcceptBackoff::default();
+        let error = std::io::Error::other("EMFILE");
+        let waits: Vec<Duration> = (0..10).map(|_| backoff.after_error(&error)).collect();
+        assert_eq!(waits.last(), Some(&AcceptBackoff::LONGEST));
+        assert!(waits.windows(2).all(|w| w[1] >= w[0]));
     }
 }

@@ -128,6 +128,8 @@ pub struct Service {
     stream_scheme: &'static str,
     /// The fleet's override of where the data channel is.
     stream_url_base: Option<String>,
+    /// Bumped whenever a session ends, for [`Service::session_ended`].
+    endings: tokio::sync::watch::Sender<u64>,
     me: Weak<Service>,
 }
 
@@ -166,6 +168,7 @@ impl Service {
             kms: Arc::new(crate::kms::Kms::new(&fleet.kms_keys, &fleet.region, &fleet.account)),
             stream_scheme: if tls { "wss" } else { "ws" },
             stream_url_base: fleet.stream_url_base.clone(),
+            endings: tokio::sync::watch::Sender::new(0),
             me: me.clone(),
         })
     }
@@ -307,7 +310,28 @@ impl Service {
         self.lock().clone()
     }
 
+    /// Waits until the session `session_id` has ended on this side (the agent's end of it is
+    /// over), and returns its record.
+    pub async fn session_ended(&self, session_id: &str) -> SessionRecord {
+        let mut endings = self.endings.subscribe();
+        loop {
+            if let Some(record) = self.sessions().into_iter().find(|r| r.id == session_id && !r.status.is_active()) {
+                return record;
+            }
+            if endings.changed().await.is_err() {
+                // The service is gone with its sender; nothing can change any more.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     fn ended(&self, session_id: &str, ending: Ending) {
+        self.record_ending(session_id, ending);
+        // After the record changed (and its lock is released), so a waiter sees the change.
+        self.endings.send_modify(|n| *n += 1);
+    }
+
+    fn record_ending(&self, session_id: &str, ending: Ending) {
         let mut sessions = self.lock();
         if let Some(record) = sessions.iter_mut().find(|r| r.id == session_id) {
             record.end = Some(SystemTime::now());

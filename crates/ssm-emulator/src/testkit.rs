@@ -187,6 +187,29 @@ pub async fn upload(addr: SocketAddr, size: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// A server on a free loopback port that talks without being asked: on its n-th connection
+/// (from 0) it sends the byte `b'A' + n % 26` over and over, as fast as the connection takes it,
+/// until the connection closes; what it receives is read and dropped. Which connection a byte
+/// came from is in the byte.
+pub async fn tagged_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free loopback port");
+    let port = listener.local_addr().expect("a bound listener").port();
+    tokio::spawn(async move {
+        let mut n = 0u8;
+        while let Ok((stream, _)) = listener.accept().await {
+            let tag = b'A' + n % 26;
+            n = n.wrapping_add(1);
+            let (mut read, mut write) = stream.into_split();
+            tokio::spawn(async move {
+                let mut sink = [0u8; 1024];
+                while matches!(read.read(&mut sink).await, Ok(n) if n > 0) {}
+            });
+            tokio::spawn(async move { while write.write_all(&[tag; 1024]).await.is_ok() {} });
+        }
+    });
+    port
+}
+
 /// A server on a free loopback port that sends back whatever it receives.
 pub async fn echo_server() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free loopback port");

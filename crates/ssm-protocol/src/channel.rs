@@ -66,6 +66,17 @@ pub struct Config {
     pub send_window: usize,
     /// Messages kept that arrived ahead of a gap.
     pub reorder_capacity: usize,
+    /// Payload bytes kept ahead of a gap; a far side flooding out-of-order messages costs at
+    /// most this much (beyond it they are refused, unacknowledged, and come again later).
+    pub reorder_bytes: usize,
+    /// The largest payload accepted in a message from the peer. Both official ends send at
+    /// most 1024 bytes of stream data and handshakes of a few kilobytes; a larger message is
+    /// refused ([`ChannelError::TooLarge`]).
+    pub max_incoming_payload: usize,
+    /// How long after `channel_closed` the channel still waits for stream messages missing
+    /// below ones it already has (resent after a loss), so that nothing the agent sent before
+    /// closing is lost; without a gap the close is reported at once.
+    pub close_grace: Duration,
     /// Payload bytes delivered but not yet taken with `poll_event`. Past it, new in-order
     /// messages are left unacknowledged so the peer keeps them and sends them again.
     pub receive_buffer: usize,
@@ -84,6 +95,9 @@ impl Default for Config {
             max_payload: 1024,
             send_window: 2048,
             reorder_capacity: 4096,
+            reorder_bytes: 4 << 20,
+            max_incoming_payload: 64 * 1024,
+            close_grace: Duration::from_secs(1),
             receive_buffer: 4 << 20,
             rtt: RttConfig::default(),
             delivery_timeout: Duration::from_secs(300),
@@ -124,6 +138,14 @@ pub enum ChannelError {
     /// A control payload could not be read.
     #[error("dropped a message with a malformed payload: {0}")]
     BadPayload(#[from] PayloadError),
+    /// A message whose payload is larger than `max_incoming_payload`.
+    #[error("refused a message of {len} bytes from the peer; at most {max} are accepted")]
+    TooLarge {
+        /// Its payload's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A well-formed message that this end must never receive.
     #[error("protocol violation: {what}")]
     ProtocolViolation {
@@ -195,7 +217,13 @@ pub struct Channel {
     /// Set by [`Channel::hold_input`]: in-order stream messages are left unacknowledged.
     holding: bool,
     closed: bool,
+    /// `channel_closed` arrived while messages were missing below ones kept: reported once the
+    /// gap fills or at the deadline.
+    closing: Option<(ChannelClosed, Instant)>,
     delivery_failed: bool,
+    /// The highest sequence number of a stream message received and kept (delivered or
+    /// buffered ahead of a gap).
+    highest_received: Option<SeqNum>,
     stats: Stats,
 }
 
@@ -211,7 +239,7 @@ impl Channel {
             },
             ids: IdSource(config.id_seed),
             window: SendWindow::new(config.send_window),
-            reorder: ReorderBuffer::new(config.reorder_capacity),
+            reorder: ReorderBuffer::new(config.reorder_capacity, config.reorder_bytes),
             rtt: RttEstimator::new(config.rtt),
             transmit: VecDeque::new(),
             events: VecDeque::new(),
@@ -221,7 +249,9 @@ impl Channel {
             blocked: false,
             holding: false,
             closed: false,
+            closing: None,
             delivery_failed: false,
+            highest_received: None,
             stats: Stats::default(),
             config,
         }
@@ -243,6 +273,9 @@ impl Channel {
 
     fn handle_frame_inner(&mut self, now: Instant, frame: &[u8]) -> Result<(), ChannelError> {
         let message = ClientMessage::decode(frame)?;
+        if message.payload.len() > self.config.max_incoming_payload {
+            return Err(ChannelError::TooLarge { len: message.payload.len(), max: self.config.max_incoming_payload });
+        }
         match &message.message_type {
             t if *t == self.role.incoming() => {
                 self.resume_publication();
@@ -258,7 +291,11 @@ impl Channel {
                 let closed = ChannelClosed::from_bytes(&message.payload).unwrap_or_default();
                 if !self.closed {
                     self.closed = true;
-                    self.events.push_back(Event::Closed(closed));
+                    if self.reorder.has_gap() {
+                        self.closing = Some((closed, now + self.config.close_grace));
+                    } else {
+                        self.events.push_back(Event::Closed(closed));
+                    }
                 }
                 Ok(())
             }
@@ -294,6 +331,11 @@ impl Channel {
             },
             room,
         );
+        if matches!(receipt, Receipt::Deliver(_) | Receipt::Buffered) {
+            // A delivered run ends at most at the highest buffered number, which was counted
+            // when it was buffered.
+            self.highest_received = Some(self.highest_received.map_or(seq, |h| h.max(seq)));
+        }
         match receipt {
             Receipt::Deliver(run) => {
                 self.queue_ack(now, &message_type, message_id, seq)?;
@@ -311,6 +353,9 @@ impl Channel {
             }
             Receipt::Refused => self.stats.messages_refused += 1,
         }
+        if self.closing.is_some() && !self.reorder.has_gap() {
+            self.finish_closing();
+        }
         Ok(())
     }
 
@@ -321,6 +366,17 @@ impl Channel {
             }
             self.report_writable();
         }
+    }
+
+    /// Whether the peer has acknowledged the stream message sent as `seq`.
+    pub fn is_acknowledged(&self, seq: SeqNum) -> bool {
+        self.window.is_acknowledged(seq)
+    }
+
+    /// The highest sequence number among the peer's stream messages received so far (delivered
+    /// or kept ahead of a gap); `None` before the first.
+    pub fn highest_received(&self) -> Option<SeqNum> {
+        self.highest_received
     }
 
     /// While `hold` is true, stream messages that arrive in order are neither acknowledged nor
@@ -334,6 +390,9 @@ impl Channel {
     /// Fires every timer whose deadline is at or before `now`: resends every message whose
     /// timeout has passed, and gives up on one unacknowledged past the delivery timeout.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.closing.as_ref().is_some_and(|(_, deadline)| *deadline <= now) {
+            self.finish_closing();
+        }
         if !self.link_up || self.closed {
             return;
         }
@@ -360,6 +419,8 @@ impl Channel {
     pub fn handle_link_down(&mut self) {
         self.link_up = false;
         self.transmit.clear();
+        // A close held for missing messages: they cannot come any more.
+        self.finish_closing();
     }
 
     /// A new WebSocket is open (after ResumeSession and the open-data-channel frame): every
@@ -479,6 +540,9 @@ impl Channel {
     /// When `handle_timeout` must next be called, if ever.
     #[must_use]
     pub fn poll_timeout(&mut self) -> Option<Instant> {
+        if let Some((_, deadline)) = &self.closing {
+            return Some(*deadline);
+        }
         if !self.link_up || self.closed {
             return None;
         }
@@ -519,6 +583,13 @@ impl Channel {
     /// Messages sent and not yet acknowledged.
     pub fn in_flight(&self) -> usize {
         self.window.in_flight()
+    }
+
+    /// Reports the `channel_closed` held for a gap: what arrived meanwhile is delivered first.
+    fn finish_closing(&mut self) {
+        if let Some((closed, _)) = self.closing.take() {
+            self.events.push_back(Event::Closed(closed));
+        }
     }
 
     /// Whether the channel was closed by `channel_closed` or `close`.
@@ -681,5 +752,81 @@ mod tests {
         assert_eq!(delivered[1], b"ls\r");
         carry(&mut agent, &mut client, due);
         assert_eq!(client.send_room(), client.config.send_window, "both are acknowledged now");
+    }
+
+    fn frames(from: &mut Channel) -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| from.poll_transmit()).collect()
+    }
+
+    fn closed(channel: &mut Channel) -> bool {
+        std::iter::from_fn(|| channel.poll_event()).any(|e| matches!(e, Event::Closed(_)))
+    }
+
+    /// The agent's output 0, 1, 2 and then channel_closed, as frames.
+    fn three_outputs_then_closed(agent: &mut Channel, t0: Instant) -> (Vec<Vec<u8>>, Vec<u8>) {
+        for chunk in [b"zero".as_slice(), b"one", b"two"] {
+            agent.send(t0, PayloadType::Output, chunk).unwrap();
+        }
+        let outputs = frames(agent);
+        agent.send_channel_closed(t0, "s-1", "").unwrap();
+        let close = frames(agent).pop().unwrap();
+        (outputs, close)
+    }
+
+    #[test]
+    fn output_resent_after_channel_closed_is_delivered_before_the_close() {
+        let t0 = Instant::now();
+        let (mut client, mut agent) = pair(t0);
+        let (outputs, close) = three_outputs_then_closed(&mut agent, t0);
+        client.handle_frame(t0, &outputs[0]).unwrap();
+        client.handle_frame(t0, &outputs[2]).unwrap(); // 1 was lost on the way
+        client.handle_frame(t0, &close).unwrap();
+        assert_eq!(messages(&mut client), [b"zero".to_vec()]);
+        assert!(!closed(&mut client), "the close waits for the missing output");
+        assert_eq!(client.poll_timeout(), Some(t0 + client.config.close_grace));
+        let later = t0 + Duration::from_millis(300);
+        client.handle_frame(later, &outputs[1]).unwrap(); // the agent's resend
+        let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
+        assert!(matches!(&events[..], [Event::Message(a), Event::Message(b), Event::Closed(_)] if a.payload == b"one" && b.payload == b"two"), "{events:?}");
+    }
+
+    #[test]
+    fn a_gap_that_never_fills_ends_the_grace_and_a_close_without_a_gap_is_at_once() {
+        let t0 = Instant::now();
+        let (mut client, mut agent) = pair(t0);
+        let (outputs, close) = three_outputs_then_closed(&mut agent, t0);
+        client.handle_frame(t0, &outputs[0]).unwrap();
+        client.handle_frame(t0, &outputs[2]).unwrap();
+        client.handle_frame(t0, &close).unwrap();
+        let deadline = client.poll_timeout().unwrap();
+        client.handle_timeout(deadline - Duration::from_millis(1));
+        assert_eq!(messages(&mut client).len(), 1);
+        client.handle_timeout(deadline);
+        assert!(closed(&mut client), "the grace is short and bounded");
+
+        let (mut client, mut agent) = pair(t0);
+        let (outputs, close) = three_outputs_then_closed(&mut agent, t0);
+        for frame in outputs.iter().chain([&close]) {
+            client.handle_frame(t0, frame).unwrap();
+        }
+        let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
+        assert_eq!(events.len(), 4);
+        assert!(matches!(events[3], Event::Closed(_)), "nothing missing: closed at once, after the output");
+    }
+
+    #[test]
+    fn a_payload_beyond_the_limit_is_refused_and_the_channel_goes_on() {
+        let t0 = Instant::now();
+        let (mut client, mut agent) = pair(t0);
+        let limit = client.config.max_incoming_payload;
+        agent.send(t0, PayloadType::Output, &vec![b'x'; limit + 1]).unwrap();
+        agent.send(t0, PayloadType::Output, b"fine").unwrap();
+        let sent = frames(&mut agent);
+        let refused = client.handle_frame(t0, &sent[0]).unwrap_err();
+        assert!(matches!(refused, ChannelError::TooLarge { len, max } if len == limit + 1 && max == limit), "{refused}");
+        assert_eq!(client.stats().frames_rejected, 1);
+        client.handle_frame(t0, &sent[1]).unwrap();
+        assert!(messages(&mut client).is_empty(), "the next one waits behind the refused one, unacknowledged");
+        assert_eq!(client.reorder.ahead_bytes(), 4);
     }
 }

@@ -10,7 +10,10 @@
 //!   ready, since the agent acknowledges and drops stream data that arrives during its
 //!   handshake; then input goes in messages of at most 1024 bytes, paced under the service's
 //!   message-rate limit ([`crate::pacing`]);
-//! - what each agent payload means: output, standard error, exit code, flags.
+//! - what each agent payload means: output, standard error, exit code, flags;
+//! - in a basic port session (one connection at a time), which output belongs to the
+//!   connection that just closed and is dropped so the next connection never sees it
+//!   ([`Boundary`]).
 //!
 //! # Driving it
 //! As [`Channel`]: inputs are [`ClientSession::handle_frame`], [`ClientSession::handle_timeout`],
@@ -24,13 +27,14 @@
 //! `now` must never go backwards.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
 use crate::channel::{Channel, ChannelError, Config, Event, Role};
 use crate::codec::PayloadType;
-use crate::handshake::{answer_request, gates, KmsAnswer, SessionKind, Version, CLIENT_VERSION};
+use crate::codec::SeqNum;
+use crate::handshake::{answer_request, gates, KmsAnswer, PortMode, SessionKind, Version, CLIENT_VERSION};
 use crate::kms::{self, Cipher, CipherError, DataKey, End};
 use crate::pacing::Pacer;
 use crate::payload::{
@@ -55,6 +59,10 @@ pub struct ClientConfig {
     pub input_buffer: usize,
     /// Twelve random bytes: where this end's KMS nonce counter starts.
     pub nonce_start: [u8; kms::NONCE_BYTES],
+    /// How long the session may take to become ready (the agent's handshake, with KMS the
+    /// data key, or a shell's first output) before it ends with
+    /// [`SessionEnd::HandshakeTimedOut`].
+    pub handshake_timeout: Duration,
 }
 
 impl ClientConfig {
@@ -69,6 +77,7 @@ impl ClientConfig {
             message_rate: Some(950),
             input_buffer: 64 * 1024,
             nonce_start,
+            handshake_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -114,6 +123,8 @@ pub enum SessionEnd {
     Unsupported(String),
     /// The agent's handshake could not be read or followed.
     BadHandshake(String),
+    /// The session was not ready within `handshake_timeout`.
+    HandshakeTimedOut(Duration),
 }
 
 /// What the caller must learn about.
@@ -133,6 +144,10 @@ pub enum SessionEvent {
     ExitCode(i32),
     /// A flag from the agent (ConnectToPortError).
     Flag(PortFlag),
+    /// Basic port sessions: DisconnectToPort was queued. Output before this event was the
+    /// closed connection's (a caller drops what it still holds of it); output after it is the
+    /// next connection's.
+    PortDisconnected,
     /// The session is over; nothing follows.
     Ended(SessionEnd),
 }
@@ -159,6 +174,38 @@ enum Control {
     Flag(PortFlag),
 }
 
+/// The line between two connections of a basic port session. The agent's output carries no
+/// mark of the connection it came from, so after DisconnectToPort (flag `F`) output is dropped
+/// until both of these hold, each fixing a sequence number of the agent's stream:
+/// - the agent acknowledged `F`. The agent closes the destination connection while processing
+///   the flag and acknowledges after processing (protocol.md 5.3), so everything it sent before
+///   that acknowledgement, up to the highest number received by then, is the old connection's;
+/// - the next connection's first input went out. The agent dials the destination again only
+///   when that input arrives, so nothing received before it was sent can be the new one's.
+///
+/// Output numbered above both marks belongs to the next connection, and the boundary is gone.
+/// (The official plugin leaves output that arrives between connections unacknowledged, so the
+/// agent resends it until the next connection takes it: the bug this prevents.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Boundary {
+    /// The DisconnectToPort message, once sent.
+    flag: Option<SeqNum>,
+    /// The highest agent number received when the agent acknowledged the flag.
+    at_ack: Option<SeqNum>,
+    /// The highest agent number received when the next connection's first input went out.
+    at_input: Option<SeqNum>,
+}
+
+impl Boundary {
+    /// The highest agent number that is still the old connection's, once both marks are set.
+    fn last_old(&self) -> Option<SeqNum> {
+        Some(self.at_ack?.max(self.at_input?))
+    }
+}
+
+/// The mark a [`Boundary`] takes when no agent message has arrived yet.
+const NOTHING_RECEIVED: SeqNum = SeqNum(-1);
+
 /// The client's state machine of one session. See the module documentation for the call
 /// order.
 #[derive(Debug)]
@@ -174,6 +221,10 @@ pub struct ClientSession {
     /// Sizes and flags waiting for the session to be ready, in order.
     controls: VecDeque<Control>,
     events: VecDeque<SessionEvent>,
+    /// Basic port sessions, after a connection closed: see [`Boundary`].
+    boundary: Option<Boundary>,
+    /// When the session must be ready by; `None` once it is.
+    ready_by: Option<Instant>,
 }
 
 impl ClientSession {
@@ -182,6 +233,7 @@ impl ClientSession {
         ClientSession {
             channel: Channel::new(Role::Client, config.channel.clone(), now, unix_millis),
             pacer: config.message_rate.map(|rate| Pacer::new(rate, now)),
+            ready_by: Some(now + config.handshake_timeout),
             config,
             stage: Stage::AwaitingAgent,
             kind: None,
@@ -189,18 +241,30 @@ impl ClientSession {
             input: VecDeque::new(),
             controls: VecDeque::new(),
             events: VecDeque::new(),
+            boundary: None,
         }
     }
 
     /// Takes one binary frame from the WebSocket. A bad frame is dropped (its sender resends it).
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) -> Result<(), ChannelError> {
         let result = self.channel.handle_frame(now, frame);
+        if let Some(boundary) = &mut self.boundary {
+            if boundary.at_ack.is_none() && boundary.flag.is_some_and(|f| self.channel.is_acknowledged(f)) {
+                boundary.at_ack = Some(self.channel.highest_received().unwrap_or(NOTHING_RECEIVED));
+            }
+        }
         self.flush(now);
         result
     }
 
     /// Fires due timers: resends, the delivery timeout, paced input.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.ready_by.is_some_and(|by| by <= now) {
+            self.ready_by = None;
+            if !matches!(self.stage, Stage::Open | Stage::Ended) {
+                self.end(SessionEnd::HandshakeTimedOut(self.config.handshake_timeout));
+            }
+        }
         self.channel.handle_timeout(now);
         self.flush(now);
     }
@@ -278,10 +342,19 @@ impl ClientSession {
         self.flush(now);
     }
 
-    /// Queues a port flag (DisconnectToPort, TerminateSession).
+    /// Queues a port flag (DisconnectToPort, TerminateSession). In a basic port session,
+    /// DisconnectToPort also starts dropping the closed connection's output ([`Boundary`]).
     pub fn send_flag(&mut self, now: Instant, flag: PortFlag) {
+        if flag == PortFlag::DisconnectToPort && self.is_basic_port() {
+            self.boundary = Some(Boundary::default());
+            self.events.push_back(SessionEvent::PortDisconnected);
+        }
         self.controls.push_back(Control::Flag(flag));
         self.flush(now);
+    }
+
+    fn is_basic_port(&self) -> bool {
+        matches!(&self.kind, Some(SessionKind::Port(port)) if port.mode == PortMode::Basic)
     }
 
     /// Whether more input is welcome: the session runs (or is starting) and what is held is
@@ -318,7 +391,8 @@ impl ClientSession {
         } else {
             None
         };
-        [channel, paced].into_iter().flatten().min()
+        let ready_by = self.ready_by.filter(|_| !matches!(self.stage, Stage::Open | Stage::Ended));
+        [channel, paced, ready_by].into_iter().flatten().min()
     }
 
     /// The next thing the caller must learn about. Messages are read from the channel only as
@@ -365,6 +439,13 @@ impl ClientSession {
                 if matches!(self.stage, Stage::AwaitingAgent) {
                     // No handshake: a shell, announced by its first output.
                     self.become_ready(SessionKind::Shell, None, String::new());
+                }
+                if let Some(boundary) = self.boundary {
+                    match boundary.last_old() {
+                        Some(last_old) if message.sequence_number > last_old => self.boundary = None,
+                        // The closed connection's: dropped.
+                        _ => return,
+                    }
                 }
                 if let Some(bytes) = self.open_payload(PayloadType::Output, message.payload) {
                     self.events.push_back(SessionEvent::Output(bytes));
@@ -506,6 +587,7 @@ impl ClientSession {
     fn become_ready(&mut self, kind: SessionKind, encrypted_with: Option<String>, customer_message: String) {
         self.kind = Some(kind.clone());
         self.stage = Stage::Open;
+        self.ready_by = None;
         self.events.push_back(SessionEvent::Ready(Ready { kind, encrypted_with, customer_message }));
     }
 
@@ -518,7 +600,12 @@ impl ClientSession {
             let Some(control) = self.controls.pop_front() else { break };
             let sent = match control {
                 Control::Size(size) => self.channel.send_size(now, size).map(|_| ()),
-                Control::Flag(flag) => self.channel.send_flag(now, flag).map(|_| ()),
+                Control::Flag(flag) => self.channel.send_flag(now, flag).map(|seq| {
+                    if let (PortFlag::DisconnectToPort, Some(boundary)) = (flag, &mut self.boundary) {
+                        // The latest disconnect is the one whose acknowledgement counts.
+                        *boundary = Boundary { flag: Some(seq), ..Boundary::default() };
+                    }
+                }),
             };
             if let Err(error) = sent {
                 return self.end_for(error);
@@ -539,6 +626,11 @@ impl ClientSession {
             };
             if let Err(error) = self.channel.send(now, PayloadType::Output, &payload) {
                 return self.end_for(error);
+            }
+            if let Some(boundary) = &mut self.boundary {
+                if boundary.flag.is_some() && boundary.at_input.is_none() {
+                    boundary.at_input = Some(self.channel.highest_received().unwrap_or(NOTHING_RECEIVED));
+                }
             }
             budget -= 1;
             sent += 1;

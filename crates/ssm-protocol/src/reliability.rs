@@ -71,6 +71,11 @@ impl SendWindow {
         self.next
     }
 
+    /// Whether `seq` was sent and has been acknowledged.
+    pub(crate) fn is_acknowledged(&self, seq: SeqNum) -> bool {
+        seq < self.next && !self.unacked.contains_key(&seq)
+    }
+
     /// Records a message as sent at `now` under the next number. The caller checked `room`.
     pub(crate) fn push(&mut self, now: Instant, frame: Vec<u8>) -> SeqNum {
         let seq = self.next;
@@ -192,16 +197,32 @@ pub(crate) enum Receipt {
 pub(crate) struct ReorderBuffer {
     expected: SeqNum,
     capacity: usize,
+    /// Most payload bytes kept ahead of the gap.
+    byte_capacity: usize,
     ahead: BTreeMap<SeqNum, Delivered>,
+    ahead_bytes: usize,
 }
 
 impl ReorderBuffer {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, byte_capacity: usize) -> Self {
         ReorderBuffer {
             expected: SeqNum(0),
             capacity,
+            byte_capacity,
             ahead: BTreeMap::new(),
+            ahead_bytes: 0,
         }
+    }
+
+    /// Whether messages are kept ahead of a missing one.
+    pub(crate) fn has_gap(&self) -> bool {
+        !self.ahead.is_empty()
+    }
+
+    /// Payload bytes kept ahead of the gap.
+    #[cfg(test)]
+    pub(crate) fn ahead_bytes(&self) -> usize {
+        self.ahead_bytes
     }
 
     #[cfg(test)]
@@ -224,6 +245,7 @@ impl ReorderBuffer {
             self.expected = seq.next();
             let mut run = vec![message];
             while let Some(next) = self.ahead.remove(&self.expected) {
+                self.ahead_bytes -= next.payload.len();
                 self.expected = self.expected.next();
                 run.push(next);
             }
@@ -235,9 +257,11 @@ impl ReorderBuffer {
         // Only keep what lies within `capacity` of the gap, so a hostile sequence number cannot
         // make the buffer hold messages it will never be able to deliver.
         let distance = seq.0.saturating_sub(self.expected.0);
-        if self.ahead.len() >= self.capacity || distance > self.capacity as i64 {
+        let too_many_bytes = self.ahead_bytes + message.payload.len() > self.byte_capacity;
+        if self.ahead.len() >= self.capacity || distance > self.capacity as i64 || too_many_bytes {
             return Receipt::Refused;
         }
+        self.ahead_bytes += message.payload.len();
         self.ahead.insert(seq, message);
         Receipt::Buffered
     }
@@ -266,7 +290,7 @@ mod tests {
 
     #[test]
     fn the_three_sequence_cases() {
-        let mut rx = ReorderBuffer::new(8);
+        let mut rx = ReorderBuffer::new(8, 1 << 20);
         assert_eq!(rx.receive(delivered(1), true), Receipt::Buffered, "seq > expected is buffered");
         assert_eq!(rx.receive(delivered(1), true), Receipt::Duplicate, "a buffered seq again is a duplicate");
         assert_eq!(seqs(rx.receive(delivered(0), true)), vec![0, 1], "the gap filled delivers the run");
@@ -276,13 +300,27 @@ mod tests {
 
     #[test]
     fn no_room_means_refused_not_lost() {
-        let mut rx = ReorderBuffer::new(2);
+        let mut rx = ReorderBuffer::new(2, 1 << 20);
         assert_eq!(rx.receive(delivered(0), false), Receipt::Refused, "application full: refuse in-order");
         assert_eq!(rx.receive(delivered(5), true), Receipt::Refused, "too far ahead of the gap");
         assert_eq!(rx.receive(delivered(1), true), Receipt::Buffered);
         assert_eq!(rx.receive(delivered(2), true), Receipt::Buffered);
         assert_eq!(rx.receive(delivered(3), true), Receipt::Refused, "buffer holds two");
         assert_eq!(seqs(rx.receive(delivered(0), true)), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn messages_ahead_of_a_gap_are_bounded_in_bytes_too() {
+        let big = |seq: i64| Delivered { payload: vec![0; 1000], ..delivered(seq) };
+        let mut rx = ReorderBuffer::new(4096, 2500);
+        assert_eq!(rx.receive(big(1), true), Receipt::Buffered);
+        assert_eq!(rx.receive(big(2), true), Receipt::Buffered);
+        assert_eq!(rx.receive(big(3), true), Receipt::Refused, "a third kilobyte passes 2500 bytes");
+        assert_eq!(rx.receive(delivered(3), true), Receipt::Buffered, "a small one still fits");
+        assert_eq!(rx.ahead_bytes(), 2001);
+        assert_eq!(seqs(rx.receive(delivered(0), true)), vec![0, 1, 2, 3]);
+        assert_eq!(rx.ahead_bytes(), 0, "delivered runs free their bytes");
+        assert!(!rx.has_gap());
     }
 
     #[test]

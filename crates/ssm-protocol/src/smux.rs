@@ -11,7 +11,14 @@
 //! ([`Session::poll_transmit`]), and moves stream data with [`Session::write`] and
 //! [`Session::read`]. Backpressure runs both ways: `write` accepts only what fits in the stream's
 //! buffer (and, in v2, the peer's window), and `handle_bytes` stops consuming once the data
-//! buffered for the application reaches `max_receive_buffer`; nothing is ever dropped.
+//! buffered for the application reaches `max_receive_buffer`; nothing the application can
+//! still read is ever dropped.
+//!
+//! Closing is smux's: [`Session::close_stream`] closes a stream both ways, so what the peer
+//! sends on it afterwards is read off the wire and dropped, and can never fill the receive
+//! buffer and stall the other streams (smux has no half-close; the agent and the plugin both
+//! close fully, see README "Tunnels"). A client session refuses the streams its peer opens, and
+//! either side refuses streams beyond `max_streams`; a refused stream gets a `FIN` at once.
 //!
 //! Why not an existing crate: `async-smux` and `tokio-smux` each own their transport (an
 //! `AsyncRead + AsyncWrite`) and spawn or poll tasks themselves. Here the transport is the payload
@@ -259,6 +266,8 @@ pub struct SessionConfig {
     pub max_receive_buffer: usize,
     /// Most unsent bytes a stream accepts from `write` (and, in v2, the window this end grants).
     pub max_stream_buffer: usize,
+    /// Most streams open at once; streams beyond it are refused (smux has no limit).
+    pub max_streams: usize,
 }
 
 impl Default for SessionConfig {
@@ -269,6 +278,7 @@ impl Default for SessionConfig {
             max_frame_size: 32_768,
             max_receive_buffer: 4 * 1024 * 1024,
             max_stream_buffer: 65_536,
+            max_streams: 1024,
         }
     }
 }
@@ -284,6 +294,9 @@ pub enum Event {
     Finished(StreamId),
     /// A stream that refused a `write` has room again.
     Writable(StreamId),
+    /// The peer opened a stream this end does not take (a client takes none; a server none
+    /// beyond `max_streams`); it was closed at once.
+    Refused(StreamId),
     /// The session ended; no more events follow.
     Closed(CloseReason),
 }
@@ -314,6 +327,9 @@ pub enum StreamError {
     /// The stream was closed for writing by this side.
     #[error("{0} was closed for writing")]
     WriteClosed(StreamId),
+    /// `max_streams` streams are open; one must close before another opens.
+    #[error("{0} streams are open, the most this session carries at once")]
+    TooManyStreams(usize),
     /// The session is over.
     #[error("the smux session is closed: {0}")]
     SessionClosed(CloseReason),
@@ -329,6 +345,8 @@ struct Stream {
     /// Bytes received for the application.
     incoming: VecDeque<u8>,
     remote_fin: bool,
+    /// The application closed it: nothing more is buffered or reported for it.
+    closed: bool,
     finished_signalled: bool,
     readable_signalled: bool,
     write_refused: bool,
@@ -399,6 +417,9 @@ impl Session {
     /// Opens a stream; its `SYN` goes out with the next transmit.
     pub fn open_stream(&mut self) -> Result<StreamId, StreamError> {
         self.check_open()?;
+        if self.streams.len() >= self.config.max_streams {
+            return Err(StreamError::TooManyStreams(self.config.max_streams));
+        }
         let Some(next) = self.next_id.checked_add(2) else {
             self.close_with(CloseReason::IdsExhausted);
             return Err(StreamError::SessionClosed(CloseReason::IdsExhausted));
@@ -481,13 +502,16 @@ impl Session {
         self.streams.get(&id).map_or(0, |s| s.incoming.len())
     }
 
-    /// Closes a stream for writing: the data already accepted is sent, then a `FIN`. The stream
-    /// keeps receiving until the peer's `FIN` (a half-close, which the Go smux peer tolerates:
-    /// its writes do not check for a received FIN), and leaves the session once both ends have
-    /// closed and everything received was read.
+    /// Closes a stream, as smux's `Close`: the data already accepted from `write` is sent, then
+    /// a `FIN`, and the stream leaves the session. Data received for it and not read is dropped
+    /// now, and data that arrives for it later is read and dropped, so an unread stream never
+    /// holds on to the session's receive buffer.
     pub fn close_stream(&mut self, id: StreamId) -> Result<(), StreamError> {
         self.check_open()?;
         let stream = self.streams.get_mut(&id).ok_or(StreamError::UnknownStream(id))?;
+        self.buffered_in -= stream.incoming.len();
+        stream.incoming = VecDeque::new();
+        stream.closed = true;
         if stream.fin_queued {
             return Ok(());
         }
@@ -555,14 +579,21 @@ impl Session {
         match frame.command {
             Command::Nop => {}
             Command::Syn => {
-                if let std::collections::btree_map::Entry::Vacant(slot) = self.streams.entry(id) {
-                    slot.insert(Stream::new(self.config.version));
-                    self.events.push_back(Event::Opened(id));
+                if self.streams.contains_key(&id) {
+                    return;
                 }
+                if self.side == Side::Client || self.streams.len() >= self.config.max_streams {
+                    // Unknown to this end from here on: its data is dropped as it arrives.
+                    self.control.push_back(self.frame(Command::Fin, id, Vec::new()));
+                    self.events.push_back(Event::Refused(id));
+                    return;
+                }
+                self.streams.insert(id, Stream::new(self.config.version));
+                self.events.push_back(Event::Opened(id));
             }
             Command::Psh => {
                 let Some(stream) = self.streams.get_mut(&id) else { return };
-                if stream.remote_fin || frame.data.is_empty() {
+                if stream.remote_fin || stream.closed || frame.data.is_empty() {
                     return;
                 }
                 stream.incoming.extend(&frame.data);
@@ -575,7 +606,7 @@ impl Session {
             Command::Fin => {
                 let Some(stream) = self.streams.get_mut(&id) else { return };
                 stream.remote_fin = true;
-                if stream.incoming.is_empty() && !stream.finished_signalled {
+                if stream.incoming.is_empty() && !stream.finished_signalled && !stream.closed {
                     stream.finished_signalled = true;
                     self.events.push_back(Event::Finished(id));
                 }
@@ -695,10 +726,9 @@ impl Session {
         }
     }
 
-    /// A stream leaves the session once this side sent its FIN and the application has read
-    /// to the end of the peer's data.
+    /// A stream leaves the session once the application closed it and its FIN went out.
     fn forget_if_done(&mut self, id: StreamId) {
-        let done = self.streams.get(&id).is_some_and(|s| s.fin_sent && s.finished_signalled);
+        let done = self.streams.get(&id).is_some_and(|s| s.fin_sent);
         if done {
             self.streams.remove(&id);
             self.send_order.retain(|s| *s != id);
@@ -801,15 +831,94 @@ mod tests {
         assert_eq!(server.read(id, &mut buf).unwrap(), 5);
         assert_eq!(&buf[..5], b"hello");
         assert_eq!(server.poll_event(), Some(Event::Finished(id)));
-        // Half-closed: the server may still answer, and the client still reads.
+        assert_eq!(client.stream_count(), 0, "closed and its FIN sent: the client forgets it");
+        // smux has no half-close: what the server still sends is read and dropped.
         server.write(id, b"bye").unwrap();
         server.close_stream(id).unwrap();
         let back = server.poll_transmit(1024).unwrap();
-        assert_eq!(server.stream_count(), 0, "both FINs seen and all read: the server forgets it");
-        client.handle_bytes(t, &back);
-        assert_eq!(client.read(id, &mut buf).unwrap(), 3);
-        assert_eq!(&buf[..3], b"bye");
-        assert_eq!(client.stream_count(), 0);
+        assert_eq!(server.stream_count(), 0);
+        assert_eq!(client.handle_bytes(t, &back), back.len());
+        assert_eq!(client.buffered_incoming(), 0);
+        assert!(matches!(client.read(id, &mut buf), Err(StreamError::UnknownStream(_))));
+        assert_eq!(client.poll_event(), None);
+    }
+
+    #[test]
+    fn a_closed_streams_late_data_is_dropped_and_never_stalls_its_neighbours() {
+        let t = now();
+        let receiver = SessionConfig { max_receive_buffer: 1000, ..SessionConfig::default() };
+        let mut client = Session::new(Side::Client, receiver, t);
+        let mut server = Session::new(Side::Server, SessionConfig::default(), t);
+        let (quiet, busy) = (client.open_stream().unwrap(), client.open_stream().unwrap());
+        let syns = client.poll_transmit(1024).unwrap();
+        server.handle_bytes(t, &syns);
+        // The server answers on both; the client reads neither yet, then closes `quiet`.
+        server.write(quiet, &[1; 600]).unwrap();
+        let first = server.poll_transmit(4096).unwrap();
+        assert_eq!(client.handle_bytes(t, &first), first.len());
+        assert_eq!(client.buffered_incoming(), 600);
+        client.close_stream(quiet).unwrap();
+        assert_eq!(client.buffered_incoming(), 0, "what it held is dropped at once");
+        // Far more than the receive buffer still arrives for it, then data for its neighbour.
+        let mut wire = Vec::new();
+        for _ in 0..20 {
+            assert_eq!(server.write(quiet, &[2; 500]).unwrap(), 500);
+            while let Some(bytes) = server.poll_transmit(4096) {
+                wire.extend(bytes);
+            }
+        }
+        server.write(busy, b"still here").unwrap();
+        while let Some(bytes) = server.poll_transmit(4096) {
+            wire.extend(bytes);
+        }
+        assert_eq!(client.handle_bytes(t, &wire), wire.len(), "nothing waits for a reader that is gone");
+        let mut buf = [0u8; 64];
+        assert_eq!(client.read(busy, &mut buf).unwrap(), 10);
+        assert_eq!(&buf[..10], b"still here");
+        assert_eq!(client.buffered_incoming(), 0);
+    }
+
+    #[test]
+    fn a_client_refuses_streams_its_peer_opens() {
+        let t = now();
+        let mut client = Session::new(Side::Client, SessionConfig::default(), t);
+        let mut server = Session::new(Side::Server, SessionConfig::default(), t);
+        let id = server.open_stream().unwrap();
+        server.write(id, &[7; 5000]).unwrap();
+        let mut wire = Vec::new();
+        while let Some(bytes) = server.poll_transmit(4096) {
+            wire.extend(bytes);
+        }
+        assert_eq!(client.handle_bytes(t, &wire), wire.len());
+        assert_eq!(client.poll_event(), Some(Event::Refused(id)));
+        assert_eq!(client.poll_event(), None, "no Opened, no Readable");
+        assert_eq!((client.stream_count(), client.buffered_incoming()), (0, 0));
+        let fin = client.poll_transmit(1024).unwrap();
+        assert_eq!(fin, Frame { version: 1, command: Command::Fin, stream_id: id, data: vec![] }.encode());
+        server.handle_bytes(t, &fin);
+        assert_eq!(server.poll_event(), Some(Event::Finished(id)), "the opener learns it is closed");
+    }
+
+    #[test]
+    fn streams_beyond_the_cap_are_refused_on_both_sides() {
+        let t = now();
+        let config = SessionConfig { max_streams: 2, ..SessionConfig::default() };
+        let mut client = Session::new(Side::Client, config.clone(), t);
+        let a = client.open_stream().unwrap();
+        client.open_stream().unwrap();
+        assert_eq!(client.open_stream(), Err(StreamError::TooManyStreams(2)));
+        client.close_stream(a).unwrap();
+        client.poll_transmit(1024).unwrap();
+        assert!(client.open_stream().is_ok(), "a closed stream makes room");
+
+        let mut server = Session::new(Side::Server, config, t);
+        let mut opener = Session::new(Side::Client, SessionConfig::default(), t);
+        let ids: Vec<_> = (0..3).map(|_| opener.open_stream().unwrap()).collect();
+        let syns = opener.poll_transmit(1024).unwrap();
+        server.handle_bytes(t, &syns);
+        assert_eq!(server.poll_event(), Some(Event::Opened(ids[0])));
+        assert_eq!(server.poll_event(), Some(Event::Opened(ids[1])));
+        assert_eq!(server.poll_event(), Some(Event::Refused(ids[2])));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Eight smux streams between a client and a server session in memory, in both protocol
 //! versions: every byte arrives on its own stream, in order, with small receive buffers forcing
-//! backpressure, and the wire carved into SSM-sized (1024-byte) pieces.
+//! backpressure, and the wire carved into SSM-sized (1024-byte) pieces. Each end closes a
+//! stream once it has written its part and read the peer's (smux has no half-close).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -20,24 +21,28 @@ struct End {
     /// Per stream: what remains to write, and what was read.
     to_write: BTreeMap<StreamId, Vec<u8>>,
     received: BTreeMap<StreamId, Vec<u8>>,
-    finished: Vec<StreamId>,
+    /// Bytes each stream brings from the peer.
+    expected: usize,
+    closed: Vec<StreamId>,
 }
 
 impl End {
-    fn new(side: Side, config: SessionConfig, now: Instant) -> Self {
-        End { session: Session::new(side, config, now), inbox: Vec::new(), to_write: BTreeMap::new(), received: BTreeMap::new(), finished: Vec::new() }
+    fn new(side: Side, config: SessionConfig, now: Instant, expected: usize) -> Self {
+        End { session: Session::new(side, config, now), inbox: Vec::new(), to_write: BTreeMap::new(), received: BTreeMap::new(), expected, closed: Vec::new() }
     }
 
-    /// Writes what the stream buffers accept; closes streams whose data is all written.
+    /// Writes what the stream buffers accept; closes streams whose data is all written and
+    /// whose peer's data is all read.
     fn write_some(&mut self) {
         for (id, data) in self.to_write.iter_mut() {
-            if data.is_empty() {
-                continue;
+            if !data.is_empty() {
+                let n = self.session.write(*id, data).expect("stream open");
+                data.drain(..n);
             }
-            let n = self.session.write(*id, data).expect("stream open");
-            data.drain(..n);
-            if data.is_empty() {
+            let all_read = self.received.get(id).is_some_and(|r| r.len() >= self.expected);
+            if data.is_empty() && all_read && !self.closed.contains(id) {
                 self.session.close_stream(*id).expect("stream open");
+                self.closed.push(*id);
             }
         }
     }
@@ -50,8 +55,8 @@ impl End {
                 Event::Opened(id) => {
                     self.received.entry(id).or_default();
                 }
-                Event::Readable(_) | Event::Writable(_) => {}
-                Event::Finished(id) => self.finished.push(id),
+                Event::Readable(_) | Event::Writable(_) | Event::Finished(_) => {}
+                Event::Refused(id) => panic!("{id} refused"),
                 Event::Closed(reason) => panic!("session closed: {reason}"),
             }
         }
@@ -59,7 +64,7 @@ impl End {
         let mut buf = vec![0u8; 4096];
         for id in ids {
             loop {
-                // An error means the stream is already gone: both sides closed, all read.
+                // An error means the stream is already gone: closed by this end.
                 let n = self.session.read(id, &mut buf).unwrap_or_default();
                 if n == 0 {
                     break;
@@ -67,19 +72,13 @@ impl End {
                 self.received.get_mut(&id).expect("listed").extend_from_slice(&buf[..n]);
             }
         }
-        // Reads may have produced Finished events.
-        while let Some(event) = self.session.poll_event() {
-            if let Event::Finished(id) = event {
-                self.finished.push(id);
-            }
-        }
     }
 }
 
 fn run(config: SessionConfig, streams: usize, up: usize, down: usize) {
     let now = Instant::now();
-    let mut client = End::new(Side::Client, config.clone(), now);
-    let mut server = End::new(Side::Server, config, now);
+    let mut client = End::new(Side::Client, config.clone(), now, down);
+    let mut server = End::new(Side::Server, config, now, up);
     let mut ids = Vec::new();
     for s in 0..streams {
         let id = client.session.open_stream().expect("open");
@@ -115,12 +114,11 @@ fn run(config: SessionConfig, streams: usize, up: usize, down: usize) {
             server_replied = true;
             moved = true;
         }
-        let all_done = server_replied
-            && ids.iter().all(|id| server.finished.contains(id) && client.finished.contains(id));
-        if all_done {
+        let all_done = server_replied && ids.iter().all(|id| server.closed.contains(id) && client.closed.contains(id));
+        if all_done && !moved {
             break;
         }
-        assert!(moved || server.to_write.values().any(|d| !d.is_empty()) || client.to_write.values().any(|d| !d.is_empty()), "stalled");
+        assert!(all_done || moved || server.to_write.values().any(|d| !d.is_empty()) || client.to_write.values().any(|d| !d.is_empty()), "stalled");
     }
     for (s, id) in ids.iter().enumerate() {
         assert_eq!(Sha256::digest(&server.received[id]), Sha256::digest(content(s, up)), "{id} upload");

@@ -89,13 +89,33 @@ pub fn delete_profile(state: State<'_, AppState>, name: String) -> Result<(), Ui
     Ok(())
 }
 
-/// Asks for a profiles file and adds its profiles; `None` when the user cancels.
+/// What an import of a file would add, for the window to show (and ask about) first.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportPreviewDto {
+    path: String,
+    profiles: Vec<ProfileDto>,
+    /// What the user should agree to first: listeners other machines can reach, auto-start.
+    concerns: Vec<String>,
+}
+
+/// Asks for a profiles file and reads what importing it would add; `None` when the user
+/// cancels. Nothing is added until [`import_profiles`].
 #[tauri::command]
 #[tracing::instrument(skip_all, err)]
-pub async fn import_profiles(app: tauri::AppHandle, state: State<'_, AppState>) -> Result<Option<usize>, UiError> {
+pub async fn choose_profiles_import(app: tauri::AppHandle, state: State<'_, AppState>) -> Result<Option<ImportPreviewDto>, UiError> {
     let picked = app.dialog().file().set_title("Import tunnel profiles").add_filter("Airlock profiles", &["toml"]).blocking_pick_file();
     let Some(path) = picked.and_then(|p| p.into_path().ok()) else { return Ok(None) };
-    Ok(Some(state.profiles()?.import(&path)?))
+    let profiles = state.profiles()?.preview_import(&path)?;
+    let concerns = profiles.iter().flat_map(Profile::import_concerns).collect();
+    Ok(Some(ImportPreviewDto { path: path.display().to_string(), profiles: profiles.into_iter().map(ProfileDto::from).collect(), concerns }))
+}
+
+/// Adds every profile of the file the user chose (and agreed to) in [`choose_profiles_import`].
+#[tauri::command]
+#[tracing::instrument(skip(state), err)]
+pub fn import_profiles(state: State<'_, AppState>, path: String) -> Result<usize, UiError> {
+    Ok(state.profiles()?.import(std::path::Path::new(&path))?)
 }
 
 /// Asks where to save and writes every profile there; `None` when the user cancels.

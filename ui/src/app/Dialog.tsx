@@ -43,12 +43,18 @@ export function Dialog({ title, onClose, children, wide }: Props) {
 }
 
 /** A labelled form field with its inline error. */
-export function Field({ label, error, hint, children }: { label: string; error?: string; hint?: string; children: ReactNode }) {
+export function Field({ label, error, warning, hint, children }: { label: string; error?: string; warning?: string | null; hint?: string; children: ReactNode }) {
   return (
     <label className={`field${error ? ' invalid' : ''}`}>
       <span className="label">{label}</span>
       {children}
-      {error ? <span className="field-error" role="alert">{error}</span> : hint ? <span className="hint">{hint}</span> : null}
+      {error ? (
+        <span className="field-error" role="alert">{error}</span>
+      ) : warning ? (
+        <span className="field-warning" role="status">{warning}</span>
+      ) : hint ? (
+        <span className="hint">{hint}</span>
+      ) : null}
     </label>
   );
 }

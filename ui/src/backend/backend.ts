@@ -4,6 +4,7 @@
 
 import { createContext, useContext } from 'react';
 import type {
+  ImportPreview,
   Context,
   PromptEvent,
   DocumentDetails,
@@ -51,8 +52,10 @@ export interface Backend {
   /** Adds (`previousName` null) or replaces a profile. */
   saveProfile(previousName: string | null, profile: TunnelProfile): Promise<void>;
   deleteProfile(name: string): Promise<void>;
-  /** Asks for a file and imports its profiles; the number imported, or null when cancelled. */
-  importProfiles(): Promise<number | null>;
+  /** Asks for a profiles file and reads what importing it would add; null when cancelled. */
+  chooseProfilesImport(): Promise<ImportPreview | null>;
+  /** Adds every profile of a file chosen with `chooseProfilesImport`; the number added. */
+  importProfiles(path: string): Promise<number>;
   /** Asks where to save and exports every profile; the number exported, or null when cancelled. */
   exportProfiles(): Promise<number | null>;
 

@@ -6,6 +6,7 @@ import { UserError } from './errors';
 import type {
   Context,
   DoctorReport,
+  ImportPreview,
   ManagedNode,
   PromptEvent,
   SessionMessage,
@@ -116,8 +117,15 @@ export class FakeBackend implements Backend {
   async deleteProfile(name: string) {
     this.profiles = this.profiles.filter((p) => p.name !== name);
   }
-  async importProfiles() {
-    return null;
+  /** What the next `chooseProfilesImport` finds; null as if the user cancelled. */
+  importFile: ImportPreview | null = null;
+  async chooseProfilesImport() {
+    return this.importFile;
+  }
+  async importProfiles(path: string) {
+    if (this.importFile?.path !== path) throw new UserError('not-found', `nothing was chosen at ${path}`);
+    this.profiles = [...this.profiles, ...this.importFile.profiles];
+    return this.importFile.profiles.length;
   }
   async exportProfiles() {
     return null;

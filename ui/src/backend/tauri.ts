@@ -53,7 +53,8 @@ export const tauriBackend: Backend = {
   listProfiles: () => call('list_profiles'),
   saveProfile: (previousName, profile) => call('save_profile', { previousName, profile }),
   deleteProfile: (name) => call('delete_profile', { name }),
-  importProfiles: () => call('import_profiles'),
+  chooseProfilesImport: () => call('choose_profiles_import'),
+  importProfiles: (path) => call('import_profiles', { path }),
   exportProfiles: () => call('export_profiles'),
 
   loadSettings: () => call('load_settings'),

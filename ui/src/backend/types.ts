@@ -135,6 +135,8 @@ export interface TunnelFigures {
   openConnections: number;
   totalConnections: number;
   refusedConnections: number;
+  /** Closed at once because the tunnel carried its most connections (`maxConnections` a session). */
+  turnedAwayConnections: number;
   liveSessions: number;
   rttMicros: number;
   reconnects: number;
@@ -160,6 +162,14 @@ export interface TunnelProfile {
   bind: string;
   sessions: number;
   autoStart: boolean;
+}
+
+/** What importing a profiles file would add, shown (and asked about) before anything is added. */
+export interface ImportPreview {
+  path: string;
+  profiles: TunnelProfile[];
+  /** Listeners other machines could reach, profiles that start by themselves. */
+  concerns: string[];
 }
 
 export type Theme = 'system' | 'light' | 'dark';

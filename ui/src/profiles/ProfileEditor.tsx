@@ -5,7 +5,7 @@ import { useBackend } from '../backend/backend';
 import { UserError } from '../backend/errors';
 import type { AwsProfile, ManagedNode, TunnelProfile } from '../backend/types';
 import { Dialog, Field } from '../app/Dialog';
-import { MAX_POOL, hasErrors, validateProfile } from './validate';
+import { MAX_POOL, exposureWarning, hasErrors, validateProfile } from './validate';
 import { nodeHint } from '../tunnels/TunnelForm';
 
 interface Props {
@@ -97,7 +97,7 @@ export function ProfileEditor({ original, template, takenNames, awsProfiles, reg
           <Field label="Local port" error={show('localPort')} hint="0 picks any free port">
             <input inputMode="numeric" value={text.localPort} onChange={(e) => setText({ ...text, localPort: e.target.value })} onBlur={() => touch('localPort')} aria-label="Local port" />
           </Field>
-          <Field label="Bind address" error={show('bind')}>
+          <Field label="Bind address" error={show('bind')} warning={exposureWarning(profile.bind)}>
             <input value={profile.bind} onChange={(e) => update({ bind: e.target.value })} onBlur={() => touch('bind')} aria-label="Bind address" />
           </Field>
           <Field label="Sessions" error={show('sessions')}>

@@ -4,7 +4,8 @@
 import { useState } from 'react';
 import { useBackend } from '../backend/backend';
 import { UserError } from '../backend/errors';
-import type { TunnelProfile } from '../backend/types';
+import type { ImportPreview, TunnelProfile } from '../backend/types';
+import { Dialog } from '../app/Dialog';
 
 interface Props {
   profiles: TunnelProfile[];
@@ -20,6 +21,8 @@ interface Props {
 export function ProfilesPanel({ profiles, running, onStart, onEdit, onDuplicate, onAdd, onChanged, onNotice }: Props) {
   const backend = useBackend();
   const [confirming, setConfirming] = useState<string | null>(null);
+  // An import that needs the user's yes first (a listener others can reach, an auto-start).
+  const [asking, setAsking] = useState<ImportPreview | null>(null);
 
   const run = async (what: () => Promise<void>) => {
     try {
@@ -29,8 +32,41 @@ export function ProfilesPanel({ profiles, running, onStart, onEdit, onDuplicate,
     }
   };
 
+  const importFrom = async (preview: ImportPreview) => {
+    const n = await backend.importProfiles(preview.path);
+    onNotice(`Imported ${n} profile${n === 1 ? '' : 's'}.`);
+    onChanged();
+  };
+
   return (
     <section className="profiles" aria-label="Saved tunnels">
+      {asking && (
+        <Dialog title="Import these profiles?" onClose={() => setAsking(null)}>
+          <p>
+            {asking.path} holds {asking.profiles.length} profile{asking.profiles.length === 1 ? '' : 's'}. Before they are added, note:
+          </p>
+          <ul className="concerns">
+            {asking.concerns.map((concern) => (
+              <li key={concern}>{concern}</li>
+            ))}
+          </ul>
+          <footer>
+            <button onClick={() => setAsking(null)}>Cancel</button>
+            <button
+              className="primary"
+              onClick={() =>
+                run(async () => {
+                  const preview = asking;
+                  setAsking(null);
+                  await importFrom(preview);
+                })
+              }
+            >
+              Import anyway
+            </button>
+          </footer>
+        </Dialog>
+      )}
       <header>
         <h2>Saved tunnels</h2>
         <span className="actions">
@@ -38,11 +74,10 @@ export function ProfilesPanel({ profiles, running, onStart, onEdit, onDuplicate,
           <button
             onClick={() =>
               run(async () => {
-                const n = await backend.importProfiles();
-                if (n !== null) {
-                  onNotice(`Imported ${n} profile${n === 1 ? '' : 's'}.`);
-                  onChanged();
-                }
+                const preview = await backend.chooseProfilesImport();
+                if (preview === null) return;
+                if (preview.concerns.length > 0) setAsking(preview);
+                else await importFrom(preview);
               })
             }
           >

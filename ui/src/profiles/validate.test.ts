@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TunnelProfile } from '../backend/types';
-import { copyName, hasErrors, isIpAddress, validateProfile } from './validate';
+import { copyName, exposureWarning, hasErrors, isIpAddress, isLoopback, validateProfile } from './validate';
 
 const good: TunnelProfile = {
   name: 'db', awsProfile: null, region: 'eu-west-1', target: 'i-0123456789abcdef0', remotePort: 5432,
@@ -29,6 +29,18 @@ describe('profile validation', () => {
   it('knows an address when it sees one', () => {
     expect(['127.0.0.1', '0.0.0.0', '::1', 'fe80::1'].every(isIpAddress)).toBe(true);
     expect(['256.0.0.1', 'localhost', '', '1.2.3'].some(isIpAddress)).toBe(false);
+  });
+
+  it('warns about listeners other machines can reach, as the CLI does', () => {
+    for (const quiet of ['127.0.0.1', '127.10.0.3', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) {
+      expect(isLoopback(quiet), quiet).toBe(true);
+      expect(exposureWarning(quiet), quiet).toBeNull();
+    }
+    for (const exposed of ['0.0.0.0', '::', '192.168.1.20', 'fe80::1', '::ffff:10.0.0.1']) {
+      expect(isLoopback(exposed), exposed).toBe(false);
+      expect(exposureWarning(exposed), exposed).toContain(exposed);
+    }
+    expect(exposureWarning('localhost'), 'not an address: an error, not a warning').toBeNull();
   });
 
   it('names copies so they do not clash', () => {

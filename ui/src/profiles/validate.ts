@@ -9,12 +9,34 @@ export type ProfileErrors = Partial<Record<keyof TunnelProfile, string>>;
 /** The most sessions a tunnel may pool (`airlock_core::session::MAX_POOL`). */
 export const MAX_POOL = 16;
 
+/** The most connections a tunnel session carries at once (`airlock_core::tunnel::MAX_CONNECTIONS`). */
+export const MAX_CONNECTIONS = 512;
+
 const ipv4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 export function isIpAddress(text: string): boolean {
   const m = ipv4.exec(text);
   if (m) return m.slice(1).every((part) => Number(part) <= 255);
   return text.includes(':') && /^[0-9a-fA-F:.]+$/.test(text);
+}
+
+/** Whether `bind` is a loopback address (127.0.0.0/8, ::1, or 127.x mapped into IPv6). */
+export function isLoopback(bind: string): boolean {
+  const text = bind.trim().toLowerCase();
+  const v4 = text.startsWith('::ffff:') ? text.slice(7) : text;
+  if (ipv4.test(v4)) return isIpAddress(v4) && v4.startsWith('127.');
+  return /^(0{0,4}:){2,7}0{0,3}1$/.test(text) || text === '::1';
+}
+
+/**
+ * The warning for a tunnel listening where other machines can reach it, as
+ * `airlock_core::tunnel::exposure_warning` gives it to the CLI; null for loopback or an address
+ * that is not valid (that is an error instead).
+ */
+export function exposureWarning(bind: string): string | null {
+  const text = bind.trim();
+  if (!isIpAddress(text) || isLoopback(text)) return null;
+  return `Reachable from other machines: anyone who can connect to ${text} reaches the destination through your session. Use 127.0.0.1 unless you mean to share it.`;
 }
 
 function isPort(value: number, allowZero: boolean): boolean {

@@ -42,4 +42,19 @@ describe('the tunnel form', () => {
     expect(backend.profiles.map((p) => p.name)).toEqual(['db2']);
     expect(backend.tunnels.size).toBe(1);
   });
+
+  it('warns, without refusing, when the tunnel would listen where other machines reach it', async () => {
+    const backend = new FakeBackend();
+    const onStarted = renderForm(backend);
+    expect(screen.queryByRole('status')).toBeNull();
+    fireEvent.change(screen.getByLabelText('Remote port'), { target: { value: '5432' } });
+    fireEvent.change(screen.getByLabelText('Bind address'), { target: { value: '0.0.0.0' } });
+    const warning = screen.getByRole('status');
+    expect(warning.textContent).toMatch(/Reachable from other machines/);
+    expect(warning.closest('.field')?.textContent).toMatch(/Bind address/);
+    fireEvent.click(screen.getByText('Start tunnel'));
+    await waitFor(() => expect(onStarted).toHaveBeenCalled());
+    fireEvent.change(screen.getByLabelText('Bind address'), { target: { value: '127.0.0.1' } });
+    expect(screen.queryByRole('status')).toBeNull();
+  });
 });

@@ -7,7 +7,7 @@ import { useBackend } from '../backend/backend';
 import { UserError } from '../backend/errors';
 import type { ManagedNode, TunnelProfile, TunnelRequest } from '../backend/types';
 import { Dialog, Field } from '../app/Dialog';
-import { MAX_POOL, hasErrors, validateProfile } from '../profiles/validate';
+import { MAX_POOL, exposureWarning, hasErrors, validateProfile } from '../profiles/validate';
 import { TunnelSession } from './tunnelSession';
 
 interface Props {
@@ -137,7 +137,7 @@ export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfil
               <button type="button" onClick={suggestPort}>Suggest</button>
             </span>
           </Field>
-          <Field label="Bind address" error={show('bind')}>
+          <Field label="Bind address" error={show('bind')} warning={exposureWarning(form.bind)}>
             <input value={form.bind} onChange={set('bind')} aria-label="Bind address" />
           </Field>
           <Field label="Sessions" error={show('sessions')} hint="Each carries about 1 MB/s">

@@ -5,6 +5,7 @@ import { useEffect, useReducer, useState } from 'react';
 import { useBackend } from '../backend/backend';
 import { formatBytes, formatRate, WINDOW, type RatePoint } from './rates';
 import type { TunnelSession } from './tunnelSession';
+import { MAX_CONNECTIONS } from '../profiles/validate';
 
 interface Props {
   session: TunnelSession;
@@ -68,7 +69,7 @@ export function TunnelView({ session, active, title, waitingForCredentials = fal
       <div className="figures">
         <Figure label="Download" value={last ? formatRate(last.down) : '—'} detail={figures ? `${formatBytes(figures.bytesDown)} total` : ''} className="down" />
         <Figure label="Upload" value={last ? formatRate(last.up) : '—'} detail={figures ? `${formatBytes(figures.bytesUp)} total` : ''} className="up" />
-        <Figure label="Connections" value={figures ? String(figures.openConnections) : '—'} detail={figures ? `${figures.totalConnections} since start${figures.refusedConnections ? `, ${figures.refusedConnections} refused by the node` : ''}` : ''} />
+        <Figure label="Connections" value={figures ? String(figures.openConnections) : '—'} detail={figures ? `${figures.totalConnections} since start${figures.refusedConnections ? `, ${figures.refusedConnections} refused by the node` : ''}${figures.turnedAwayConnections ? `, ${figures.turnedAwayConnections} turned away (at most ${MAX_CONNECTIONS} at once a session)` : ''}` : ''} />
         <Figure label="Round trip" value={figures && figures.liveSessions ? `${(figures.rttMicros / 1000).toFixed(1)} ms` : '—'} detail={figures ? `${figures.liveSessions} session${figures.liveSessions === 1 ? '' : 's'}${figures.reconnects ? `, ${figures.reconnects} reconnects` : ''}` : ''} />
       </div>
       <RateChart points={session.history.points} peak={session.history.peak()} />

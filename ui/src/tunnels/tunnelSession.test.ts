@@ -7,7 +7,7 @@ const request: TunnelRequest = {
   target: 'i-1', remotePort: 80, remoteHost: null, localPort: 0, bind: '127.0.0.1', sessions: 1, reason: null, document: null, parameters: {},
 };
 const figures = (bytesDown: number): TunnelFigures => ({
-  bytesUp: 0, bytesDown, openConnections: 1, totalConnections: 1, refusedConnections: 0, liveSessions: 1, rttMicros: 800, reconnects: 0,
+  bytesUp: 0, bytesDown, openConnections: 1, totalConnections: 1, refusedConnections: 0, turnedAwayConnections: 0, liveSessions: 1, rttMicros: 800, reconnects: 0,
 });
 
 describe('a tunnel tab', () => {

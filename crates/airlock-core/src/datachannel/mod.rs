@@ -156,6 +156,9 @@ pub enum Notice {
     Exit(i32),
     /// A flag from the agent (ConnectToPortError).
     Flag(PortFlag),
+    /// A basic tunnel's DisconnectToPort went in: output before this notice was the closed
+    /// connection's, output after it the next one's.
+    PortDisconnected,
     /// The link dropped; attempt `attempt` follows after `delay`.
     Reconnecting {
         /// 1 for the first attempt.
@@ -193,6 +196,9 @@ pub enum Ending {
     Undecryptable(String),
     /// The agent asked for a session this client cannot run, or broke the handshake.
     Handshake(String),
+    /// The far side broke the protocol in a way no reconnect mends (a message far larger than
+    /// any Session Manager sends); the reason names it.
+    Protocol(String),
 }
 
 impl From<SessionEnd> for Ending {
@@ -203,6 +209,10 @@ impl From<SessionEnd> for Ending {
             SessionEnd::DataKey(reason) => Ending::Encryption(reason),
             SessionEnd::Undecryptable(error) => Ending::Undecryptable(error.to_string()),
             SessionEnd::Unsupported(reason) | SessionEnd::BadHandshake(reason) => Ending::Handshake(reason),
+            SessionEnd::HandshakeTimedOut(after) => Ending::Handshake(format!(
+                "the agent did not start the session within {} s; check that the node is online and its agent running (airlock doctor NODE)",
+                after.as_secs()
+            )),
             other => Ending::Handshake(format!("{other:?}")),
         }
     }
@@ -220,6 +230,7 @@ impl std::fmt::Display for Ending {
             Ending::Encryption(reason) => write!(f, "the session is KMS-encrypted, and {reason}"),
             Ending::Undecryptable(reason) => write!(f, "the session's encrypted data could not be read ({reason}); start a new session"),
             Ending::Handshake(reason) => write!(f, "the session could not start: {reason}"),
+            Ending::Protocol(reason) => write!(f, "the far side broke the Session Manager protocol ({reason}); if the endpoint or a proxy on the way is not AWS's, check it"),
         }
     }
 }

@@ -125,6 +125,9 @@ pub(crate) enum WorkOutput {
     Flag(PortFlag),
     /// The command's exit code (payload type 12).
     Exit(i32),
+    /// Basic port forwarding closed its connection on DisconnectToPort: the output before
+    /// this was the closed connection's.
+    Disconnected,
     /// The workload is over.
     Ended(Ending),
 }
@@ -215,6 +218,10 @@ struct Session {
     random_challenge: Option<String>,
     /// When the maximum session duration ends the session.
     ends_at: Option<Instant>,
+    /// Between a DisconnectToPort and the workload's [`WorkOutput::Disconnected`]: the closed
+    /// connection's output still queued is dropped, as the agent, which closes the destination
+    /// before it acknowledges the flag, never sends it.
+    dropping_old_output: bool,
 }
 
 impl Session {
@@ -241,6 +248,7 @@ impl Session {
             cipher: None,
             random_challenge: None,
             ends_at,
+            dropping_old_output: false,
         }
     }
 
@@ -427,6 +435,11 @@ impl Session {
     fn handle_output(&mut self, output: WorkOutput) -> Option<Ending> {
         let now = Instant::now();
         let (payload_type, payload) = match output {
+            WorkOutput::Data(_) if self.dropping_old_output => return None,
+            WorkOutput::Disconnected => {
+                self.dropping_old_output = false;
+                return None;
+            }
             WorkOutput::Data(bytes) => {
                 self.last_activity = now;
                 (PayloadType::Output, bytes)
@@ -557,6 +570,10 @@ impl Session {
                         },
                         PayloadType::Flag => match PortFlag::from_bytes(&message.payload) {
                             Ok(PortFlag::TerminateSession) => return Some(Ending::Terminated),
+                            Ok(PortFlag::DisconnectToPort) => {
+                                self.dropping_old_output = true;
+                                WorkInput::Flag(PortFlag::DisconnectToPort)
+                            }
                             Ok(flag) => WorkInput::Flag(flag),
                             Err(_) => continue,
                         },

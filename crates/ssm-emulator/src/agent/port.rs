@@ -11,24 +11,20 @@
 //!
 //! The destination is the `host` property (remote-host document) or localhost, at `portNumber`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
 
 use ssm_protocol::handshake::{gates, AgentNegotiated, Version};
 use ssm_protocol::payload::PortFlag;
-use ssm_protocol::smux::{self, KeepAlive, SessionConfig, Side, StreamId};
+use smux_tcp::{Pump, PumpEvent, Traffic};
+use ssm_protocol::smux::{KeepAlive, SessionConfig, Side, StreamId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{agent_supports_mux, AgentSpec, Ending, WorkInput, WorkOutput};
 
-/// Bytes a stream may have read from its destination and not yet handed to smux.
-const STREAM_CREDIT: usize = 64 * 1024;
-/// One TCP read.
-const READ_SIZE: usize = 16 * 1024;
 /// The agent's largest stream payload.
 const CHUNK: usize = 1024;
 
@@ -85,14 +81,10 @@ async fn dial(target: &Target) -> std::io::Result<TcpStream> {
     TcpStream::connect((target.host.as_str(), target.port)).await
 }
 
-/// What the connection tasks report.
+/// What the current connection's reader reports, tagged with its generation.
 enum Internal {
-    Read(StreamId, Vec<u8>),
-    ReadEnd(StreamId),
-    Dialed(StreamId, std::io::Result<TcpStream>),
-    /// A destination's writer made room in its queue: wakes a loop that holds client bytes it
-    /// could not hand over (it has no other reason to wake when the destination only reads).
-    Wrote,
+    Read(u32, Vec<u8>),
+    ReadEnd(u32),
 }
 
 /// Basic and stdio: one connection at a time.
@@ -110,13 +102,13 @@ async fn run_single(target: Target, stdio: bool, mut input: mpsc::Receiver<WorkI
                 match read.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        if events.send(Internal::Read(StreamId(generation), buf[..n].to_vec())).await.is_err() {
+                        if events.send(Internal::Read(generation, buf[..n].to_vec())).await.is_err() {
                             return;
                         }
                     }
                 }
             }
-            let _ = events.send(Internal::ReadEnd(StreamId(generation))).await;
+            let _ = events.send(Internal::ReadEnd(generation)).await;
         });
         (write, reader)
     };
@@ -164,12 +156,18 @@ async fn run_single(target: Target, stdio: bool, mut input: mpsc::Receiver<WorkI
                     if let Some((_, reader)) = conn.take() {
                         reader.abort();
                     }
+                    // Reads the old reader queued before it stopped are stale from here.
+                    generation += 1;
+                    // What the closed connection said and the session has not taken yet is
+                    // gone with it; the session drops what it holds up to this mark.
+                    outbox.retain(|item| !matches!(item, WorkOutput::Data(_)));
+                    outbox.push_back(WorkOutput::Disconnected);
                 }
                 Some(_) => {}
             },
             Some(event) = events.recv(), if outbox.len() < 4 => match event {
-                Internal::Read(StreamId(g), bytes) if g == generation => outbox.push_back(WorkOutput::Data(bytes)),
-                Internal::ReadEnd(StreamId(g)) if g == generation => {
+                Internal::Read(g, bytes) if g == generation => outbox.push_back(WorkOutput::Data(bytes)),
+                Internal::ReadEnd(g) if g == generation => {
                     conn = None;
                     if stdio {
                         outbox.push_back(WorkOutput::Ended(Ending::Finished));
@@ -181,174 +179,55 @@ async fn run_single(target: Target, stdio: bool, mut input: mpsc::Receiver<WorkI
     }
 }
 
-struct StreamConn {
-    writer: mpsc::Sender<Vec<u8>>,
-    reader: JoinHandle<()>,
-    credit: Arc<Semaphore>,
-    /// Read from the destination, not yet taken by smux.
-    pending: VecDeque<u8>,
-    /// The destination closed; the stream closes once `pending` is taken.
-    read_ended: bool,
-}
-
-/// The smux server.
+/// The smux server: the pump of [`smux_tcp`] with a dial per stream the client opens.
 async fn run_mux(target: Target, keep_alive: bool, mut input: mpsc::Receiver<WorkInput>, output: mpsc::Sender<WorkOutput>) {
     let config = SessionConfig { keep_alive: keep_alive.then(KeepAlive::default), ..SessionConfig::default() };
-    let mut session = smux::Session::new(Side::Server, config, Instant::now());
+    let mut pump = Pump::new(Side::Server, config, Arc::new(Traffic::default()));
     let target = Arc::new(target);
-    let (events_tx, mut events) = mpsc::channel::<Internal>(64);
-    let mut streams: HashMap<StreamId, StreamConn> = HashMap::new();
-    // Client bytes smux could not take yet (its receive buffer is full).
-    let mut inbox: Vec<u8> = Vec::new();
+    let (dialed_tx, mut dialed) = mpsc::channel::<(StreamId, std::io::Result<TcpStream>)>(16);
     // Output waiting for room in the session's queue. The loop never blocks on that queue: it
     // keeps taking the client's bytes meanwhile, or both ends could wait on each other.
     let mut outbox: VecDeque<WorkOutput> = VecDeque::new();
-    let mut buf = vec![0u8; READ_SIZE];
     loop {
         if outbox.is_empty() {
-            outbox.extend(session.poll_transmit(CHUNK).map(WorkOutput::Data));
+            outbox.extend(pump.poll_transmit(CHUNK).map(WorkOutput::Data));
         }
-        let timer = session.poll_timeout();
         tokio::select! {
             permit = output.reserve(), if !outbox.is_empty() => match (permit, outbox.pop_front()) {
                 (Ok(permit), Some(item)) => permit.send(item),
                 _ => return,
             },
-            item = input.recv(), if inbox.is_empty() => match item {
+            item = input.recv(), if pump.wants_bytes() => match item {
                 None => return,
-                Some(WorkInput::Data(bytes)) => inbox = bytes,
+                Some(WorkInput::Data(bytes)) => pump.give_bytes(bytes),
                 Some(_) => {}
             },
-            Some(event) = events.recv() => match event {
-                Internal::Dialed(id, Ok(stream)) => {
-                    if !session.stream_ids().any(|s| s == id) {
-                        continue;
-                    }
-                    let (mut read, mut write) = stream.into_split();
-                    let credit = Arc::new(Semaphore::new(STREAM_CREDIT));
-                    let (writer, mut writes) = mpsc::channel::<Vec<u8>>(16);
-                    let wrote = events_tx.clone();
-                    tokio::spawn(async move {
-                        while let Some(bytes) = writes.recv().await {
-                            if write.write_all(&bytes).await.is_err() {
-                                break;
-                            }
-                            // A full event queue means the loop is awake anyway.
-                            let _ = wrote.try_send(Internal::Wrote);
-                        }
-                    });
-                    let events = events_tx.clone();
-                    let reader_credit = credit.clone();
-                    let reader = tokio::spawn(async move {
-                        let mut buf = vec![0u8; READ_SIZE];
-                        loop {
-                            let Ok(permit) = reader_credit.acquire_many(READ_SIZE as u32).await else { break };
-                            permit.forget();
-                            match read.read(&mut buf).await {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => {
-                                    reader_credit.add_permits(READ_SIZE - n);
-                                    if events.send(Internal::Read(id, buf[..n].to_vec())).await.is_err() {
-                                        return;
-                                    }
-                                }
-                            }
-                        }
-                        let _ = events.send(Internal::ReadEnd(id)).await;
-                    });
-                    streams.insert(id, StreamConn { writer, reader, credit, pending: VecDeque::new(), read_ended: false });
-                }
-                Internal::Dialed(id, Err(_)) => {
+            Some((id, result)) = dialed.recv() => match result {
+                Ok(stream) => pump.attach(id, stream),
+                Err(_) => {
                     outbox.push_back(WorkOutput::Flag(PortFlag::ConnectToPortError));
-                    let _ = session.close_stream(id);
+                    pump.refuse(id);
                 }
-                Internal::Read(id, bytes) => {
-                    if let Some(conn) = streams.get_mut(&id) {
-                        conn.pending.extend(bytes);
-                    }
-                }
-                Internal::ReadEnd(id) => {
-                    // The destination closed: the stream closes (with the connection) once what
-                    // was read from it is in smux.
-                    if let Some(conn) = streams.get_mut(&id) {
-                        conn.read_ended = true;
-                    }
-                }
-                Internal::Wrote => {}
             },
-            () = sleep_until(timer), if timer.is_some() => session.handle_timeout(Instant::now()),
+            () = pump.wait() => {}
         }
-        // Feed smux, move data both ways, react to its events, until nothing changes.
-        loop {
-            let mut progressed = false;
-            if !inbox.is_empty() {
-                let consumed = session.handle_bytes(Instant::now(), &inbox);
-                inbox.drain(..consumed);
-                progressed |= consumed > 0;
-            }
-            let mut ended = Vec::new();
-            for (id, conn) in streams.iter_mut() {
-                if !conn.pending.is_empty() {
-                    let (front, _) = conn.pending.as_slices();
-                    let accepted = session.write(*id, front).unwrap_or(0);
-                    conn.pending.drain(..accepted);
-                    conn.credit.add_permits(accepted);
-                    progressed |= accepted > 0;
+        pump.progress();
+        while let Some(event) = pump.poll_event() {
+            match event {
+                PumpEvent::Opened(id) => {
+                    let target = target.clone();
+                    let dialed = dialed_tx.clone();
+                    tokio::spawn(async move {
+                        let result = dial(&target).await;
+                        let _ = dialed.send((id, result)).await;
+                    });
                 }
-                let readable = session.readable_len(*id);
-                if readable > 0 {
-                    if let Ok(permit) = conn.writer.try_reserve() {
-                        let n = session.read(*id, &mut buf).unwrap_or(0);
-                        permit.send(buf[..n].to_vec());
-                        progressed |= n > 0;
-                    }
+                PumpEvent::Ended(reason) => {
+                    let _ = output.send(WorkOutput::Ended(Ending::Failed(reason.to_string()))).await;
+                    return;
                 }
-                if conn.read_ended && conn.pending.is_empty() {
-                    ended.push(*id);
-                }
-            }
-            for id in ended {
-                close(&mut session, &mut streams, id);
-                progressed = true;
-            }
-            while let Some(event) = session.poll_event() {
-                progressed = true;
-                match event {
-                    smux::Event::Opened(id) => {
-                        let target = target.clone();
-                        let events = events_tx.clone();
-                        tokio::spawn(async move {
-                            let result = dial(&target).await;
-                            let _ = events.send(Internal::Dialed(id, result)).await;
-                        });
-                    }
-                    smux::Event::Finished(id) => close(&mut session, &mut streams, id),
-                    smux::Event::Closed(reason) => {
-                        let _ = output.send(WorkOutput::Ended(Ending::Failed(reason.to_string()))).await;
-                        return;
-                    }
-                    smux::Event::Readable(_) | smux::Event::Writable(_) => {}
-                }
-            }
-            if !progressed {
-                break;
+                PumpEvent::Closed(_) | PumpEvent::Refused(_) => {}
             }
         }
-    }
-}
-
-/// Closes a stream and its connection, as the agent does when either copy loop ends.
-fn close(session: &mut smux::Session, streams: &mut HashMap<StreamId, StreamConn>, id: StreamId) {
-    if let Some(conn) = streams.remove(&id) {
-        conn.reader.abort();
-        // Dropping the writer's sender lets it finish what it has, then drop the connection.
-    }
-    let _ = session.close_stream(id);
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
     }
 }

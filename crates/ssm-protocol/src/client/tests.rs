@@ -110,6 +110,41 @@ fn a_port_handshake_is_answered_and_completed() {
     }
 }
 
+#[test]
+fn a_session_never_made_ready_ends_at_the_handshake_timeout_and_a_ready_one_never_does() {
+    let t0 = Instant::now();
+    let timeout = ClientConfig::new(SESSION, TARGET, 7, [3; 12]).handshake_timeout;
+    // The agent asks, the client answers, and HandshakeComplete never comes.
+    let (mut client, mut agent) = (client(t0, None), Agent::new(t0));
+    let session = SessionTypeRequest { session_type: "Port".into(), properties: serde_json::json!({"portNumber": "22"}) };
+    let handshake = AgentHandshake::new(t0, "3.3.987.0", &session, None);
+    agent.send(t0, PayloadType::HandshakeRequest, &handshake.request().to_bytes());
+    exchange(&mut client, &mut agent, t0);
+    assert!(events(&mut client, t0).is_empty());
+    let mut now = t0;
+    while let Some(at) = client.poll_timeout(now) {
+        if at >= t0 + timeout {
+            now = at;
+            break;
+        }
+        now = at;
+        client.handle_timeout(now);
+    }
+    assert_eq!(now, t0 + timeout, "the deadline is among the session's timers");
+    client.handle_timeout(now);
+    assert_eq!(events(&mut client, now), [SessionEvent::Ended(SessionEnd::HandshakeTimedOut(timeout))]);
+
+    // A shell ready at its first output has no such deadline left.
+    let (mut shell, mut agent) = (self::client(t0, None), Agent::new(t0));
+    agent.send(t0, PayloadType::Output, b"$ ");
+    exchange(&mut shell, &mut agent, t0);
+    events(&mut shell, t0);
+    exchange(&mut shell, &mut agent, t0);
+    assert_eq!(shell.poll_timeout(t0), None, "nothing pending once ready");
+    shell.handle_timeout(t0 + timeout * 2);
+    assert!(events(&mut shell, t0 + timeout * 2).is_empty());
+}
+
 /// The agent's whole KMS handshake for a shell, with a data key the test plays KMS for.
 fn encrypted_shell(t0: Instant, agent_version: &str, challenge: Option<&str>) -> (ClientSession, Agent, Cipher, DataKeyRequest) {
     let (mut client, mut agent) = (client(t0, None), Agent::new(t0));
@@ -286,4 +321,81 @@ fn a_handshake_complete_before_any_request_fails_as_the_plugin_does() {
     agent.send(t0, PayloadType::HandshakeComplete, &complete.to_bytes());
     exchange(&mut client, &mut agent, t0);
     assert!(matches!(&events(&mut client, t0)[..], [SessionEvent::Ended(SessionEnd::BadHandshake(_))]));
+}
+
+/// A basic (one connection at a time) port session, ready, with an older agent.
+fn basic_port(t0: Instant) -> (ClientSession, Agent) {
+    let (mut client, mut agent) = (client(t0, None), Agent::new(t0));
+    let session = SessionTypeRequest { session_type: "Port".into(), properties: serde_json::json!({"portNumber": "22", "type": "LocalPortForwarding"}) };
+    let handshake = AgentHandshake::new(t0, "3.0.196.0", &session, None);
+    agent.send(t0, PayloadType::HandshakeRequest, &handshake.request().to_bytes());
+    exchange(&mut client, &mut agent, t0);
+    assert!(events(&mut client, t0).is_empty());
+    exchange(&mut client, &mut agent, t0);
+    let response = HandshakeResponse::from_bytes(&agent.received()[0].payload).unwrap();
+    let (_, complete) = handshake.handle_response(t0, &response, "").unwrap();
+    agent.send(t0, PayloadType::HandshakeComplete, &complete.to_bytes());
+    exchange(&mut client, &mut agent, t0);
+    let ready = events(&mut client, t0);
+    assert!(matches!(&ready[..], [SessionEvent::Ready(Ready { kind: SessionKind::Port(PortSession { mode: PortMode::Basic, .. }), .. })]), "an agent this old forwards one connection at a time: {ready:?}");
+    (client, agent)
+}
+
+fn outputs(client: &mut ClientSession, now: Instant) -> Vec<Vec<u8>> {
+    events(client, now)
+        .into_iter()
+        .filter_map(|e| match e {
+            SessionEvent::Output(bytes) => Some(bytes),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn in_basic_mode_the_closed_connections_output_never_reaches_the_next() {
+    let t0 = Instant::now();
+    let (mut client, mut agent) = basic_port(t0);
+    agent.send(t0, PayloadType::Output, b"first connection");
+    exchange(&mut client, &mut agent, t0);
+    assert_eq!(outputs(&mut client, t0), [b"first connection".to_vec()]);
+
+    // The local connection closes. The destination was still talking: output is in flight
+    // when the flag reaches the agent, so it arrives ahead of the flag's acknowledgement.
+    client.send_flag(t0, PortFlag::DisconnectToPort);
+    let flag = client.poll_transmit().expect("the flag goes at once");
+    agent.send(t0, PayloadType::Output, b"in flight");
+    agent.channel.handle_frame(t0, &flag).unwrap();
+    assert_eq!(agent.received()[0].payload_type, PayloadType::Flag);
+    // A straggler the agent sends after its acknowledgement but before the next connection's
+    // input reaches it: still the old connection's.
+    agent.send(t0, PayloadType::Output, b"straggler");
+    exchange(&mut client, &mut agent, t0);
+    assert!(outputs(&mut client, t0).is_empty(), "nothing reaches the gap between connections");
+
+    // The next connection speaks; the agent dials again and the answer is the new one's.
+    client.send_input(t0, b"hello");
+    exchange(&mut client, &mut agent, t0);
+    assert_eq!(agent.received()[0].payload, b"hello");
+    agent.send(t0, PayloadType::Output, b"second connection");
+    agent.send(t0, PayloadType::Output, b" and more");
+    exchange(&mut client, &mut agent, t0);
+    assert_eq!(outputs(&mut client, t0), [b"second connection".to_vec(), b" and more".to_vec()]);
+}
+
+#[test]
+fn in_basic_mode_a_next_connection_that_speaks_at_once_still_gets_only_its_own_output() {
+    let t0 = Instant::now();
+    let (mut client, mut agent) = basic_port(t0);
+    // The flag and the next connection's input go before any acknowledgement comes back.
+    client.send_flag(t0, PortFlag::DisconnectToPort);
+    client.send_input(t0, b"next");
+    let sent: Vec<_> = std::iter::from_fn(|| client.poll_transmit()).collect();
+    assert_eq!(sent.len(), 2);
+    agent.send(t0, PayloadType::Output, b"old, in flight");
+    for frame in &sent {
+        agent.channel.handle_frame(t0, frame).unwrap();
+    }
+    agent.send(t0, PayloadType::Output, b"new");
+    exchange(&mut client, &mut agent, t0);
+    assert_eq!(outputs(&mut client, t0), [b"new".to_vec()]);
 }
