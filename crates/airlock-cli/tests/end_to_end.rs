@@ -403,6 +403,51 @@ async fn a_silent_link_is_noticed_and_replaced_without_losing_the_shell() {
     .unwrap();
 }
 
+/// A far side that stops reading (and falls silent, as a dead path does) while this end sends:
+/// the socket's send buffers fill and writes block. They block in the socket's writer task
+/// only, so the silence deadline still fires and the session reconnects; the input sent
+/// meanwhile arrives after it, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_far_side_that_stops_reading_is_noticed_while_this_end_is_sending() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let emulator = emulator(false).await;
+        let aws = aws(&emulator);
+        let config = DriverConfig { heartbeat: Duration::from_millis(200), dead_after: Duration::from_secs(5), message_rate: None, ..aws.driver_config() };
+        let mut session = aws.open(&StartRequest { target: WEB.into(), ..StartRequest::default() }, config).await.unwrap();
+        session.channel.commands.send(Command::Data(b"stty raw -echo; head -c 33554432 | wc -c; stty sane; echo do''ne\n".to_vec())).await.unwrap();
+        let ready = session.ready().await.unwrap();
+        assert_eq!(ready.kind, ssm_protocol::handshake::SessionKind::Shell);
+        emulator.faults().set(FaultConfig { silent: true, ..FaultConfig::default() }).unwrap();
+        // Far more than the window and every socket buffer on the way hold.
+        let commands = session.channel.commands.clone();
+        let sender = tokio::spawn(async move {
+            for _ in 0..512 {
+                if commands.send(Command::Data(vec![b'x'; 64 * 1024])).await.is_err() {
+                    return;
+                }
+            }
+        });
+        loop {
+            match session.channel.notices.recv().await.unwrap() {
+                Notice::Reconnecting { reason, .. } => {
+                    assert!(reason.contains("nothing heard"), "the deadline noticed it: {reason}");
+                    break;
+                }
+                Notice::Ended(ending) => panic!("{ending}"),
+                _ => {}
+            }
+        }
+        emulator.faults().set(FaultConfig::default()).unwrap();
+        sender.await.unwrap();
+        let mut screen = String::new();
+        until_screen(&mut session.channel.notices, &mut screen, "done").await;
+        assert!(screen.contains(&(512 * 64 * 1024).to_string()), "every byte arrived once: {screen}");
+        session.terminate().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
 async fn until_screen(notices: &mut tokio::sync::mpsc::Receiver<Notice>, screen: &mut String, needle: &str) {
     while !screen.contains(needle) {
         match notices.recv().await.expect("the session's task stopped") {
