@@ -74,6 +74,16 @@ proptest! {
     fn json_parsers_never_panic(text in "\\PC{0,200}") {
         ssm_protocol::fuzzing::parse_json_payloads(text.as_bytes());
     }
+
+    #[test]
+    fn an_smux_session_fed_arbitrary_bytes_stays_within_its_bounds(bytes in proptest::collection::vec(any::<u8>(), 0..3000)) {
+        ssm_protocol::fuzzing::smux_session(&bytes);
+    }
+
+    #[test]
+    fn a_channel_fed_a_hostile_program_delivers_each_number_once_in_order(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+        ssm_protocol::fuzzing::channel_frames(&bytes);
+    }
 }
 
 /// What the simulated link does to each frame.
