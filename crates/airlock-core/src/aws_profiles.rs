@@ -322,4 +322,38 @@ aws_secret_access_key = secret2
     fn a_region_alone_is_not_credentials() {
         assert!(!ProfileFiles::parse("[default]\nregion = eu-west-1\noutput = json\n", "").profiles.values().any(|k| k.keys().any(|k| k != "region" && k != "output")));
     }
+
+    /// Lines an `~/.aws/config` or credentials file is made of, hostile ones included: odd
+    /// sections, keys without values, continuation lines, comments, source_profile chains
+    /// (cycles too) among a few names.
+    fn ini_line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let name = prop::sample::select(vec!["default", "a", "b", "c", "profile a", "profile b", "sso-session s", "services x", " profile  c ", ""]);
+        let key = prop::sample::select(vec!["source_profile", "role_arn", "mfa_serial", "region", "sso_session", "credential_process", "aws_access_key_id", "credential_source", "x"]);
+        let value = prop::sample::select(vec!["a", "b", "c", "default", "", "arn:aws:iam::1:role/r", "airlock credential-process a", "Environment", "eu-west-1"]);
+        prop_oneof![
+            name.prop_map(|n| format!("[{n}]")),
+            (key, value).prop_map(|(k, v)| format!("{k} = {v}")),
+            "\\PC{0,30}",
+            Just("  continued = value".to_owned()),
+            Just("# comment".to_owned()),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_profile_files_parse_and_every_question_about_them_ends(
+            config in proptest::collection::vec(ini_line(), 0..40),
+            credentials in proptest::collection::vec(ini_line(), 0..20),
+        ) {
+            let files = ProfileFiles::parse(&config.join("\n"), &credentials.join("\n"));
+            let profiles = files.list();
+            for profile in &profiles {
+                let chain = files.source_chain(&profile.name);
+                proptest::prop_assert!(chain.len() <= profiles.len(), "a source_profile loop must end the chain");
+                let _ = (files.kind(&profile.name), files.region(&profile.name), files.asks_for_mfa(&profile.name));
+            }
+            let _ = credentials_configured(&files);
+        }
+    }
 }

@@ -76,8 +76,11 @@ impl FaultConfig {
                 }
             }
         }
-        if self.close_after_secs.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
-            return Err("faults.close_after_secs must be a positive number of seconds".into());
+        if self.close_after_secs.is_some_and(|s| !(s.is_finite() && s > 0.0 && s <= MAX_FAULT_SECONDS as f64)) {
+            return Err(format!("faults.close_after_secs must be a positive number of seconds, at most {MAX_FAULT_SECONDS}"));
+        }
+        if self.service_clock_ahead_seconds.unsigned_abs() > MAX_FAULT_SECONDS {
+            return Err(format!("faults.service_clock_ahead_seconds must be within {MAX_FAULT_SECONDS} seconds either way"));
         }
         for failure in &self.api_failures {
             if !(400..=599).contains(&failure.status) || !failure.action.contains(':') {
@@ -87,6 +90,10 @@ impl FaultConfig {
         Ok(())
     }
 }
+
+/// The longest time a fault may name (ten years): beyond it a clock or a deadline would
+/// overflow.
+const MAX_FAULT_SECONDS: u64 = 10 * 365 * 24 * 3600;
 
 impl Faults {
     /// The service's time now (see [`FaultConfig::service_clock_ahead_seconds`]).
@@ -217,5 +224,28 @@ mod tests {
     fn fractions_outside_zero_to_one_are_refused() {
         let bad = FaultConfig { to_client: DirectionFaults { drop: 1.5, ..Default::default() }, ..Default::default() };
         assert!(Faults::default().set(bad).unwrap_err().contains("to_client.drop"));
+    }
+
+    proptest::proptest! {
+        /// Any JSON body for the fault route is a configuration or a refusal, never a panic, and
+        /// what is accepted is within range.
+        #[test]
+        fn any_fault_json_is_taken_or_refused(
+            drop in -2.0f64..2.0, duplicate in proptest::num::f64::ANY, delay in proptest::num::i64::ANY, text in "\\PC{0,200}",
+        ) {
+            let _ = serde_json::from_str::<FaultConfig>(&text);
+            let body = serde_json::json!({"to_client": {"drop": drop, "duplicate": duplicate}, "close_after_secs": delay as f64, "service_clock_ahead_seconds": delay});
+            if let Ok(config) = serde_json::from_value::<FaultConfig>(body) {
+                let faults = Faults::new(FaultConfig::default());
+                if faults.set(config.clone()).is_ok() {
+                    proptest::prop_assert!((0.0..=1.0).contains(&config.to_client.drop));
+                    // What is accepted can be used: the service's clock and a socket's deadline.
+                    let _ = faults.service_now();
+                    if let Some(secs) = config.close_after_secs {
+                        let _ = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+                    }
+                }
+            }
+        }
     }
 }

@@ -582,4 +582,26 @@ mod tests {
             assert!(error.contains(needle), "{text:?} gave {error:?}, expected {needle:?}");
         }
     }
+
+    proptest::proptest! {
+        /// Any text as a fleet file is a fleet or an error that says what is wrong, never a panic.
+        #[test]
+        fn any_fleet_text_is_a_fleet_or_an_error(text in "\\PC{0,400}") {
+            if let Err(error) = Fleet::from_toml(&text) {
+                proptest::prop_assert!(!error.to_string().is_empty());
+            }
+        }
+
+        /// The same for fleet files made of the real keys with random values.
+        #[test]
+        fn fleet_keys_with_any_values_parse_or_fail_cleanly(
+            lines in proptest::collection::vec(
+                (proptest::sample::select(vec!["[[nodes]]", "id", "name", "ping_status", "agent_version", "platform", "minute_seconds", "[preferences]", "idle_minutes", "kms_key_id", "[[credentials]]", "deny", "handler_ready_delay_ms"]),
+                 proptest::sample::select(vec!["\"i-0123456789abcdef0\"", "\"Online\"", "-1", "1e308", "\"\"", "[]", "[\"ssm:*\"]", "0", "\"3.3.1142.0\"", "true"])),
+                0..30),
+        ) {
+            let text: String = lines.iter().map(|(k, v)| if k.starts_with('[') { format!("{k}\n") } else { format!("{k} = {v}\n") }).collect();
+            let _ = Fleet::from_toml(&text);
+        }
+    }
 }

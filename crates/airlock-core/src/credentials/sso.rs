@@ -338,4 +338,18 @@ mod tests {
         assert!(!usable(Some("2020-01-01T00:00:00Z")));
         assert!(!usable(None));
     }
+
+    proptest::proptest! {
+        /// A cache file written by anyone (another tool, a truncated write) is read or ignored,
+        /// never a panic; so is any expiry text in it.
+        #[test]
+        fn any_sso_cache_text_is_read_or_ignored(text in "\\PC{0,300}", expiry in "\\PC{0,40}") {
+            let _ = serde_json::from_str::<CachedToken>(&text);
+            let token = serde_json::json!({"startUrl": "https://x", "region": "r", "accessToken": "t", "expiresAt": expiry});
+            if let Ok(token) = serde_json::from_value::<CachedToken>(token) {
+                let _ = usable(Some(&token.expires_at));
+            }
+            let _ = parse_time(&expiry);
+        }
+    }
 }
