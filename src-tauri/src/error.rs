@@ -51,6 +51,8 @@ impl From<OpenError> for UiError {
             OpenError::Aws(aws) => aws.into(),
             OpenError::PortInUse { .. } => UiError::new("port-in-use", capitalise(&error.to_string())),
             OpenError::Invalid(_) => UiError::new("invalid", capitalise(&error.to_string())),
+            OpenError::Target(airlock_core::inventory::TargetError::Aws(aws)) => aws.into(),
+            OpenError::Target(_) => UiError::new("invalid", capitalise(&error.to_string())),
             other => UiError::new("session", capitalise(&other.to_string())),
         }
     }

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { freshHome, screenText, screenshot, startDriver, until } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { APP, freshHome, screenText, screenshot, startDriver, until } from './harness.mjs';
 
 const WEB = 'i-0a1b2c3d4e5f60001';
 const PAGE = 'Hello through Airlock';
@@ -133,6 +135,28 @@ describe('Airlock on its demo fleet', () => {
         const address = await tunnelAddress(browser);
         assert.match(await (await fetch(`http://${address}/`)).text(), new RegExp(PAGE));
         await screenshot(browser, 'profile-started');
+      } finally {
+        await browser.deleteSession();
+      }
+    } finally {
+      await driver.stop();
+    }
+  });
+
+  it('starts a profile the CLI saved with a node name, not an id', async () => {
+    const home = freshHome('profile-by-name');
+    const cli = path.join(path.dirname(APP), 'airlock');
+    execFileSync(cli, ['profile', 'add', 'by-name', 'web-1', '--port', String(server.port)], {
+      env: { PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config') },
+    });
+    const driver = await startDriver(home);
+    try {
+      const browser = await driver.launch();
+      try {
+        await until(browser, 'the CLI\'s profile listed', async () => (await browser.$('[data-profile="by-name"]')).isExisting());
+        await (await browser.$('button[aria-label="Start by-name"]')).click();
+        const address = await tunnelAddress(browser);
+        assert.match(await (await fetch(`http://${address}/`)).text(), new RegExp(PAGE));
       } finally {
         await browser.deleteSession();
       }

@@ -421,20 +421,10 @@ async fn doctor(profile: Option<&str>, region: Option<&str>, target: Option<Stri
 
 /// A node id as given, or the id of the node whose Name tag is `target`.
 async fn resolve_target(aws: &Aws, target: &str) -> Result<String, CliError> {
-    let is_id = target.starts_with("i-") || target.starts_with("mi-") || target.contains(':');
-    if is_id {
-        return Ok(target.to_owned());
-    }
-    let nodes = aws.list_nodes().await?.nodes;
-    let matches: Vec<&Node> = nodes.iter().filter(|n| n.name == target).collect();
-    match matches.as_slice() {
-        [node] => Ok(node.id.clone()),
-        [] => Err(CliError::Usage(format!("no node is named {target:?}: give its id (i-… or mi-…), or list them with `airlock nodes`"))),
-        several => {
-            let ids: Vec<&str> = several.iter().map(|n| n.id.as_str()).collect();
-            Err(CliError::Usage(format!("{} nodes are named {target:?} ({}): give the id of one", several.len(), ids.join(", "))))
-        }
-    }
+    aws.resolve_target(target).await.map_err(|error| match error {
+        airlock_core::inventory::TargetError::Aws(e) => CliError::Aws(e),
+        other => CliError::Usage(format!("{other} (`airlock nodes` lists them)")),
+    })
 }
 
 /// `KEY=VALUE` pairs into the document's parameter lists.

@@ -157,6 +157,28 @@ async fn the_remote_host_document_reaches_a_host_through_the_node() {
     assert!(reason.contains("forbidden"), "{reason}");
 }
 
+/// A tunnel's target may be a node's name: the engine resolves it (for every front end), and a
+/// name no node has fails before any session starts, saying what to give instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tunnel_to_a_node_name_reaches_that_node_and_an_unknown_name_says_so() {
+    let emulator = emulator(false).await;
+    let aws = aws(&emulator);
+    let echo = echo_server().await;
+    let tunnel = within("a tunnel by name", unpaced_forward(&aws, &spec("web-1", echo, 1))).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(tunnel.local_addr()).await.unwrap();
+    stream.write_all(b"ping").await.unwrap();
+    let mut back = [0u8; 4];
+    within("the echo", stream.read_exact(&mut back)).await.unwrap();
+    assert_eq!(&back, b"ping");
+    tunnel.stop().await;
+    assert!(emulator.service().sessions().iter().all(|s| s.target == WEB), "the session went to web-1's id");
+
+    let error = within("a tunnel to nobody", unpaced_forward(&aws, &spec("no-such-node", echo, 1))).await.unwrap_err();
+    assert!(matches!(error, OpenError::Target(airlock_core::inventory::TargetError::NoSuchName(_))), "{error:?}");
+    assert!(error.to_string().contains("give its id"), "{error}");
+    assert_eq!(emulator.service().sessions().len(), 1, "no session for an unknown name");
+}
+
 /// Awaits `future` within the hang guard; a hang names the step that hung.
 async fn within<F: std::future::Future>(step: &str, future: F) -> F::Output {
     tokio::time::timeout(HANG_GUARD, future).await.unwrap_or_else(|_| panic!("hung: {step}"))

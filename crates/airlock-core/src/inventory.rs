@@ -95,6 +95,30 @@ impl InventoryGap {
     }
 }
 
+/// Why a target does not name one node.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The node list could not be read.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// No node has that name.
+    #[error("no node is named {0:?}: give its id (i-… or mi-…) or a name from the node list")]
+    NoSuchName(String),
+    /// Several nodes have it.
+    #[error("{} nodes are named {name:?} ({}): give the id of one", ids.len(), ids.join(", "))]
+    Ambiguous {
+        /// The name.
+        name: String,
+        /// The nodes that have it.
+        ids: Vec<String>,
+    },
+}
+
+/// Whether `target` is a node id (or an ARN) as StartSession takes it, rather than a name.
+pub fn is_node_id(target: &str) -> bool {
+    target.starts_with("i-") || target.starts_with("mi-") || target.contains(':')
+}
+
 /// How many instance ids go into one DescribeInstances call.
 const EC2_BATCH: usize = 200;
 
@@ -102,6 +126,22 @@ const EC2_BATCH: usize = 200;
 const EC2_CONCURRENCY: usize = 4;
 
 impl Aws {
+    /// The node `target` names: an id (or ARN) as it is, else the one node whose name (its Name
+    /// tag, or the computer name) it is. Every front end resolves saved and typed targets here,
+    /// so a profile saved with a name starts wherever it is started.
+    pub async fn resolve_target(&self, target: &str) -> Result<String, TargetError> {
+        if is_node_id(target) {
+            return Ok(target.to_owned());
+        }
+        let nodes = self.list_nodes().await?.nodes;
+        let ids: Vec<String> = nodes.into_iter().filter(|n| n.name == target).map(|n| n.id).collect();
+        match ids.as_slice() {
+            [id] => Ok(id.clone()),
+            [] => Err(TargetError::NoSuchName(target.to_owned())),
+            _ => Err(TargetError::Ambiguous { name: target.to_owned(), ids }),
+        }
+    }
+
     /// Lists every managed node, with what could not be added to them.
     pub async fn list_nodes(&self) -> Result<NodeListing, AwsError> {
         self.refreshing(|| self.list_nodes_once()).await

@@ -57,6 +57,9 @@ pub enum OpenError {
     /// A value given is out of range.
     #[error("{0}")]
     Invalid(String),
+    /// The target names no node, or several.
+    #[error(transparent)]
+    Target(#[from] crate::inventory::TargetError),
 }
 
 /// A started session.
@@ -286,6 +289,8 @@ impl Aws {
         if spec.remote_port == 0 && spec.document.is_none() {
             return Err(OpenError::Invalid("the remote port must be between 1 and 65535".into()));
         }
+        let target = self.resolve_target(&spec.target).await?;
+        let spec = &TunnelSpec { target, ..spec.clone() };
         let listener = match TcpListener::bind(spec.local).await {
             Ok(listener) => listener,
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Err(OpenError::PortInUse { addr: spec.local }),
