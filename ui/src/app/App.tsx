@@ -17,10 +17,12 @@ import { DoctorDialog } from '../doctor/DoctorDialog';
 import { TerminalView, type TerminalViewHandle } from '../terminal/TerminalView';
 import { TunnelForm } from '../tunnels/TunnelForm';
 import { TunnelSession } from '../tunnels/tunnelSession';
+import { TunnelRegistry, useTunnelRegistry } from '../tunnels/tunnelRegistry';
 import { TunnelView } from '../tunnels/TunnelView';
 import { ShortcutsHelp } from './ShortcutsHelp';
 import { matchShortcut } from './shortcuts';
-import { initialTabs, stateLabel, tabsReducer, type Tab } from './tabs';
+import { initialTabs, tabsReducer } from './tabs';
+import { TabButton } from './TabButton';
 
 type DialogState =
   | null
@@ -64,7 +66,8 @@ export function App() {
   const [dialog, setDialog] = useState<DialogState>(null);
   const [notices, setNotices] = useState<Array<{ id: number; text: string }>>([]);
   const [waitingForCredentials, setWaitingForCredentials] = useState(false);
-  const tunnels = useRef(new Map<string, TunnelSession>());
+  const tunnels = useRef(new TunnelRegistry());
+  const tunnelsVersion = useTunnelRegistry(tunnels.current);
   const terminals = useRef(new Map<string, TerminalViewHandle>());
   const nodeList = useRef<NodeListHandle>(null);
   const nextKey = useRef(1);
@@ -149,12 +152,12 @@ export function App() {
     const key = `shell-${nextKey.current++}`;
     const full: ShellRequest = { target: node.id, document: null, parameters: {}, reason: null, ...request };
     const title = full.document && full.document !== 'SSM-SessionManagerRunShell' ? `${node.name || node.id} · ${full.document}` : node.name || node.id;
-    dispatch({ type: 'open', tab: { kind: 'shell', key, title, request: full, state: { state: 'connecting', stage: 'starting-session' } } });
+    dispatch({ type: 'open', tab: { kind: 'shell', key, title, request: full, state: { state: 'connecting', stage: 'starting-session' }, stateSince: Date.now() } });
   };
 
   const openTunnelTab = (session: TunnelSession, title: string, profileName: string | null) => {
     const key = `tunnel-${nextKey.current++}`;
-    tunnels.current.set(key, session);
+    tunnels.current.add(key, session, profileName);
     const request: TunnelRequest =
       session.origin.kind === 'request'
         ? session.origin.request
@@ -190,18 +193,16 @@ export function App() {
     const tunnel = tunnels.current.get(key);
     if (tunnel) {
       void tunnel.stop();
-      tunnels.current.delete(key);
+      tunnels.current.remove(key);
     }
     dispatch({ type: 'close', key });
   };
 
   const selectedNode = nodes.find((n) => n.id === selected) ?? null;
   const activeTab = tabs.tabs.find((t) => t.key === tabs.active) ?? null;
-  const runningProfiles = useMemo(
-    () => new Set(tabs.tabs.flatMap((t) => (t.kind === 'tunnel' && t.profileName && tunnels.current.get(t.key)?.phase.phase === 'running' ? [t.profileName] : []))),
-    // Recomputed whenever tabs change; a tunnel's own end re-renders through its view.
-    [tabs],
-  );
+  // Follows every tunnel's phase, not only the tabs: a tunnel stopped from its own tab, or
+  // one that dropped, frees its profile's Start button at once.
+  const runningProfiles = useMemo(() => tunnels.current.runningProfiles(), [tunnelsVersion]);
 
   const zoom = (delta: number | null) => {
     const size = delta === null ? FONT_DEFAULT : Math.max(FONT_MIN, Math.min(FONT_MAX, settings.fontSize + delta));
@@ -352,7 +353,7 @@ export function App() {
               active={tab.key === tabs.active}
               fontSize={settings.fontSize}
               theme={theme}
-              onState={(state: SessionState) => dispatch({ type: 'shell-state', key: tab.key, state })}
+              onState={(state: SessionState) => dispatch({ type: 'shell-state', key: tab.key, state, at: Date.now() })}
               onCloseTab={() => closeTab(tab.key)}
               waitingForCredentials={waitingForCredentials}
             />
@@ -419,36 +420,6 @@ export function App() {
       {dialog?.kind === 'help' && <ShortcutsHelp onClose={() => setDialog(null)} />}
       {dialog?.kind === 'doctor' && <DoctorDialog target={dialog.target} onClose={() => setDialog(null)} />}
       <CredentialPrompts onError={notify} onWaiting={setWaitingForCredentials} />
-    </div>
-  );
-}
-
-function TabButton({ tab, active, onActivate, onClose }: { tab: Tab; active: boolean; onActivate: () => void; onClose: () => void }) {
-  const label = tab.kind === 'shell' ? stateLabel(tab.state, Date.now(), Date.now()) : 'Tunnel';
-  const status = tab.kind === 'shell' ? tab.state.state : 'tunnel';
-  const key = tab.kind === 'shell' && tab.state.state === 'connected' ? tab.state.encryptedWith : null;
-  const message = tab.kind === 'shell' && tab.state.state === 'connected' && tab.state.message ? ` — ${tab.state.message}` : '';
-  return (
-    <div role="tab" aria-selected={active} className={`tab ${status}${active ? ' active' : ''}`} data-tab={tab.key} onClick={onActivate} title={`${tab.title} — ${label}${message}`} onAuxClick={(e) => e.button === 1 && onClose()}>
-      <span className={`tab-dot ${status}`} />
-      {key && (
-        <span className="tab-lock" data-encrypted-with={key} title={`Encrypted end to end with the KMS key ${key}`} aria-label={`Encrypted with KMS key ${key}`}>
-          <svg viewBox="0 0 16 16" width="11" height="11" aria-hidden="true">
-            <path fill="currentColor" d="M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 0 0-4 0v2z" />
-          </svg>
-        </span>
-      )}
-      <span className="tab-title">{tab.kind === 'tunnel' ? '⇄ ' : ''}{tab.title}</span>
-      <button
-        className="tab-close"
-        aria-label={`Close ${tab.title}`}
-        onClick={(e) => {
-          e.stopPropagation();
-          onClose();
-        }}
-      >
-        ✕
-      </button>
     </div>
   );
 }

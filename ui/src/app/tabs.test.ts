@@ -4,7 +4,7 @@ import { initialTabs, stateLabel, tabsReducer, type Tab, type TabsState } from '
 
 const shell = (key: string): Tab => ({
   kind: 'shell', key, title: key, request: { target: 'i-1', document: null, parameters: {}, reason: null },
-  state: { state: 'connecting', stage: 'starting-session' },
+  state: { state: 'connecting', stage: 'starting-session' }, stateSince: 0,
 });
 const open = (state: TabsState, key: string) => tabsReducer(state, { type: 'open', tab: shell(key) });
 
@@ -42,8 +42,9 @@ describe('tabs', () => {
 
   it('track each shell state', () => {
     const connected: SessionState = { state: 'connected', sessionId: 's-1' };
-    const state = tabsReducer(open(initialTabs, 'a'), { type: 'shell-state', key: 'a', state: connected });
+    const state = tabsReducer(open(initialTabs, 'a'), { type: 'shell-state', key: 'a', state: connected, at: 1234 });
     expect(state.tabs[0].kind === 'shell' && state.tabs[0].state).toEqual(connected);
+    expect(state.tabs[0].kind === 'shell' && state.tabs[0].stateSince, 'when it began, for the countdown').toBe(1234);
   });
 
   it('label states with a countdown while reconnecting', () => {

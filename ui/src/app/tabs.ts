@@ -4,7 +4,7 @@
 import type { SessionState, ShellRequest, TunnelRequest } from '../backend/types';
 
 export type Tab =
-  | { kind: 'shell'; key: string; title: string; request: ShellRequest; state: SessionState }
+  | { kind: 'shell'; key: string; title: string; request: ShellRequest; state: SessionState; /** When `state` began (ms), for the reconnect countdown. */ stateSince: number }
   | { kind: 'tunnel'; key: string; title: string; request: TunnelRequest; profileName: string | null };
 
 export interface TabsState {
@@ -19,8 +19,7 @@ export type TabsAction =
   | { type: 'activate'; key: string | null }
   | { type: 'next' }
   | { type: 'previous' }
-  | { type: 'shell-state'; key: string; state: SessionState }
-  | { type: 'rename'; key: string; title: string };
+  | { type: 'shell-state'; key: string; state: SessionState; at: number };
 
 export const initialTabs: TabsState = { tabs: [], active: null };
 
@@ -50,10 +49,8 @@ export function tabsReducer(state: TabsState, action: TabsAction): TabsState {
     case 'shell-state':
       return {
         ...state,
-        tabs: state.tabs.map((t) => (t.key === action.key && t.kind === 'shell' ? { ...t, state: action.state } : t)),
+        tabs: state.tabs.map((t) => (t.key === action.key && t.kind === 'shell' ? { ...t, state: action.state, stateSince: action.at } : t)),
       };
-    case 'rename':
-      return { ...state, tabs: state.tabs.map((t) => (t.key === action.key ? { ...t, title: action.title } : t)) };
   }
 }
 
