@@ -30,6 +30,10 @@ use crate::datachannel::{Command, Ending, LinkFigures, Notice, SessionChannel};
 /// away rather than allowed to exhaust the node's or this machine's descriptors.
 pub const MAX_CONNECTIONS: usize = 512;
 
+/// How long the end of a multiplexed session waits for slow connections to take what the
+/// session had received for them.
+const END_GRACE: Duration = Duration::from_secs(5);
+
 /// Output held for the first connection of a basic tunnel when it arrives before anyone
 /// connected (a destination that speaks first); beyond it the session waits.
 const EARLY_OUTPUT: usize = 256 * 1024;
@@ -351,7 +355,11 @@ async fn run_mux(mut incoming: Incoming, mut session: SessionChannel, keep_alive
                 Some(Notice::Flag(PortFlag::ConnectToPortError)) => {
                     stats.refused_connections.fetch_add(1, Ordering::Relaxed);
                 }
-                Some(Notice::Ended(ending)) => return Err(ended(ending)),
+                Some(Notice::Ended(ending)) => {
+                    // Everything before the end is in smux already: hand it over first.
+                    pump.drain(END_GRACE).await;
+                    return Err(ended(ending));
+                }
                 None => return Err(session_gone()),
                 Some(_) => {}
             },

@@ -265,6 +265,21 @@ impl Pump {
         let _ = self.mux.close_stream(id);
     }
 
+    /// The data channel ended after delivering what it had: hands the connections everything
+    /// the session holds for them (waiting for slow writers, at most `grace`), then ends.
+    /// Nothing the session accepted is dropped because the end came right behind it.
+    pub async fn drain(&mut self, grace: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            self.progress();
+            let waiting = self.connections.keys().any(|id| self.mux.readable_len(*id) > 0);
+            if !waiting || self.ended || tokio::time::timeout_at(deadline, self.wait()).await.is_err() {
+                break;
+            }
+        }
+        self.end();
+    }
+
     /// Ends the session and every connection.
     pub fn end(&mut self) {
         self.ended = true;
@@ -330,5 +345,52 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A local connection and the pump's end of it.
+    async fn connection_pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        (client, accepted)
+    }
+
+    #[tokio::test]
+    async fn what_the_session_accepted_reaches_the_connection_when_the_end_follows_at_once() {
+        let mut pump = Pump::new(Side::Client, SessionConfig::default(), Arc::new(Traffic::default()));
+        let (mut local, carried) = connection_pair().await;
+        let id = pump.open(carried).unwrap();
+        let mut agent = smux::Session::new(Side::Server, SessionConfig::default(), Instant::now());
+        let syn = pump.poll_transmit(1024).unwrap();
+        agent.handle_bytes(Instant::now(), &syn);
+        // The agent's answer: 1 MiB on the stream, all of it in the data channel's last bytes.
+        let size = 1 << 20;
+        let mut wire = Vec::new();
+        let mut written = 0;
+        while written < size {
+            written += agent.write(id, &vec![7u8; (size - written).min(60_000)]).unwrap();
+            while let Some(bytes) = agent.poll_transmit(1024) {
+                wire.extend(bytes);
+            }
+        }
+        pump.give_bytes(wire);
+        pump.progress();
+        // The session ends now; the pump must still hand over the megabyte.
+        let reader = tokio::spawn(async move {
+            let mut received = Vec::new();
+            local.read_to_end(&mut received).await.unwrap();
+            received
+        });
+        pump.drain(std::time::Duration::from_secs(30)).await;
+        drop(pump);
+        let received = reader.await.unwrap();
+        assert_eq!(received.len(), size, "every byte the session had accepted");
+        assert!(received.iter().all(|&b| b == 7));
     }
 }
