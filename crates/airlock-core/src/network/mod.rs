@@ -274,8 +274,11 @@ impl Network {
 struct SdkHttpClient {
     tls: tls::TlsContext,
     proxy: aws_smithy_http_client::proxy::ProxyConfig,
-    connectors: Arc<Mutex<HashMap<(Option<Duration>, Option<Duration>), SharedHttpConnector>>>,
+    connectors: ConnectorCache,
 }
+
+/// One connector per (connect, read) timeout pair the SDK asks for.
+type ConnectorCache = Arc<Mutex<HashMap<(Option<Duration>, Option<Duration>), SharedHttpConnector>>>;
 
 impl fmt::Debug for SdkHttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

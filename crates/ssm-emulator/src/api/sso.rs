@@ -33,10 +33,13 @@ fn error(error: ApiError) -> Response {
     response
 }
 
+// The handlers return the refusal as it is: a Response is what they give back anyway.
+#[allow(clippy::result_large_err)]
 fn parse(body: &[u8]) -> Result<Value, Response> {
     serde_json::from_slice(body).map_err(|e| error(ApiError::client("InvalidRequestException", format!("the body is not JSON: {e}"))))
 }
 
+#[allow(clippy::result_large_err)]
 fn text<'a>(body: &'a Value, name: &str) -> Result<&'a str, Response> {
     body.get(name).and_then(Value::as_str).ok_or_else(|| error(ApiError::client("InvalidRequestException", format!("{name} is required"))))
 }
