@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use airlock_core::aws::{Aws, AwsError, StartRequest};
+use airlock_core::aws::{Aws, AwsError, SessionList, StartRequest};
 use airlock_core::inventory::{Node, NodeFilter};
 use airlock_core::profiles::{Profile, ProfileError, ProfileStore};
 use airlock_core::session::{OpenError, TunnelSpec};
@@ -98,6 +98,20 @@ enum Commands {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// List the place's sessions (DescribeSessions): the active ones, or the history.
+    Sessions {
+        /// Ended sessions instead of active ones (the newest 200).
+        #[arg(long)]
+        history: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a session (TerminateSession), whoever started it.
+    Terminate {
+        /// The session id, as `airlock sessions` lists it.
+        session_id: String,
     },
     /// Show the account and identity of the selected profile (STS GetCallerIdentity).
     Whoami {
@@ -271,6 +285,33 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Commands::Credentials(command) => credentials::run(command).await,
         Commands::CredentialProcess { profile } => credentials::credential_process(profile).await,
         Commands::Doctor { target, json } => doctor(cli.profile.as_deref(), cli.region.as_deref(), target, json).await,
+        Commands::Sessions { history, json } => {
+            let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
+            let which = if history { SessionList::History } else { SessionList::Active };
+            let sessions = aws.list_sessions(which, 200).await?;
+            if json {
+                let value: Vec<serde_json::Value> = sessions
+                    .iter()
+                    .map(|s| serde_json::json!({"id": s.id, "target": s.target, "owner": s.owner, "status": s.status, "document": s.document,
+                        "reason": s.reason, "started": s.started_text(), "ended": s.ended_text()}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            } else if sessions.is_empty() {
+                eprintln!("No {} sessions in {}.", if history { "ended" } else { "active" }, aws.region());
+            } else {
+                println!("{:<40} {:<22} {:<12} {:<21} {:<30} REASON", "SESSION", "TARGET", "STATUS", "STARTED", "OWNER");
+                for s in &sessions {
+                    println!("{:<40} {:<22} {:<12} {:<21} {:<30} {}", s.id, s.target, s.status, s.started_text(), s.owner, s.reason.as_deref().unwrap_or(""));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Terminate { session_id } => {
+            let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
+            aws.terminate_session(&session_id).await?;
+            eprintln!("Terminated {session_id}.");
+            Ok(ExitCode::SUCCESS)
+        }
         Commands::Whoami { json } => {
             let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
             let identity = aws.whoami().await?;

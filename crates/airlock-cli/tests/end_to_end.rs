@@ -587,6 +587,36 @@ async fn a_trace_log_names_no_key_unless_the_signing_crates_are_asked_for() {
     assert!(asked.contains(DEMO_ACCESS_KEY_ID), "the probe cannot see the key id even where it is logged");
 }
 
+/// `airlock sessions` lists the place's active sessions, `airlock terminate` ends one, and
+/// `airlock sessions --history` shows it ended, with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cli_lists_sessions_and_terminates_one() {
+    let emulator = emulator(false).await;
+    let cli = Cli::new(&emulator);
+    let aws = aws(&emulator);
+    let request = StartRequest { target: WEB.into(), reason: Some("patching web-1".into()), ..StartRequest::default() };
+    let mut session = within("a shell", aws.open(&request, aws.driver_config())).await.unwrap();
+    within("the shell ready", session.ready()).await.unwrap();
+    let id = session.session_id.clone();
+
+    let (code, out, err) = cli.run(&["sessions", "--json"], b"").await;
+    assert_eq!(code, 0, "{err}");
+    let active: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let listed = active.as_array().unwrap().iter().find(|s| s["id"] == id.as_str()).expect("the session is listed");
+    assert_eq!((listed["target"].as_str(), listed["reason"].as_str()), (Some(WEB), Some("patching web-1")));
+    assert!(listed["started"].as_str().unwrap().ends_with('Z'), "{listed}");
+
+    let (code, _, err) = cli.run(&["terminate", &id], b"").await;
+    assert_eq!(code, 0, "{err}");
+    within("the agent's end of it", emulator.service().session_ended(&id)).await;
+    let (_, out, _) = cli.run(&["sessions", "--json"], b"").await;
+    assert!(!out.contains(&id), "no longer active: {out}");
+    let (_, out, _) = cli.run(&["sessions", "--history"], b"").await;
+    let line = out.lines().find(|l| l.contains(&id)).unwrap_or_else(|| panic!("in the history: {out}"));
+    assert!(line.contains("Terminated") && line.contains("patching web-1"), "{line}");
+    drop(session);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_cli_lists_nodes_runs_shells_and_commands() {
     tokio::time::timeout(HANG_GUARD, async {

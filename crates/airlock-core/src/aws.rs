@@ -340,6 +340,53 @@ impl DirectEndpoint {
     }
 }
 
+/// Which of a place's sessions to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionList {
+    /// Connected, connecting, disconnected, terminating.
+    Active,
+    /// Ended ones.
+    History,
+}
+
+/// One session as DescribeSessions reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The session id.
+    pub id: String,
+    /// The node.
+    pub target: String,
+    /// Who started it (an IAM ARN).
+    pub owner: String,
+    /// Connected, Terminated, Failed, ...
+    pub status: String,
+    /// The Session document, when not the default shell.
+    pub document: Option<String>,
+    /// The reason given at start.
+    pub reason: Option<String>,
+    /// When it started.
+    pub started: Option<std::time::SystemTime>,
+    /// When it ended.
+    pub ended: Option<std::time::SystemTime>,
+}
+
+impl SessionSummary {
+    /// `started` as RFC 3339 (UTC), or empty.
+    pub fn started_text(&self) -> String {
+        self.started.map(rfc3339).unwrap_or_default()
+    }
+
+    /// `ended` as RFC 3339 (UTC), or empty.
+    pub fn ended_text(&self) -> String {
+        self.ended.map(rfc3339).unwrap_or_default()
+    }
+}
+
+fn rfc3339(time: std::time::SystemTime) -> String {
+    let seconds = time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    aws_smithy_types::DateTime::from_secs(seconds).fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default()
+}
+
 impl Aws {
     /// Loads configuration for `profile` (else `AWS_PROFILE`, else the default chain) and
     /// `region` (or the configured one), with the AWS CLI's network conventions
@@ -523,6 +570,42 @@ impl Aws {
             return Err(refused);
         }
         Ok(endpoint)
+    }
+
+    /// The place's sessions (DescribeSessions): the active ones, or the history, newest first.
+    /// The history is long-lived on AWS; at most `limit` are read.
+    pub async fn list_sessions(&self, which: SessionList, limit: usize) -> Result<Vec<SessionSummary>, AwsError> {
+        self.refreshing(|| self.list_sessions_once(which, limit)).await
+    }
+
+    async fn list_sessions_once(&self, which: SessionList, limit: usize) -> Result<Vec<SessionSummary>, AwsError> {
+        use aws_sdk_ssm::types::SessionState;
+        let state = match which {
+            SessionList::Active => SessionState::Active,
+            SessionList::History => SessionState::History,
+        };
+        let mut sessions = Vec::new();
+        let mut pages = self.ssm.describe_sessions().state(state).max_results(200).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(e, Call::new("ssm:DescribeSessions"), &self.network))?;
+            for session in page.sessions.unwrap_or_default() {
+                let time = |t: Option<&aws_smithy_types::DateTime>| t.and_then(|t| std::time::SystemTime::try_from(*t).ok());
+                sessions.push(SessionSummary {
+                    started: time(session.start_date()),
+                    ended: time(session.end_date()),
+                    id: session.session_id.unwrap_or_default(),
+                    target: session.target.unwrap_or_default(),
+                    owner: session.owner.unwrap_or_default(),
+                    status: session.status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    document: session.document_name.filter(|d| !d.is_empty()),
+                    reason: session.reason.filter(|r| !r.is_empty()),
+                });
+                if sessions.len() >= limit {
+                    return Ok(sessions);
+                }
+            }
+        }
+        Ok(sessions)
     }
 
     /// TerminateSession.

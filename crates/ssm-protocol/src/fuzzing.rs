@@ -134,8 +134,8 @@ pub fn channel_frames(data: &[u8]) {
     let mut next_expected = 0i64;
     let mut highest_sent = -1i64;
     let mut last_frame: Option<Vec<u8>> = None;
-    let mut ops = data.chunks_exact(4);
-    for op in ops.by_ref() {
+    // 256 operations at most: longer programs find nothing shorter ones do not, slower.
+    for op in data.chunks_exact(4).take(256) {
         let (kind, a, b, c) = (op[0] % 8, op[1], op[2], op[3]);
         match kind {
             0 | 1 => {
@@ -213,7 +213,6 @@ pub fn channel_frames(data: &[u8]) {
         }
     }
     drain(&mut channel, &mut next_expected);
-    assert!(ops.remainder().len() < 4);
 }
 
 fn drain(channel: &mut Channel, next_expected: &mut i64) {
