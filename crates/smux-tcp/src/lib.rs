@@ -160,10 +160,17 @@ impl Pump {
     /// or an smux timer. Cancel-safe; call [`Pump::progress`] after it (or after any other
     /// wake-up of the owner's loop).
     pub async fn wait(&mut self) {
-        let timer = self.mux.poll_timeout();
-        tokio::select! {
-            Some(event) = self.internal.recv() => self.handle(event),
-            () = sleep_until(timer), if timer.is_some() => self.mux.handle_timeout(Instant::now()),
+        match self.mux.poll_timeout() {
+            Some(at) => tokio::select! {
+                Some(event) = self.internal.recv() => self.handle(event),
+                () = tokio::time::sleep_until(at.into()) => self.mux.handle_timeout(Instant::now()),
+            },
+            // The pump holds a sender itself, so the queue never closes while it waits.
+            None => {
+                if let Some(event) = self.internal.recv().await {
+                    self.handle(event);
+                }
+            }
         }
     }
 
@@ -339,13 +346,6 @@ fn spawn_connection(id: StreamId, stream: TcpStream, events: mpsc::Sender<Intern
         let _ = events.send(Internal::ReadEnd(id)).await;
     });
     Connection { writer, reader, credit, pending: VecDeque::new(), read_ended: false }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]
