@@ -128,23 +128,26 @@ pub fn smux_session(data: &[u8]) {
 /// delivers is each sequence number once, in order from 0.
 pub fn channel_frames(data: &[u8]) {
     let t0 = Instant::now();
-    let config = Config { reorder_capacity: 64, reorder_bytes: 16 * 1024, receive_buffer: 32 * 1024, ..Config::default() };
+    // Limits scaled down (a 4 KiB payload cap, not 64 KiB) so that each run is cheap and the
+    // limits are reached often.
+    let config = Config { reorder_capacity: 16, reorder_bytes: 16 * 1024, receive_buffer: 32 * 1024, max_incoming_payload: 4096, ..Config::default() };
     let mut channel = Channel::new(Role::Client, config, t0, 1);
     let mut now = t0;
     let mut next_expected = 0i64;
     let mut highest_sent = -1i64;
     let mut last_frame: Option<Vec<u8>> = None;
-    // 256 operations at most: longer programs find nothing shorter ones do not, slower.
-    for op in data.chunks_exact(4).take(256) {
+    // 64 operations at most (each encodes and digests a message): with the limits below,
+    // that is enough to overflow every one of them.
+    for op in data.chunks_exact(4).take(64) {
         let (kind, a, b, c) = (op[0] % 8, op[1], op[2], op[3]);
         match kind {
             0 | 1 => {
                 // A stream message: seq near the frontier (or far ahead), payload of c*8 bytes,
-                // or (kind 1 with c odd) larger than any agent sends.
+                // or (kind 1 with c odd) larger than the channel accepts.
                 let delta = i64::from(i16::from_be_bytes([a, b]));
-                let seq = (highest_sent + 1 + delta % 80).max(0);
+                let seq = (highest_sent + 1 + delta % 24).max(0);
                 highest_sent = highest_sent.max(seq);
-                let len = if kind == 1 && c % 2 == 1 { 70 * 1024 } else { usize::from(c) * 8 };
+                let len = if kind == 1 && c % 2 == 1 { 4097 + usize::from(b) } else { usize::from(c) * 8 };
                 let message = ClientMessage {
                     message_type: MessageType::OutputStreamData,
                     schema_version: 1,
