@@ -95,15 +95,7 @@ impl Authority {
         }
         tokio::spawn(async move {
             loop {
-                let (tcp, peer) = match listener.accept().await {
-                    Ok(accepted) => accepted,
-                    // Out of descriptors and the like: wait instead of spinning.
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = tcp.set_nodelay(true);
+                let (tcp, peer) = accept(&listener).await;
                 if ready.is_closed() {
                     return; // the server is gone
                 }
@@ -120,19 +112,26 @@ impl Authority {
     }
 }
 
+/// The next connection, with no delay; a failing accept (out of descriptors and the like) is
+/// tried again after a short wait instead of spinning.
+async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                let _ = tcp.set_nodelay(true);
+                return (tcp, peer);
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 /// The proxy's side: read `CONNECT host:port`, answer 200 for AWS host names (403 for any
 /// other), then run TLS on the tunnel as on a direct connection.
 async fn serve_proxy(listener: TcpListener, acceptor: TlsAcceptor, ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     loop {
-        let (mut tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
+        let (mut tcp, peer) = accept(&listener).await;
         if ready.is_closed() {
             return;
         }
