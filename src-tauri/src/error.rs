@@ -39,7 +39,10 @@ impl From<AwsError> for UiError {
             AwsError::AccessDenied { .. } => "denied",
             AwsError::Unreachable { .. } => "network",
             AwsError::Trust(_) | AwsError::Untrusted { .. } => "trust",
-            AwsError::Service { .. } | AwsError::Throttled { .. } | AwsError::UntrustedStreamUrl { .. } | AwsError::Incomplete(_) => "aws",
+            AwsError::Service { .. }
+            | AwsError::Throttled { .. }
+            | AwsError::UntrustedStreamUrl { .. }
+            | AwsError::Incomplete(_) => "aws",
         };
         UiError::new(code, capitalise(&error.to_string()))
     }
@@ -49,7 +52,9 @@ impl From<OpenError> for UiError {
     fn from(error: OpenError) -> Self {
         match error {
             OpenError::Aws(aws) => aws.into(),
-            OpenError::PortInUse { .. } => UiError::new("port-in-use", capitalise(&error.to_string())),
+            OpenError::PortInUse { .. } => {
+                UiError::new("port-in-use", capitalise(&error.to_string()))
+            }
             OpenError::Invalid(_) => UiError::new("invalid", capitalise(&error.to_string())),
             OpenError::Target(airlock_core::inventory::TargetError::Aws(aws)) => aws.into(),
             OpenError::Target(_) => UiError::new("invalid", capitalise(&error.to_string())),
@@ -100,23 +105,43 @@ mod tests {
 
     #[test]
     fn codes_mark_what_the_ui_branches_on() {
-        let taken: UiError = OpenError::PortInUse { addr: SocketAddr::from(([127, 0, 0, 1], 8080)) }.into();
+        let taken: UiError =
+            OpenError::PortInUse { addr: SocketAddr::from(([127, 0, 0, 1], 8080)) }.into();
         assert_eq!(taken.code, "port-in-use");
-        assert!(taken.message.starts_with("Local address 127.0.0.1:8080 is already in use"), "{}", taken.message);
+        assert!(
+            taken.message.starts_with("Local address 127.0.0.1:8080 is already in use"),
+            "{}",
+            taken.message
+        );
 
-        let offline: UiError = OpenError::Aws(AwsError::TargetNotConnected { target: "i-1".into() }).into();
-        assert_eq!(offline.code, "not-connected", "an AWS error inside an open error keeps its code");
+        let offline: UiError =
+            OpenError::Aws(AwsError::TargetNotConnected { target: "i-1".into() }).into();
+        assert_eq!(
+            offline.code, "not-connected",
+            "an AWS error inside an open error keeps its code"
+        );
         assert_eq!(UiError::from(ProfileError::Exists("db".into())).code, "exists");
         assert_eq!(UiError::from(ProfileError::NotFound("db".into())).code, "not-found");
         assert_eq!(UiError::from(AwsError::Credentials("expired".into())).code, "credentials");
         let mfa: UiError = AwsError::Profile("the MFA code for admin was not given".into()).into();
-        assert_eq!((mfa.code, mfa.message.as_str()), ("credentials", "The MFA code for admin was not given"));
-        assert_eq!(UiError::from(AwsError::Expired("ExpiredTokenException".into())).code, "expired");
+        assert_eq!(
+            (mfa.code, mfa.message.as_str()),
+            ("credentials", "The MFA code for admin was not given")
+        );
+        assert_eq!(
+            UiError::from(AwsError::Expired("ExpiredTokenException".into())).code,
+            "expired"
+        );
     }
 
     #[test]
     fn errors_cross_as_code_and_message() {
-        let json = serde_json::to_value(UiError::new("exists", "A profile named \"db\" exists already")).unwrap();
-        assert_eq!(json, serde_json::json!({"code": "exists", "message": "A profile named \"db\" exists already"}));
+        let json =
+            serde_json::to_value(UiError::new("exists", "A profile named \"db\" exists already"))
+                .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"code": "exists", "message": "A profile named \"db\" exists already"})
+        );
     }
 }

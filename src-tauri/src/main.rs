@@ -28,7 +28,8 @@ fn main() {
     let filter = airlock_core::logging::filter(std::env::var("AIRLOCK_LOG").ok().as_deref());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
-    let state = AppState::new(ProfileStore::default_location().ok(), SettingsStore::default_location());
+    let state =
+        AppState::new(ProfileStore::default_location().ok(), SettingsStore::default_location());
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_clipboard_manager::init())

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use airlock_core::aws::{Aws, DirectEndpoint};
-use airlock_core::credentials::Prompter;
 use airlock_core::aws_profiles::{credentials_configured, ProfileFiles};
+use airlock_core::credentials::Prompter;
 use airlock_core::settings::Settings;
 use ssm_emulator::{Audience, Emulator, EmulatorConfig, RunningEmulator};
 use tokio::sync::OnceCell;
@@ -56,9 +56,12 @@ impl Demo {
     async fn running(&self) -> Result<&RunningEmulator, UiError> {
         self.emulator
             .get_or_try_init(|| async {
-                Emulator::start(EmulatorConfig { audience: Audience::OwnerOnly, ..EmulatorConfig::default() })
-                    .await
-                    .map_err(|e| UiError::new("demo", format!("The demo fleet could not start: {e}")))
+                Emulator::start(EmulatorConfig {
+                    audience: Audience::OwnerOnly,
+                    ..EmulatorConfig::default()
+                })
+                .await
+                .map_err(|e| UiError::new("demo", format!("The demo fleet could not start: {e}")))
             })
             .await
     }
@@ -66,12 +69,22 @@ impl Demo {
 
 /// Builds the clients for `choice`. A remembered profile that no longer exists falls back to
 /// the default chain, and a missing region to us-east-1; `notice` says so.
-pub async fn open(choice: &Choice, demo: &Demo, files: &ProfileFiles, prompter: Arc<dyn Prompter>) -> Result<(Arc<Place>, Option<String>), UiError> {
+pub async fn open(
+    choice: &Choice,
+    demo: &Demo,
+    files: &ProfileFiles,
+    prompter: Arc<dyn Prompter>,
+) -> Result<(Arc<Place>, Option<String>), UiError> {
     match choice {
         Choice::Demo => {
             let emulator = demo.running().await?;
             let key = emulator.credentials();
-            let far_side = DirectEndpoint::new(emulator.endpoint_url(), emulator.region(), (&key.access_key_id, &key.secret_access_key), emulator.ca_pem());
+            let far_side = DirectEndpoint::new(
+                emulator.endpoint_url(),
+                emulator.region(),
+                (&key.access_key_id, &key.secret_access_key),
+                emulator.ca_pem(),
+            );
             let aws = Aws::direct(&far_side)?;
             Ok((Arc::new(Place { aws, demo: true, profile: None }), None))
         }
@@ -84,7 +97,8 @@ pub async fn open(choice: &Choice, demo: &Demo, files: &ProfileFiles, prompter: 
                 }
                 other => other.clone(),
             };
-            let aws = match Aws::load(profile.as_deref(), region.as_deref(), prompter.clone()).await {
+            let aws = match Aws::load(profile.as_deref(), region.as_deref(), prompter.clone()).await
+            {
                 Ok(aws) => aws,
                 Err(airlock_core::aws::AwsError::NoRegion) => {
                     notice = Some(format!("No region is set for this profile; showing {FALLBACK_REGION}. Choose another above."));
@@ -107,7 +121,10 @@ mod tests {
     /// Runs curl as another user of the machine would (`nobody`, when the tests run as root);
     /// returns the HTTP status and the body.
     fn probe(args: &[&str]) -> (u16, String) {
-        let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
         let mut command = if root {
             let mut c = std::process::Command::new("runuser");
             c.args(["-u", "nobody", "--", "curl"]);
@@ -116,7 +133,11 @@ mod tests {
             std::process::Command::new("curl")
         };
         // -k: a stranger need not trust the app's CA to try.
-        let output = command.args(["-sk", "-w", "\n%{http_code}"]).args(args).output().expect("curl (installed by scripts/setup --for-tests)");
+        let output = command
+            .args(["-sk", "-w", "\n%{http_code}"])
+            .args(args)
+            .output()
+            .expect("curl (installed by scripts/setup --for-tests)");
         let text = String::from_utf8_lossy(&output.stdout).into_owned();
         let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
         (status.trim().parse().unwrap_or(0), body.to_owned())
@@ -147,18 +168,39 @@ mod tests {
         let base = emulator.endpoint_url();
         let documented = ssm_emulator::fleet::Fleet::default_fleet().credentials[0].clone();
         let own = emulator.credentials();
-        assert_ne!(own.access_key_id, documented.access_key_id, "the key pair is made at start, not the README's");
+        assert_ne!(
+            own.access_key_id, documented.access_key_id,
+            "the key pair is made at start, not the README's"
+        );
         assert_ne!(own.secret_access_key, documented.secret_access_key);
-        assert_ne!(Demo::default().running().await.unwrap().credentials().access_key_id, own.access_key_id, "and differs each launch");
+        assert_ne!(
+            Demo::default().running().await.unwrap().credentials().access_key_id,
+            own.access_key_id,
+            "and differs each launch"
+        );
 
-        for route in ["/_emulator/faults", "/_emulator/metrics", "/_emulator/sso/pending", "/_emulator/sso/device"] {
+        for route in [
+            "/_emulator/faults",
+            "/_emulator/metrics",
+            "/_emulator/sso/pending",
+            "/_emulator/sso/device",
+        ] {
             assert_eq!(probe(&[&format!("{base}{route}")]).0, 404, "GET {route}");
         }
-        assert_eq!(probe(&["-X", "POST", "-d", "{\"seconds\":3600}", &format!("{base}/_emulator/clock")]).0, 404, "POST clock");
+        assert_eq!(
+            probe(&["-X", "POST", "-d", "{\"seconds\":3600}", &format!("{base}/_emulator/clock")])
+                .0,
+            404,
+            "POST clock"
+        );
 
-        let (status, body) = signed_call(&base, (&documented.access_key_id, &documented.secret_access_key));
+        let (status, body) =
+            signed_call(&base, (&documented.access_key_id, &documented.secret_access_key));
         assert_eq!(status, 400, "{body}");
-        assert!(body.contains("UnrecognizedClientException"), "the README's key pair is unknown here: {body}");
+        assert!(
+            body.contains("UnrecognizedClientException"),
+            "the README's key pair is unknown here: {body}"
+        );
 
         // The same request with the app's own key works, so what stops the stranger is the key.
         let (status, body) = signed_call(&base, (&own.access_key_id, &own.secret_access_key));
@@ -167,9 +209,18 @@ mod tests {
 
         // A page whose name was rebound to 127.0.0.1 sends its own Host, and is refused.
         let port = emulator.addr().port();
-        let (status, body) = probe(&["-H", &format!("Host: airlock.example.com:{port}"), &format!("{base}/")]);
+        let (status, body) =
+            probe(&["-H", &format!("Host: airlock.example.com:{port}"), &format!("{base}/")]);
         assert_eq!(status, 421, "{body}");
         let rebound = format!("airlock.example.com:{port}:127.0.0.1");
-        assert_eq!(probe(&["--resolve", &rebound, &format!("https://airlock.example.com:{port}/_emulator/faults")]).0, 421);
+        assert_eq!(
+            probe(&[
+                "--resolve",
+                &rebound,
+                &format!("https://airlock.example.com:{port}/_emulator/faults")
+            ])
+            .0,
+            421
+        );
     }
 }

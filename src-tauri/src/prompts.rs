@@ -96,7 +96,10 @@ mod tests {
     #[test]
     fn with_no_window_listening_prompts_are_declined() {
         let prompter = SharedPrompter::default();
-        let answer = prompter.ask(Prompt::MfaCode { profile: "admin".into(), serial: "arn:aws:iam::1:mfa/a".into() });
+        let answer = prompter.ask(Prompt::MfaCode {
+            profile: "admin".into(),
+            serial: "arn:aws:iam::1:mfa/a".into(),
+        });
         let answer = tauri::async_runtime::block_on(answer);
         assert_eq!(answer, Err(Declined));
         assert!(!prompter.0.answer(1, Some("123456".into())), "no prompt 1 is waiting");

@@ -58,7 +58,9 @@ impl AppState {
     }
 
     pub fn place(&self) -> Result<Arc<Place>, UiError> {
-        unpoisoned(self.place.read()).clone().ok_or_else(|| UiError::new("starting", "Airlock is still starting; try again in a moment."))
+        unpoisoned(self.place.read()).clone().ok_or_else(|| {
+            UiError::new("starting", "Airlock is still starting; try again in a moment.")
+        })
     }
 
     pub fn set_place(&self, place: Arc<Place>) {
@@ -74,7 +76,10 @@ impl AppState {
     }
 
     pub fn terminal(&self, id: u64) -> Result<TerminalHandle, UiError> {
-        unpoisoned(self.terminals.lock()).get(&id).map(|t| t.handle.clone()).ok_or_else(|| UiError::new("not-found", "That terminal is closed."))
+        unpoisoned(self.terminals.lock())
+            .get(&id)
+            .map(|t| t.handle.clone())
+            .ok_or_else(|| UiError::new("not-found", "That terminal is closed."))
     }
 
     pub fn remove_terminal(&self, id: u64) -> Option<OpenTerminal> {
@@ -100,8 +105,10 @@ impl AppState {
     /// On exit: terminates every open session and stops every tunnel, waiting a little for
     /// the service to hear it (a session left open lingers until its idle timeout).
     pub async fn shut_down(&self) {
-        let terminals: Vec<OpenTerminal> = unpoisoned(self.terminals.lock()).drain().map(|(_, t)| t).collect();
-        let tunnels: Vec<TunnelHandle> = unpoisoned(self.tunnels.lock()).drain().map(|(_, t)| t).collect();
+        let terminals: Vec<OpenTerminal> =
+            unpoisoned(self.terminals.lock()).drain().map(|(_, t)| t).collect();
+        let tunnels: Vec<TunnelHandle> =
+            unpoisoned(self.tunnels.lock()).drain().map(|(_, t)| t).collect();
         let mut waits = Vec::new();
         for mut terminal in terminals {
             terminal.handle.close();

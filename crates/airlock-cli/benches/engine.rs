@@ -45,7 +45,10 @@ impl Part {
             .thread_name(name)
             .on_thread_start(move || {
                 if let Ok(path) = std::fs::read_link("/proc/thread-self") {
-                    record.lock().expect("not poisoned").push(format!("/proc/{}/schedstat", path.display()));
+                    record
+                        .lock()
+                        .expect("not poisoned")
+                        .push(format!("/proc/{}/schedstat", path.display()));
                 }
             })
             .enable_all()
@@ -83,7 +86,12 @@ struct Row {
 }
 
 fn throughput_row(what: &str, airlock: f64, baseline_what: &str, baseline: f64) -> Row {
-    Row { what: what.into(), airlock: format!("{airlock:.2} MB/s"), baseline: format!("{baseline:.0} MB/s ({baseline_what})"), ratio: format!("{:.3}×", airlock / baseline) }
+    Row {
+        what: what.into(),
+        airlock: format!("{airlock:.2} MB/s"),
+        baseline: format!("{baseline:.0} MB/s ({baseline_what})"),
+        ratio: format!("{:.3}×", airlock / baseline),
+    }
 }
 
 fn main() {
@@ -97,8 +105,22 @@ fn main() {
     let airlock = Part::new("airlock");
     let mut rows = Vec::new();
 
-    let paced = emulator_part.runtime.block_on(Emulator::start(EmulatorConfig { fleet: Fleet::default_fleet(), paced: true, ..EmulatorConfig::default() })).expect("emulator");
-    let unpaced = emulator_part.runtime.block_on(Emulator::start(EmulatorConfig { fleet: Fleet::default_fleet(), paced: false, ..EmulatorConfig::default() })).expect("emulator");
+    let paced = emulator_part
+        .runtime
+        .block_on(Emulator::start(EmulatorConfig {
+            fleet: Fleet::default_fleet(),
+            paced: true,
+            ..EmulatorConfig::default()
+        }))
+        .expect("emulator");
+    let unpaced = emulator_part
+        .runtime
+        .block_on(Emulator::start(EmulatorConfig {
+            fleet: Fleet::default_fleet(),
+            paced: false,
+            ..EmulatorConfig::default()
+        }))
+        .expect("emulator");
     let server = SocketAddr::from(([127, 0, 0, 1], peers.runtime.block_on(one_way_server())));
 
     // The floor: a direct loopback copy between the peers.
@@ -110,32 +132,75 @@ fn main() {
     let started = Instant::now();
     peers.runtime.block_on(upload(server, direct_size)).expect("direct upload");
     let direct_up = started.elapsed();
-    let direct_cpu_per_gb = (peers.cpu() - cpu_before).as_secs_f64() / (2.0 * direct_size as f64 / 1e9);
-    let (direct_down, direct_up) = (megabytes_per_second(direct_size, direct_down), megabytes_per_second(direct_size, direct_up));
+    let direct_cpu_per_gb =
+        (peers.cpu() - cpu_before).as_secs_f64() / (2.0 * direct_size as f64 / 1e9);
+    let (direct_down, direct_up) = (
+        megabytes_per_second(direct_size, direct_down),
+        megabytes_per_second(direct_size, direct_up),
+    );
     eprintln!("direct loopback: {direct_down:.0} MB/s down, {direct_up:.0} MB/s up");
 
     // One connection, each direction, paced as on AWS.
     let aws_paced = Aws::direct(&far_side(&paced)).expect("config");
     let size = 8 * MIB;
-    let (down, up) = one_connection(&airlock, &peers, &aws_paced, aws_paced.driver_config(), server.port(), size);
-    rows.push(throughput_row("download, 1 connection, paced", megabytes_per_second(size, down), "direct loopback", direct_down));
-    rows.push(throughput_row("upload, 1 connection, paced", megabytes_per_second(size, up), "direct loopback", direct_up));
+    let (down, up) = one_connection(
+        &airlock,
+        &peers,
+        &aws_paced,
+        aws_paced.driver_config(),
+        server.port(),
+        size,
+    );
+    rows.push(throughput_row(
+        "download, 1 connection, paced",
+        megabytes_per_second(size, down),
+        "direct loopback",
+        direct_down,
+    ));
+    rows.push(throughput_row(
+        "upload, 1 connection, paced",
+        megabytes_per_second(size, up),
+        "direct loopback",
+        direct_up,
+    ));
 
     // The same unpaced: what the engine itself can carry. Client CPU is measured here.
     let aws_unpaced = Aws::direct(&far_side(&unpaced)).expect("config");
     let size = 64 * MIB;
     let cpu_before = airlock.cpu();
-    let (down, up) = one_connection(&airlock, &peers, &aws_unpaced, DriverConfig { message_rate: None, ..aws_unpaced.driver_config() }, server.port(), size);
+    let (down, up) = one_connection(
+        &airlock,
+        &peers,
+        &aws_unpaced,
+        DriverConfig { message_rate: None, ..aws_unpaced.driver_config() },
+        server.port(),
+        size,
+    );
     let client_cpu_per_gb = (airlock.cpu() - cpu_before).as_secs_f64() / (2.0 * size as f64 / 1e9);
-    rows.push(throughput_row("download, 1 connection, unpaced", megabytes_per_second(size, down), "direct loopback", direct_down));
-    rows.push(throughput_row("upload, 1 connection, unpaced", megabytes_per_second(size, up), "direct loopback", direct_up));
+    rows.push(throughput_row(
+        "download, 1 connection, unpaced",
+        megabytes_per_second(size, down),
+        "direct loopback",
+        direct_down,
+    ));
+    rows.push(throughput_row(
+        "upload, 1 connection, unpaced",
+        megabytes_per_second(size, up),
+        "direct loopback",
+        direct_up,
+    ));
 
     // Eight parallel downloads, paced: one session against a pool of four.
     let size = 2 * MIB;
     let one = parallel_downloads(&airlock, &peers, &aws_paced, server.port(), 1, 8, size);
     let four = parallel_downloads(&airlock, &peers, &aws_paced, server.port(), 4, 8, size);
     let (a, b) = (megabytes_per_second(8 * size, four), megabytes_per_second(8 * size, one));
-    rows.push(Row { what: "8 parallel downloads, paced, 4 pooled sessions".into(), airlock: format!("{a:.2} MB/s"), baseline: format!("{b:.2} MB/s (1 session)"), ratio: format!("{:.2}×", a / b) });
+    rows.push(Row {
+        what: "8 parallel downloads, paced, 4 pooled sessions".into(),
+        airlock: format!("{a:.2} MB/s"),
+        baseline: format!("{b:.2} MB/s (1 session)"),
+        ratio: format!("{:.2}×", a / b),
+    });
 
     // Keystroke echo.
     let echo = keystroke_echo(&airlock, &aws_paced, 100);
@@ -164,7 +229,11 @@ fn main() {
         ratio: format!("{:.1}×", client_cpu_per_gb / direct_cpu_per_gb),
     });
 
-    let date = std::process::Command::new("date").arg("+%Y-%m-%d").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();
+    let date = std::process::Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     println!("\nAirlock engine against the in-process emulator ({cores} cores, {date}):\n");
     println!("| measurement | Airlock | baseline (same run) | ratio |");
@@ -176,8 +245,16 @@ fn main() {
 }
 
 /// A one-session tunnel to `port`; times a download and then an upload of `size` bytes.
-fn one_connection(airlock: &Part, peers: &Part, aws: &Aws, config: DriverConfig, port: u16, size: usize) -> (Duration, Duration) {
-    let tunnel = airlock.runtime.block_on(aws.forward_with(&spec(port, 1), config)).expect("tunnel");
+fn one_connection(
+    airlock: &Part,
+    peers: &Part,
+    aws: &Aws,
+    config: DriverConfig,
+    port: u16,
+    size: usize,
+) -> (Duration, Duration) {
+    let tunnel =
+        airlock.runtime.block_on(aws.forward_with(&spec(port, 1), config)).expect("tunnel");
     let addr = tunnel.local_addr();
     let started = Instant::now();
     peers.runtime.block_on(download(addr, size)).expect("download through the tunnel");
@@ -186,15 +263,35 @@ fn one_connection(airlock: &Part, peers: &Part, aws: &Aws, config: DriverConfig,
     peers.runtime.block_on(upload(addr, size)).expect("upload through the tunnel");
     let up = started.elapsed();
     airlock.runtime.block_on(tunnel.stop());
-    eprintln!("1 connection: {:.2} MB/s down, {:.2} MB/s up", megabytes_per_second(size, down), megabytes_per_second(size, up));
+    eprintln!(
+        "1 connection: {:.2} MB/s down, {:.2} MB/s up",
+        megabytes_per_second(size, down),
+        megabytes_per_second(size, up)
+    );
     (down, up)
 }
 
 fn spec(port: u16, sessions: usize) -> TunnelSpec {
-    TunnelSpec { target: WEB.into(), remote_port: port, remote_host: None, local: SocketAddr::from(([127, 0, 0, 1], 0)), sessions, reason: Some("benchmark".into()), document: None }
+    TunnelSpec {
+        target: WEB.into(),
+        remote_port: port,
+        remote_host: None,
+        local: SocketAddr::from(([127, 0, 0, 1], 0)),
+        sessions,
+        reason: Some("benchmark".into()),
+        document: None,
+    }
 }
 
-fn parallel_downloads(airlock: &Part, peers: &Part, aws: &Aws, port: u16, sessions: usize, connections: usize, size: usize) -> Duration {
+fn parallel_downloads(
+    airlock: &Part,
+    peers: &Part,
+    aws: &Aws,
+    port: u16,
+    sessions: usize,
+    connections: usize,
+    size: usize,
+) -> Duration {
     let tunnel = airlock.runtime.block_on(aws.forward(&spec(port, sessions))).expect("tunnel");
     let addr = tunnel.local_addr();
     let started = Instant::now();
@@ -206,23 +303,38 @@ fn parallel_downloads(airlock: &Part, peers: &Part, aws: &Aws, port: u16, sessio
     });
     let elapsed = started.elapsed();
     airlock.runtime.block_on(tunnel.stop());
-    eprintln!("{connections} downloads over {sessions} session(s): {:.2} MB/s", megabytes_per_second(connections * size, elapsed));
+    eprintln!(
+        "{connections} downloads over {sessions} session(s): {:.2} MB/s",
+        megabytes_per_second(connections * size, elapsed)
+    );
     elapsed
 }
 
 /// Median time from a keystroke sent to its echo seen, in a shell with echo on.
 fn keystroke_echo(airlock: &Part, aws: &Aws, rounds: usize) -> Duration {
     airlock.runtime.block_on(async {
-        let mut session = aws.open(&StartRequest { target: WEB.into(), ..StartRequest::default() }, aws.driver_config()).await.expect("a shell");
+        let mut session = aws
+            .open(
+                &StartRequest { target: WEB.into(), ..StartRequest::default() },
+                aws.driver_config(),
+            )
+            .await
+            .expect("a shell");
         // A marker proves the shell reads input; everything before it is the prompt.
-        session.channel.commands.send(Command::Data(b"echo read''y\n".to_vec())).await.expect("send");
+        session
+            .channel
+            .commands
+            .send(Command::Data(b"echo read''y\n".to_vec()))
+            .await
+            .expect("send");
         wait_for(&mut session.channel.notices, "ready").await;
         let mut samples = Vec::with_capacity(rounds);
         for i in 0..rounds {
             let key = b'a' + (i % 26) as u8;
             let started = Instant::now();
             session.channel.commands.send(Command::Data(vec![key])).await.expect("send");
-            wait_for(&mut session.channel.notices, std::str::from_utf8(&[key]).expect("ascii")).await;
+            wait_for(&mut session.channel.notices, std::str::from_utf8(&[key]).expect("ascii"))
+                .await;
             samples.push(started.elapsed());
         }
         let _ = session.terminate().await;
@@ -244,8 +356,10 @@ async fn wait_for(notices: &mut tokio::sync::mpsc::Receiver<Notice>, needle: &st
 
 /// The same echo measured on a local shell in a pty: the floor of any terminal.
 fn local_pty_echo(rounds: usize) -> Duration {
-    let pty = portable_pty::native_pty_system().openpty(portable_pty::PtySize::default()).expect("a pty");
-    let mut child = pty.slave.spawn_command(portable_pty::CommandBuilder::new("/bin/sh")).expect("a shell");
+    let pty =
+        portable_pty::native_pty_system().openpty(portable_pty::PtySize::default()).expect("a pty");
+    let mut child =
+        pty.slave.spawn_command(portable_pty::CommandBuilder::new("/bin/sh")).expect("a shell");
     let mut reader = pty.master.try_clone_reader().expect("pty reader");
     let mut writer = pty.master.take_writer().expect("pty writer");
     let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -286,7 +400,8 @@ fn time_to_port(airlock: &Part, aws: &Aws, echo_port: u16, rounds: usize) -> (Du
         for _ in 0..rounds {
             let started = Instant::now();
             let tunnel = aws.forward(&spec(echo_port, 1)).await.expect("tunnel");
-            let mut stream = tokio::net::TcpStream::connect(tunnel.local_addr()).await.expect("connect");
+            let mut stream =
+                tokio::net::TcpStream::connect(tunnel.local_addr()).await.expect("connect");
             stream.write_all(b"x").await.expect("write");
             let mut back = [0u8; 1];
             stream.read_exact(&mut back).await.expect("echo");
@@ -294,7 +409,8 @@ fn time_to_port(airlock: &Part, aws: &Aws, echo_port: u16, rounds: usize) -> (Du
             tunnel.stop().await;
 
             let started = Instant::now();
-            let endpoint = aws.start_session(&spec(echo_port, 1).start_request()).await.expect("StartSession");
+            let endpoint =
+                aws.start_session(&spec(echo_port, 1).start_request()).await.expect("StartSession");
             bare.push(started.elapsed());
             let _ = aws.terminate_session(&endpoint.session_id).await;
         }
@@ -305,5 +421,10 @@ fn time_to_port(airlock: &Part, aws: &Aws, echo_port: u16, rounds: usize) -> (Du
 /// The emulator as the engine reaches AWS: over TLS, trusting the emulator's own CA.
 fn far_side(emulator: &RunningEmulator) -> DirectEndpoint {
     let key = emulator.credentials();
-    DirectEndpoint::new(emulator.endpoint_url(), emulator.region(), (&key.access_key_id, &key.secret_access_key), emulator.ca_pem())
+    DirectEndpoint::new(
+        emulator.endpoint_url(),
+        emulator.region(),
+        (&key.access_key_id, &key.secret_access_key),
+        emulator.ca_pem(),
+    )
 }

@@ -79,7 +79,9 @@ impl Prompter for TerminalPrompter {
             match prompt {
                 Prompt::MfaCode { profile, serial } => {
                     let question = format!("MFA code for {profile} ({serial}): ");
-                    tokio::task::spawn_blocking(move || read_answer(&question, stdin_is_data)).await.unwrap_or(Err(Declined))
+                    tokio::task::spawn_blocking(move || read_answer(&question, stdin_is_data))
+                        .await
+                        .unwrap_or(Err(Declined))
                 }
                 Prompt::SsoLogin { profile, verification_uri, user_code, .. } => {
                     eprintln!("Signing in to IAM Identity Center for {profile}.");
@@ -103,7 +105,12 @@ fn opener(url: &str) -> std::io::Result<()> {
     } else {
         "xdg-open"
     };
-    std::process::Command::new(program).arg(url).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().map(|_| ())
+    std::process::Command::new(program)
+        .arg(url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(|_| ())
 }
 
 /// Reads a secret: hidden on a terminal, a line of stdin otherwise.
@@ -131,20 +138,27 @@ fn read_line(question: &str) -> Result<String, CliError> {
 /// Checks the shape of a key pair before it is stored.
 pub fn check_keys(keys: &KeyPair) -> Result<(), String> {
     let id = &keys.access_key_id;
-    if !(16..=128).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+    if !(16..=128).contains(&id.len())
+        || !id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
         return Err("an access key id is 16 to 128 upper-case letters and digits, like AKIAIOSFODNN7EXAMPLE".into());
     }
     if id.starts_with("ASIA") {
         return Err("that is a temporary key (ASIA…), which needs its session token: store long-lived keys (AKIA…) only".into());
     }
     if keys.secret_access_key.len() < 16 || keys.secret_access_key.contains(char::is_whitespace) {
-        return Err("the secret access key looks wrong (it is usually 40 characters, without spaces)".into());
+        return Err(
+            "the secret access key looks wrong (it is usually 40 characters, without spaces)"
+                .into(),
+        );
     }
     Ok(())
 }
 
 fn config_path() -> Result<PathBuf, CliError> {
-    aws_profiles::config_path().ok_or_else(|| CliError::Usage("no home directory: set AWS_CONFIG_FILE to the AWS config file".into()))
+    aws_profiles::config_path().ok_or_else(|| {
+        CliError::Usage("no home directory: set AWS_CONFIG_FILE to the AWS config file".into())
+    })
 }
 
 /// The command AWS tools run to get a keyring profile's keys: this very program.
@@ -158,15 +172,21 @@ fn process_command(profile: &str) -> Result<String, CliError> {
     Ok(format!("{exe} credential-process {profile}"))
 }
 
-async fn keyring<T: Send + 'static>(f: impl FnOnce() -> Result<T, airlock_core::credentials::VaultError> + Send + 'static) -> Result<T, CliError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| CliError::Usage(e.to_string()))?.map_err(|e| CliError::Usage(e.to_string()))
+async fn keyring<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, airlock_core::credentials::VaultError> + Send + 'static,
+) -> Result<T, CliError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CliError::Usage(e.to_string()))?
+        .map_err(|e| CliError::Usage(e.to_string()))
 }
 
 async fn store(profile: &str, keys: KeyPair) -> Result<(), CliError> {
     check_keys(&keys).map_err(CliError::Usage)?;
     let name = profile.to_owned();
     keyring(move || Vault.store_keys(&name, &keys)).await?;
-    files::set_credential_process(&config_path()?, profile, &process_command(profile)?).map_err(|e| CliError::Usage(e.to_string()))
+    files::set_credential_process(&config_path()?, profile, &process_command(profile)?)
+        .map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// Runs `airlock credentials …`.
@@ -181,21 +201,37 @@ pub async fn run(command: CredentialsCommand) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         CredentialsCommand::Import { profile, remove, keep } => {
-            let path = aws_profiles::credentials_path().ok_or_else(|| CliError::Usage("no home directory: set AWS_SHARED_CREDENTIALS_FILE".into()))?;
+            let path = aws_profiles::credentials_path().ok_or_else(|| {
+                CliError::Usage("no home directory: set AWS_SHARED_CREDENTIALS_FILE".into())
+            })?;
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let parsed = ProfileFiles::parse("", &text);
             let section = parsed.get(&profile);
-            let (Some(id), Some(secret)) = (section.and_then(|s| s.get("aws_access_key_id")), section.and_then(|s| s.get("aws_secret_access_key"))) else {
+            let (Some(id), Some(secret)) = (
+                section.and_then(|s| s.get("aws_access_key_id")),
+                section.and_then(|s| s.get("aws_secret_access_key")),
+            ) else {
                 return Err(CliError::Usage(format!("{} has no keys for [{profile}]: use `airlock credentials add {profile}` to type them in", path.display())));
             };
             if section.is_some_and(|s| s.contains_key("aws_session_token")) {
                 return Err(CliError::Usage(format!("the keys of [{profile}] are temporary (they have a session token); only long-lived keys belong in the keyring")));
             }
-            store(&profile, KeyPair { access_key_id: id.clone(), secret_access_key: secret.clone() }).await?;
+            store(
+                &profile,
+                KeyPair { access_key_id: id.clone(), secret_access_key: secret.clone() },
+            )
+            .await?;
             println!("Stored the keys of {profile} in the OS keyring.");
-            let remove = remove || (!keep && read_line(&format!("Remove them from {}? A backup is kept. [y/N] ", path.display()))?.eq_ignore_ascii_case("y"));
+            let remove = remove
+                || (!keep
+                    && read_line(&format!(
+                        "Remove them from {}? A backup is kept. [y/N] ",
+                        path.display()
+                    ))?
+                    .eq_ignore_ascii_case("y"));
             if remove {
-                let backup = files::remove_keys_from_credentials(&path, &profile).map_err(|e| CliError::Usage(e.to_string()))?;
+                let backup = files::remove_keys_from_credentials(&path, &profile)
+                    .map_err(|e| CliError::Usage(e.to_string()))?;
                 println!("Removed them from {}; the old file is at {} (delete it once you are satisfied).", path.display(), backup.display());
             } else {
                 println!("They are still in {}, which AWS tools read before the keyring; remove them there when ready.", path.display());
@@ -215,12 +251,20 @@ pub async fn run(command: CredentialsCommand) -> Result<ExitCode, CliError> {
             let profiles = ProfileFiles::load().list();
             let mut out = std::io::stdout().lock();
             if json {
-                serde_json::to_writer_pretty(&mut out, &profiles).map_err(|e| CliError::Io(e.into()))?;
+                serde_json::to_writer_pretty(&mut out, &profiles)
+                    .map_err(|e| CliError::Io(e.into()))?;
                 writeln!(out)?;
             } else {
                 writeln!(out, "{:<24} {:<13} {:<16} MFA", "PROFILE", "KIND", "REGION")?;
                 for p in &profiles {
-                    writeln!(out, "{:<24} {:<13} {:<16} {}", p.name, kind_name(p.kind), p.region.as_deref().unwrap_or("-"), if p.mfa { "yes" } else { "" })?;
+                    writeln!(
+                        out,
+                        "{:<24} {:<13} {:<16} {}",
+                        p.name,
+                        kind_name(p.kind),
+                        p.region.as_deref().unwrap_or("-"),
+                        if p.mfa { "yes" } else { "" }
+                    )?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -259,10 +303,24 @@ mod tests {
 
     #[test]
     fn key_shapes_are_checked_before_storing() {
-        let pair = |id: &str, secret: &str| KeyPair { access_key_id: id.into(), secret_access_key: secret.into() };
-        assert!(check_keys(&pair("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")).is_ok());
-        assert!(check_keys(&pair("akia-lower", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")).unwrap_err().contains("upper-case"));
-        assert!(check_keys(&pair("ASIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")).unwrap_err().contains("temporary"));
+        let pair = |id: &str, secret: &str| KeyPair {
+            access_key_id: id.into(),
+            secret_access_key: secret.into(),
+        };
+        assert!(check_keys(&pair(
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+        ))
+        .is_ok());
+        assert!(check_keys(&pair("akia-lower", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"))
+            .unwrap_err()
+            .contains("upper-case"));
+        assert!(check_keys(&pair(
+            "ASIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+        ))
+        .unwrap_err()
+        .contains("temporary"));
         assert!(check_keys(&pair("AKIAIOSFODNN7EXAMPLE", "short")).unwrap_err().contains("secret"));
     }
 }

@@ -219,7 +219,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // AIRLOCK_LOG=debug (or any tracing filter) logs to stderr; quiet by default.
     let filter = airlock_core::logging::filter(std::env::var("AIRLOCK_LOG").ok().as_deref());
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -241,7 +244,12 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Commands::Nodes { filter, tags, platform, ping, json } => {
             let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
             let listing = aws.list_nodes().await?;
-            let filter = NodeFilter { text: filter.unwrap_or_default(), tags: tags.iter().map(|t| NodeFilter::parse_tag(t)).collect(), platform, ping_status: ping };
+            let filter = NodeFilter {
+                text: filter.unwrap_or_default(),
+                tags: tags.iter().map(|t| NodeFilter::parse_tag(t)).collect(),
+                platform,
+                ping_status: ping,
+            };
             let shown: Vec<&Node> = filter.apply(&listing.nodes).collect();
             print_nodes(&shown, json)?;
             // What the list lacks goes to stderr, once, so a script reading stdout is not disturbed.
@@ -253,7 +261,12 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Commands::Shell { target, document, parameters, reason } => {
             let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
             let target = resolve_target(&aws, &target).await?;
-            let request = StartRequest { target, document, parameters: parse_parameters(&parameters)?, reason };
+            let request = StartRequest {
+                target,
+                document,
+                parameters: parse_parameters(&parameters)?,
+                reason,
+            };
             let session = aws.open(&request, aws.driver_config()).await?;
             terminal::run_shell(session).await
         }
@@ -276,7 +289,12 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let target = resolve_target(&aws, &target).await?;
             let mut parameters = HashMap::new();
             parameters.insert("portNumber".to_owned(), vec![port.to_string()]);
-            let request = StartRequest { target, document: Some("AWS-StartSSHSession".into()), parameters, reason: None };
+            let request = StartRequest {
+                target,
+                document: Some("AWS-StartSSHSession".into()),
+                parameters,
+                reason: None,
+            };
             let session = aws.open(&request, aws.driver_config()).await?;
             session.bridge(tokio::io::stdin(), tokio::io::stdout()).await?;
             Ok(ExitCode::SUCCESS)
@@ -284,7 +302,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Commands::Profile(command) => profile(cli.profile, cli.region, command).await,
         Commands::Credentials(command) => credentials::run(command).await,
         Commands::CredentialProcess { profile } => credentials::credential_process(profile).await,
-        Commands::Doctor { target, json } => doctor(cli.profile.as_deref(), cli.region.as_deref(), target, json).await,
+        Commands::Doctor { target, json } => {
+            doctor(cli.profile.as_deref(), cli.region.as_deref(), target, json).await
+        }
         Commands::Sessions { history, json } => {
             let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
             let which = if history { SessionList::History } else { SessionList::Active };
@@ -297,11 +317,26 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
             } else if sessions.is_empty() {
-                eprintln!("No {} sessions in {}.", if history { "ended" } else { "active" }, aws.region());
+                eprintln!(
+                    "No {} sessions in {}.",
+                    if history { "ended" } else { "active" },
+                    aws.region()
+                );
             } else {
-                println!("{:<40} {:<22} {:<12} {:<21} {:<30} REASON", "SESSION", "TARGET", "STATUS", "STARTED", "OWNER");
+                println!(
+                    "{:<40} {:<22} {:<12} {:<21} {:<30} REASON",
+                    "SESSION", "TARGET", "STATUS", "STARTED", "OWNER"
+                );
                 for s in &sessions {
-                    println!("{:<40} {:<22} {:<12} {:<21} {:<30} {}", s.id, s.target, s.status, s.started_text(), s.owner, s.reason.as_deref().unwrap_or(""));
+                    println!(
+                        "{:<40} {:<22} {:<12} {:<21} {:<30} {}",
+                        s.id,
+                        s.target,
+                        s.status,
+                        s.started_text(),
+                        s.owner,
+                        s.reason.as_deref().unwrap_or("")
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -316,9 +351,18 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
             let identity = aws.whoami().await?;
             if json {
-                println!("{}", serde_json::json!({"account": identity.account, "arn": identity.arn, "profile": aws.profile(), "region": aws.region()}));
+                println!(
+                    "{}",
+                    serde_json::json!({"account": identity.account, "arn": identity.arn, "profile": aws.profile(), "region": aws.region()})
+                );
             } else {
-                println!("Account  {}\nARN      {}\nProfile  {}\nRegion   {}", identity.account, identity.arn, aws.profile().unwrap_or("(default chain)"), aws.region());
+                println!(
+                    "Account  {}\nARN      {}\nProfile  {}\nRegion   {}",
+                    identity.account,
+                    identity.arn,
+                    aws.profile().unwrap_or("(default chain)"),
+                    aws.region()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -327,7 +371,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
 
 /// AWS clients for the chosen profile and region; prompts are answered on the terminal
 /// (`stdin_is_data`: stdin carries the session, so answers come from the terminal only).
-async fn load(profile: Option<&str>, region: Option<&str>, stdin_is_data: bool) -> Result<Aws, AwsError> {
+async fn load(
+    profile: Option<&str>,
+    region: Option<&str>,
+    stdin_is_data: bool,
+) -> Result<Aws, AwsError> {
     Aws::load(profile, region, Arc::new(credentials::TerminalPrompter { stdin_is_data })).await
 }
 
@@ -339,7 +387,11 @@ async fn forward(aws: &Aws, spec: &TunnelSpec) -> Result<ExitCode, CliError> {
         None => format!("{}:{}", spec.target, spec.remote_port),
     };
     println!("Listening on {}", tunnel.local_addr());
-    eprintln!("Forwarding {} to {destination} over {} session(s). Press Ctrl-C to stop.", tunnel.local_addr(), spec.sessions);
+    eprintln!(
+        "Forwarding {} to {destination} over {} session(s). Press Ctrl-C to stop.",
+        tunnel.local_addr(),
+        spec.sessions
+    );
     std::io::stdout().flush()?;
     let reason = tokio::select! {
         _ = tokio::signal::ctrl_c() => None,
@@ -347,7 +399,10 @@ async fn forward(aws: &Aws, spec: &TunnelSpec) -> Result<ExitCode, CliError> {
     };
     let figures = tunnel.figures();
     tunnel.stop().await;
-    eprintln!("Stopped: {} connections, {} bytes up, {} bytes down.", figures.total_connections, figures.bytes_up, figures.bytes_down);
+    eprintln!(
+        "Stopped: {} connections, {} bytes up, {} bytes down.",
+        figures.total_connections, figures.bytes_up, figures.bytes_down
+    );
     if figures.turned_away_connections > 0 {
         eprintln!(
             "{} connections were turned away: a session carries at most {} at once.",
@@ -368,7 +423,11 @@ fn warn_if_exposed(bind: IpAddr) {
     }
 }
 
-async fn profile(aws_profile: Option<String>, region: Option<String>, command: ProfileCommand) -> Result<ExitCode, CliError> {
+async fn profile(
+    aws_profile: Option<String>,
+    region: Option<String>,
+    command: ProfileCommand,
+) -> Result<ExitCode, CliError> {
     let store = ProfileStore::default_location()?;
     match command {
         ProfileCommand::List { json } => {
@@ -386,10 +445,25 @@ async fn profile(aws_profile: Option<String>, region: Option<String>, command: P
             } else if profiles.is_empty() {
                 eprintln!("No saved profiles in {}. Add one with `airlock profile add NAME TARGET --port PORT`.", store.path().display());
             } else {
-                println!("{:<20} {:<22} {:<28} {:<16} {:<8} AUTO", "NAME", "TARGET", "DESTINATION", "LOCAL", "SESSIONS");
+                println!(
+                    "{:<20} {:<22} {:<28} {:<16} {:<8} AUTO",
+                    "NAME", "TARGET", "DESTINATION", "LOCAL", "SESSIONS"
+                );
                 for p in &profiles {
-                    let destination = format!("{}:{}", p.remote_host.as_deref().unwrap_or("(node)"), p.remote_port);
-                    println!("{:<20} {:<22} {:<28} {:<16} {:<8} {}", p.name, p.target, destination, SocketAddr::new(p.bind, p.local_port), p.sessions, if p.auto_start { "yes" } else { "no" });
+                    let destination = format!(
+                        "{}:{}",
+                        p.remote_host.as_deref().unwrap_or("(node)"),
+                        p.remote_port
+                    );
+                    println!(
+                        "{:<20} {:<22} {:<28} {:<16} {:<8} {}",
+                        p.name,
+                        p.target,
+                        destination,
+                        SocketAddr::new(p.bind, p.local_port),
+                        p.sessions,
+                        if p.auto_start { "yes" } else { "no" }
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -419,7 +493,12 @@ async fn profile(aws_profile: Option<String>, region: Option<String>, command: P
         }
         ProfileCommand::Run { name } => {
             let saved = store.get(&name)?;
-            let aws = load(aws_profile.or(saved.aws_profile.clone()).as_deref(), region.or(saved.region.clone()).as_deref(), false).await?;
+            let aws = load(
+                aws_profile.or(saved.aws_profile.clone()).as_deref(),
+                region.or(saved.region.clone()).as_deref(),
+                false,
+            )
+            .await?;
             let mut spec = saved.tunnel_spec();
             spec.target = resolve_target(&aws, &spec.target).await?;
             forward(&aws, &spec).await
@@ -427,7 +506,12 @@ async fn profile(aws_profile: Option<String>, region: Option<String>, command: P
     }
 }
 
-async fn doctor(profile: Option<&str>, region: Option<&str>, target: Option<String>, json: bool) -> Result<ExitCode, CliError> {
+async fn doctor(
+    profile: Option<&str>,
+    region: Option<&str>,
+    target: Option<String>,
+    json: bool,
+) -> Result<ExitCode, CliError> {
     let report = match load(profile, region, false).await {
         Ok(aws) => {
             // A Name tag is resolved if the list can be read; else the check says what is wrong.
@@ -437,7 +521,9 @@ async fn doctor(profile: Option<&str>, region: Option<&str>, target: Option<Stri
             };
             aws.doctor(target.as_deref()).await
         }
-        Err(error) => airlock_core::doctor::Report { checks: vec![airlock_core::doctor::Check::from_load_error(&error)] },
+        Err(error) => airlock_core::doctor::Report {
+            checks: vec![airlock_core::doctor::Check::from_load_error(&error)],
+        },
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
@@ -472,7 +558,12 @@ async fn resolve_target(aws: &Aws, target: &str) -> Result<String, CliError> {
 fn parse_parameters(pairs: &[String]) -> Result<HashMap<String, Vec<String>>, CliError> {
     let mut parameters: HashMap<String, Vec<String>> = HashMap::new();
     for pair in pairs {
-        let (key, value) = pair.split_once('=').filter(|(k, _)| !k.is_empty()).ok_or_else(|| CliError::Usage(format!("--parameter {pair:?} must be KEY=VALUE, for example --parameter portNumber=80")))?;
+        let (key, value) =
+            pair.split_once('=').filter(|(k, _)| !k.is_empty()).ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--parameter {pair:?} must be KEY=VALUE, for example --parameter portNumber=80"
+                ))
+            })?;
         parameters.entry(key.to_owned()).or_default().push(value.to_owned());
     }
     Ok(parameters)
@@ -485,10 +576,29 @@ fn print_nodes(nodes: &[&Node], json: bool) -> Result<(), CliError> {
         serde_json::to_writer_pretty(&mut out, nodes).map_err(|e| CliError::Io(e.into()))?;
         writeln!(out)?;
     } else {
-        writeln!(out, "{:<24} {:<22} {:<8} {:<15} {:<12} {:<16} TAGS", "NAME", "ID", "PLATFORM", "PING", "AGENT", "IP")?;
+        writeln!(
+            out,
+            "{:<24} {:<22} {:<8} {:<15} {:<12} {:<16} TAGS",
+            "NAME", "ID", "PLATFORM", "PING", "AGENT", "IP"
+        )?;
         for node in nodes {
-            let tags: Vec<String> = node.tags.iter().filter(|(k, _)| *k != "Name").map(|(k, v)| format!("{k}={v}")).collect();
-            writeln!(out, "{:<24} {:<22} {:<8} {:<15} {:<12} {:<16} {}", node.name, node.id, node.platform_type, node.ping_status, node.agent_version, node.ip_address, tags.join(","))?;
+            let tags: Vec<String> = node
+                .tags
+                .iter()
+                .filter(|(k, _)| *k != "Name")
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            writeln!(
+                out,
+                "{:<24} {:<22} {:<8} {:<15} {:<12} {:<16} {}",
+                node.name,
+                node.id,
+                node.platform_type,
+                node.ping_status,
+                node.agent_version,
+                node.ip_address,
+                tags.join(",")
+            )?;
         }
     }
     out.flush()?;
@@ -501,10 +611,14 @@ mod tests {
 
     #[test]
     fn parameters_group_repeated_keys() {
-        let parsed = parse_parameters(&["portNumber=80".into(), "cmd=a=b".into(), "cmd=c".into()]).unwrap();
+        let parsed =
+            parse_parameters(&["portNumber=80".into(), "cmd=a=b".into(), "cmd=c".into()]).unwrap();
         assert_eq!(parsed["portNumber"], vec!["80"]);
         assert_eq!(parsed["cmd"], vec!["a=b", "c"]);
-        assert!(parse_parameters(&["novalue".into()]).unwrap_err().to_string().contains("KEY=VALUE"));
+        assert!(parse_parameters(&["novalue".into()])
+            .unwrap_err()
+            .to_string()
+            .contains("KEY=VALUE"));
         assert!(parse_parameters(&["=x".into()]).is_err());
     }
 }

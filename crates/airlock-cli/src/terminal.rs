@@ -30,7 +30,9 @@ impl Drop for RawMode {
 }
 
 fn window_size() -> Option<TerminalSize> {
-    crossterm::terminal::size().ok().map(|(cols, rows)| TerminalSize { cols: u32::from(cols), rows: u32::from(rows) })
+    crossterm::terminal::size()
+        .ok()
+        .map(|(cols, rows)| TerminalSize { cols: u32::from(cols), rows: u32::from(rows) })
 }
 
 #[cfg(unix)]

@@ -25,7 +25,13 @@ const WEB: &str = "i-0a1b2c3d4e5f60001"; // agent 3.3.1142.0: multiplexed
 const LEGACY: &str = "i-0a1b2c3d4e5f60002"; // agent 3.0.161.0: basic
 
 async fn emulator(paced: bool) -> RunningEmulator {
-    Emulator::start(EmulatorConfig { fleet: Fleet::default_fleet(), paced, ..EmulatorConfig::default() }).await.unwrap()
+    Emulator::start(EmulatorConfig {
+        fleet: Fleet::default_fleet(),
+        paced,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap()
 }
 
 fn aws(emulator: &RunningEmulator) -> Aws {
@@ -34,11 +40,24 @@ fn aws(emulator: &RunningEmulator) -> Aws {
 
 fn far_side(emulator: &RunningEmulator) -> DirectEndpoint {
     let key = emulator.credentials();
-    DirectEndpoint::new(emulator.endpoint_url(), emulator.region(), (&key.access_key_id, &key.secret_access_key), emulator.ca_pem())
+    DirectEndpoint::new(
+        emulator.endpoint_url(),
+        emulator.region(),
+        (&key.access_key_id, &key.secret_access_key),
+        emulator.ca_pem(),
+    )
 }
 
 fn spec(target: &str, port: u16, sessions: usize) -> TunnelSpec {
-    TunnelSpec { target: target.into(), remote_port: port, remote_host: None, local: SocketAddr::from(([127, 0, 0, 1], 0)), sessions, reason: None, document: None }
+    TunnelSpec {
+        target: target.into(),
+        remote_port: port,
+        remote_host: None,
+        local: SocketAddr::from(([127, 0, 0, 1], 0)),
+        sessions,
+        reason: None,
+        document: None,
+    }
 }
 
 /// The emulator runs unpaced in the transfer tests; so does the client.
@@ -48,7 +67,8 @@ async fn unpaced_forward(aws: &Aws, spec: &TunnelSpec) -> Result<ForwardTunnel, 
 
 async fn transfers(tunnel: &ForwardTunnel, connections: u64, size: usize) {
     let addr = tunnel.local_addr();
-    let clients: Vec<_> = (0..connections).map(|i| tokio::spawn(transfer_client(addr, i, size))).collect();
+    let clients: Vec<_> =
+        (0..connections).map(|i| tokio::spawn(transfer_client(addr, i, size))).collect();
     for client in clients {
         client.await.expect("a transfer task panicked").expect("a transfer failed");
     }
@@ -61,8 +81,18 @@ async fn a_shell_echoes_resizes_and_a_command_reports_its_exit_code() {
         let aws = aws(&emulator);
         let request = StartRequest { target: WEB.into(), ..StartRequest::default() };
         let mut session = aws.open(&request, aws.driver_config()).await.unwrap();
-        session.channel.commands.send(Command::Resize(TerminalSize { cols: 97, rows: 31 })).await.unwrap();
-        session.channel.commands.send(Command::Data(b"stty size; echo $((6*7))\n".to_vec())).await.unwrap();
+        session
+            .channel
+            .commands
+            .send(Command::Resize(TerminalSize { cols: 97, rows: 31 }))
+            .await
+            .unwrap();
+        session
+            .channel
+            .commands
+            .send(Command::Data(b"stty size; echo $((6*7))\n".to_vec()))
+            .await
+            .unwrap();
         let mut screen = String::new();
         while !(screen.contains("31 97") && screen.contains("42")) {
             match session.channel.notices.recv().await.unwrap() {
@@ -75,7 +105,12 @@ async fn a_shell_echoes_resizes_and_a_command_reports_its_exit_code() {
 
         let mut parameters = std::collections::HashMap::new();
         parameters.insert("command".to_owned(), vec!["echo done; exit 5".to_owned()]);
-        let request = StartRequest { target: WEB.into(), document: Some("AWS-StartNonInteractiveCommand".into()), parameters, reason: Some("e2e".into()) };
+        let request = StartRequest {
+            target: WEB.into(),
+            document: Some("AWS-StartNonInteractiveCommand".into()),
+            parameters,
+            reason: Some("e2e".into()),
+        };
         let mut session = aws.open(&request, aws.driver_config()).await.unwrap();
         let (mut output, mut code) = (Vec::new(), None);
         let ending = loop {
@@ -101,15 +136,33 @@ async fn a_shells_first_size_and_keystrokes_survive_a_handler_that_is_not_ready_
         // window 1.5 s wide, so the first messages are refused and must be sent again.
         let mut fleet = Fleet::default_fleet();
         fleet.handler_ready_delay_ms = 1500;
-        let emulator = Emulator::start(EmulatorConfig { fleet, ..EmulatorConfig::default() }).await.unwrap();
+        let emulator =
+            Emulator::start(EmulatorConfig { fleet, ..EmulatorConfig::default() }).await.unwrap();
         let aws = aws(&emulator);
-        let mut session = aws.open(&StartRequest { target: WEB.into(), ..StartRequest::default() }, aws.driver_config()).await.unwrap();
-        session.channel.commands.send(Command::Resize(TerminalSize { cols: 83, rows: 29 })).await.unwrap();
-        session.channel.commands.send(Command::Data(b"stty size; echo ready-$((2*3))\n".to_vec())).await.unwrap();
+        let mut session = aws
+            .open(
+                &StartRequest { target: WEB.into(), ..StartRequest::default() },
+                aws.driver_config(),
+            )
+            .await
+            .unwrap();
+        session
+            .channel
+            .commands
+            .send(Command::Resize(TerminalSize { cols: 83, rows: 29 }))
+            .await
+            .unwrap();
+        session
+            .channel
+            .commands
+            .send(Command::Data(b"stty size; echo ready-$((2*3))\n".to_vec()))
+            .await
+            .unwrap();
         let mut screen = String::new();
         until_screen(&mut session.channel.notices, &mut screen, "ready-6").await;
         assert!(screen.contains("29 83"), "the first size reached the pty: {screen}");
-        let resent = session.channel.figures.messages_resent.load(std::sync::atomic::Ordering::Relaxed);
+        let resent =
+            session.channel.figures.messages_resent.load(std::sync::atomic::Ordering::Relaxed);
         assert!(resent > 0, "the refused input was sent again ({resent} resends)");
         session.terminate().await.unwrap();
     })
@@ -130,7 +183,11 @@ async fn multiplexed_and_basic_tunnels_carry_8_connections_of_64_mib_each_way() 
             eprintln!("{target}: 8 x 64 MiB each way in {:?}", started.elapsed());
             let figures = tunnel.figures();
             assert_eq!(figures.total_connections, 8);
-            assert!(figures.bytes_up >= 8 * 64 * MIB as u64 && figures.bytes_down >= 8 * 64 * MIB as u64, "{figures:?}");
+            assert!(
+                figures.bytes_up >= 8 * 64 * MIB as u64
+                    && figures.bytes_down >= 8 * 64 * MIB as u64,
+                "{figures:?}"
+            );
             tunnel.stop().await;
         }
     })
@@ -152,7 +209,15 @@ async fn the_remote_host_document_reaches_a_host_through_the_node() {
 
     // The agent refuses the instance metadata service: the session fails right after its
     // start, as on the real service, and the tunnel ends saying why.
-    let refused = within("opening the refused tunnel", aws.forward(&TunnelSpec { remote_host: Some("169.254.169.254".into()), ..spec(WEB, 80, 1) })).await.unwrap();
+    let refused = within(
+        "opening the refused tunnel",
+        aws.forward(&TunnelSpec {
+            remote_host: Some("169.254.169.254".into()),
+            ..spec(WEB, 80, 1)
+        }),
+    )
+    .await
+    .unwrap();
     let reason = within("the refused tunnel's end", refused.wait()).await;
     assert!(reason.contains("forbidden"), "{reason}");
 }
@@ -164,17 +229,26 @@ async fn a_tunnel_to_a_node_name_reaches_that_node_and_an_unknown_name_says_so()
     let emulator = emulator(false).await;
     let aws = aws(&emulator);
     let echo = echo_server().await;
-    let tunnel = within("a tunnel by name", unpaced_forward(&aws, &spec("web-1", echo, 1))).await.unwrap();
+    let tunnel =
+        within("a tunnel by name", unpaced_forward(&aws, &spec("web-1", echo, 1))).await.unwrap();
     let mut stream = tokio::net::TcpStream::connect(tunnel.local_addr()).await.unwrap();
     stream.write_all(b"ping").await.unwrap();
     let mut back = [0u8; 4];
     within("the echo", stream.read_exact(&mut back)).await.unwrap();
     assert_eq!(&back, b"ping");
     tunnel.stop().await;
-    assert!(emulator.service().sessions().iter().all(|s| s.target == WEB), "the session went to web-1's id");
+    assert!(
+        emulator.service().sessions().iter().all(|s| s.target == WEB),
+        "the session went to web-1's id"
+    );
 
-    let error = within("a tunnel to nobody", unpaced_forward(&aws, &spec("no-such-node", echo, 1))).await.unwrap_err();
-    assert!(matches!(error, OpenError::Target(airlock_core::inventory::TargetError::NoSuchName(_))), "{error:?}");
+    let error = within("a tunnel to nobody", unpaced_forward(&aws, &spec("no-such-node", echo, 1)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, OpenError::Target(airlock_core::inventory::TargetError::NoSuchName(_))),
+        "{error:?}"
+    );
     assert!(error.to_string().contains("give its id"), "{error}");
     assert_eq!(emulator.service().sessions().len(), 1, "no session for an unknown name");
 }
@@ -193,7 +267,8 @@ async fn a_slow_reader_that_only_receives_gets_every_byte() {
     let emulator = emulator(false).await;
     let aws = aws(&emulator);
     let server = ssm_emulator::testkit::one_way_server().await;
-    let tunnel = within("opening the tunnel", unpaced_forward(&aws, &spec(WEB, server, 1))).await.unwrap();
+    let tunnel =
+        within("opening the tunnel", unpaced_forward(&aws, &spec(WEB, server, 1))).await.unwrap();
     let addr = tunnel.local_addr();
     let size = 16 * MIB;
     let readers: Vec<_> = (0..2)
@@ -228,7 +303,8 @@ async fn a_closed_connections_late_data_does_not_stall_its_neighbours() {
     let emulator = emulator(false).await;
     let aws = aws(&emulator);
     let server = ssm_emulator::testkit::one_way_server().await;
-    let tunnel = within("opening the tunnel", unpaced_forward(&aws, &spec(WEB, server, 1))).await.unwrap();
+    let tunnel =
+        within("opening the tunnel", unpaced_forward(&aws, &spec(WEB, server, 1))).await.unwrap();
     let addr = tunnel.local_addr();
     // Eight connections each ask for 64 MiB (sixteen times the receive buffer between them),
     // read the first bytes to know the data flows, and hang up.
@@ -241,11 +317,18 @@ async fn a_closed_connections_late_data_does_not_stall_its_neighbours() {
         within("the first byte of a download", stream.read_exact(&mut first)).await.unwrap();
     }
     // Their neighbours still move data both ways, checked byte for byte.
-    within("a download after the hang-ups", ssm_emulator::testkit::download(addr, 8 * MIB)).await.unwrap();
-    within("an upload after the hang-ups", ssm_emulator::testkit::upload(addr, 8 * MIB)).await.unwrap();
+    within("a download after the hang-ups", ssm_emulator::testkit::download(addr, 8 * MIB))
+        .await
+        .unwrap();
+    within("an upload after the hang-ups", ssm_emulator::testkit::upload(addr, 8 * MIB))
+        .await
+        .unwrap();
     let figures = tunnel.figures();
     assert_eq!(figures.total_connections, 10);
-    assert!(figures.bytes_down < 8 * 64 * MIB as u64, "the hung-up downloads were not all carried: {figures:?}");
+    assert!(
+        figures.bytes_down < 8 * 64 * MIB as u64,
+        "the hung-up downloads were not all carried: {figures:?}"
+    );
     tunnel.stop().await;
 }
 
@@ -257,7 +340,9 @@ async fn in_basic_mode_no_byte_of_one_connection_reaches_the_next() {
     let emulator = emulator(false).await;
     let aws = aws(&emulator);
     let server = ssm_emulator::testkit::tagged_server().await;
-    let tunnel = within("opening the tunnel", unpaced_forward(&aws, &spec(LEGACY, server, 1))).await.unwrap();
+    let tunnel = within("opening the tunnel", unpaced_forward(&aws, &spec(LEGACY, server, 1)))
+        .await
+        .unwrap();
     let addr = tunnel.local_addr();
     let mut tags_seen = Vec::new();
     for round in 0..4 {
@@ -268,8 +353,15 @@ async fn in_basic_mode_no_byte_of_one_connection_reaches_the_next() {
         within("a connection's bytes", stream.read_exact(&mut received)).await.unwrap();
         let tag = received[0];
         let strangers = received.iter().filter(|&&b| b != tag).count();
-        assert_eq!(strangers, 0, "round {round}: {strangers} bytes of another connection among {tag:?}'s");
-        assert!(!tags_seen.contains(&tag), "round {round} got the bytes of an earlier connection ({})", tag as char);
+        assert_eq!(
+            strangers, 0,
+            "round {round}: {strangers} bytes of another connection among {tag:?}'s"
+        );
+        assert!(
+            !tags_seen.contains(&tag),
+            "round {round} got the bytes of an earlier connection ({})",
+            tag as char
+        );
         tags_seen.push(tag);
         drop(stream);
     }
@@ -284,7 +376,8 @@ async fn connections_beyond_the_cap_are_turned_away_and_counted() {
     let emulator = emulator(false).await;
     let aws = aws(&emulator);
     let echo = echo_server().await;
-    let tunnel = within("opening the tunnel", unpaced_forward(&aws, &spec(WEB, echo, 1))).await.unwrap();
+    let tunnel =
+        within("opening the tunnel", unpaced_forward(&aws, &spec(WEB, echo, 1))).await.unwrap();
     let addr = tunnel.local_addr();
     let mut open = Vec::new();
     for i in 0..MAX_CONNECTIONS {
@@ -308,7 +401,9 @@ async fn connections_beyond_the_cap_are_turned_away_and_counted() {
     let mut leaving = open.pop().unwrap();
     leaving.shutdown().await.unwrap();
     let mut rest = Vec::new();
-    within("the tunnel's close of the leaving connection", leaving.read_to_end(&mut rest)).await.unwrap();
+    within("the tunnel's close of the leaving connection", leaving.read_to_end(&mut rest))
+        .await
+        .unwrap();
     let mut again = tokio::net::TcpStream::connect(addr).await.unwrap();
     again.write_all(b"again").await.unwrap();
     let mut back = [0u8; 5];
@@ -338,7 +433,11 @@ async fn a_pool_of_four_sessions_spreads_connections_least_loaded_first() {
             stream.read_exact(&mut back).await.unwrap();
             assert_eq!(back, [i as u8; 100], "connection {i} is carried");
         }
-        assert_eq!(tunnel.connections_per_session(), vec![2, 2, 2, 2], "least loaded first spreads 8 connections evenly");
+        assert_eq!(
+            tunnel.connections_per_session(),
+            vec![2, 2, 2, 2],
+            "least loaded first spreads 8 connections evenly"
+        );
         assert_eq!(tunnel.figures().open_connections, 8);
         drop(held);
         tunnel.stop().await;
@@ -353,10 +452,23 @@ async fn transfers_survive_loss_duplication_reordering_and_three_socket_kills() 
         let emulator = emulator(false).await;
         let aws = aws(&emulator);
         let port = transfer_server(16 * MIB).await;
-        let lossy = DirectionFaults { drop: 0.01, duplicate: 0.01, reorder: 0.01, ..DirectionFaults::default() };
+        let lossy = DirectionFaults {
+            drop: 0.01,
+            duplicate: 0.01,
+            reorder: 0.01,
+            ..DirectionFaults::default()
+        };
         for target in [WEB, LEGACY] {
             let before = emulator.metrics().snapshot().links_killed;
-            emulator.faults().set(FaultConfig { to_client: lossy.clone(), to_agent: lossy.clone(), close_after_frames: Some(40_000), ..FaultConfig::default() }).unwrap();
+            emulator
+                .faults()
+                .set(FaultConfig {
+                    to_client: lossy.clone(),
+                    to_agent: lossy.clone(),
+                    close_after_frames: Some(40_000),
+                    ..FaultConfig::default()
+                })
+                .unwrap();
             let tunnel = unpaced_forward(&aws, &spec(target, port, 1)).await.unwrap();
             transfers(&tunnel, 8, 16 * MIB).await;
             let kills = emulator.metrics().snapshot().links_killed - before;
@@ -375,7 +487,10 @@ async fn a_taken_local_port_and_bad_tunnels_fail_before_any_session_starts() {
     let emulator = emulator(true).await;
     let aws = aws(&emulator);
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let error = aws.forward(&TunnelSpec { local: taken.local_addr().unwrap(), ..spec(WEB, 80, 1) }).await.unwrap_err();
+    let error = aws
+        .forward(&TunnelSpec { local: taken.local_addr().unwrap(), ..spec(WEB, 80, 1) })
+        .await
+        .unwrap_err();
     assert!(matches!(error, OpenError::PortInUse { .. }), "{error}");
     assert!(error.to_string().contains("already in use"));
     assert!(matches!(aws.forward(&spec(WEB, 80, 0)).await, Err(OpenError::Invalid(_))));
@@ -392,8 +507,15 @@ async fn a_silent_link_is_noticed_and_replaced_without_losing_the_shell() {
         let aws = aws(&emulator);
         // Short heartbeat settings so the test does not wait the default 50 s; the mechanism
         // is the same.
-        let config = DriverConfig { heartbeat: Duration::from_millis(200), dead_after: Duration::from_secs(2), ..aws.driver_config() };
-        let mut session = aws.open(&StartRequest { target: WEB.into(), ..StartRequest::default() }, config).await.unwrap();
+        let config = DriverConfig {
+            heartbeat: Duration::from_millis(200),
+            dead_after: Duration::from_secs(2),
+            ..aws.driver_config()
+        };
+        let mut session = aws
+            .open(&StartRequest { target: WEB.into(), ..StartRequest::default() }, config)
+            .await
+            .unwrap();
         session.channel.commands.send(Command::Data(b"echo fir''st\n".to_vec())).await.unwrap();
         let mut screen = String::new();
         until_screen(&mut session.channel.notices, &mut screen, "first").await;
@@ -429,9 +551,24 @@ async fn a_far_side_that_stops_reading_is_noticed_while_this_end_is_sending() {
     tokio::time::timeout(HANG_GUARD, async {
         let emulator = emulator(false).await;
         let aws = aws(&emulator);
-        let config = DriverConfig { heartbeat: Duration::from_millis(200), dead_after: Duration::from_secs(5), message_rate: None, ..aws.driver_config() };
-        let mut session = aws.open(&StartRequest { target: WEB.into(), ..StartRequest::default() }, config).await.unwrap();
-        session.channel.commands.send(Command::Data(b"stty raw -echo; head -c 33554432 | wc -c; stty sane; echo do''ne\n".to_vec())).await.unwrap();
+        let config = DriverConfig {
+            heartbeat: Duration::from_millis(200),
+            dead_after: Duration::from_secs(5),
+            message_rate: None,
+            ..aws.driver_config()
+        };
+        let mut session = aws
+            .open(&StartRequest { target: WEB.into(), ..StartRequest::default() }, config)
+            .await
+            .unwrap();
+        session
+            .channel
+            .commands
+            .send(Command::Data(
+                b"stty raw -echo; head -c 33554432 | wc -c; stty sane; echo do''ne\n".to_vec(),
+            ))
+            .await
+            .unwrap();
         let ready = session.ready().await.unwrap();
         assert_eq!(ready.kind, ssm_protocol::handshake::SessionKind::Shell);
         emulator.faults().set(FaultConfig { silent: true, ..FaultConfig::default() }).unwrap();
@@ -458,14 +595,21 @@ async fn a_far_side_that_stops_reading_is_noticed_while_this_end_is_sending() {
         sender.await.unwrap();
         let mut screen = String::new();
         until_screen(&mut session.channel.notices, &mut screen, "done").await;
-        assert!(screen.contains(&(512 * 64 * 1024).to_string()), "every byte arrived once: {screen}");
+        assert!(
+            screen.contains(&(512 * 64 * 1024).to_string()),
+            "every byte arrived once: {screen}"
+        );
         session.terminate().await.unwrap();
     })
     .await
     .unwrap();
 }
 
-async fn until_screen(notices: &mut tokio::sync::mpsc::Receiver<Notice>, screen: &mut String, needle: &str) {
+async fn until_screen(
+    notices: &mut tokio::sync::mpsc::Receiver<Notice>,
+    screen: &mut String,
+    needle: &str,
+) {
     while !screen.contains(needle) {
         match notices.recv().await.expect("the session's task stopped") {
             Notice::Data(bytes) => screen.push_str(&String::from_utf8_lossy(&bytes)),
@@ -480,18 +624,23 @@ async fn ten_thousand_nodes_list_with_names_and_tags_and_filter() {
     tokio::time::timeout(HANG_GUARD, async {
         let mut fleet = Fleet::default_fleet();
         fleet.extra_nodes = 10_000;
-        let emulator = Emulator::start(EmulatorConfig { fleet, ..EmulatorConfig::default() }).await.unwrap();
+        let emulator =
+            Emulator::start(EmulatorConfig { fleet, ..EmulatorConfig::default() }).await.unwrap();
         let aws = aws(&emulator);
         let listing = aws.list_nodes().await.unwrap();
         assert!(listing.gaps.is_empty(), "the demo key may call everything: {:?}", listing.gaps);
         let nodes = listing.nodes;
         assert_eq!(nodes.len(), emulator.service().nodes().len(), "every page is read");
-        let sample = nodes.iter().find(|n| n.id == "i-00000f00000001234").expect("a synthetic node");
+        let sample =
+            nodes.iter().find(|n| n.id == "i-00000f00000001234").expect("a synthetic node");
         assert_eq!(sample.name, "fleet-04660", "the Name tag comes from DescribeInstances");
         assert_eq!(sample.tags.get("team").map(String::as_str), Some("web"));
         assert_eq!(sample.state, "running");
         let onprem = nodes.iter().find(|n| n.is_on_premises()).expect("the on-premises node");
-        assert!(!onprem.name.is_empty() && onprem.tags.contains_key("env"), "on-premises tags come from ListTagsForResource: {onprem:?}");
+        assert!(
+            !onprem.name.is_empty() && onprem.tags.contains_key("env"),
+            "on-premises tags come from ListTagsForResource: {onprem:?}"
+        );
         let filter = airlock_core::inventory::NodeFilter {
             text: "fleet-0".into(),
             tags: vec![airlock_core::inventory::NodeFilter::parse_tag("env=prod")],
@@ -502,7 +651,11 @@ async fn ten_thousand_nodes_list_with_names_and_tags_and_filter() {
             .service()
             .nodes()
             .iter()
-            .filter(|n| n.name.starts_with("fleet-0") && n.tags.get("env").map(String::as_str) == Some("prod") && n.ping_status == "Online")
+            .filter(|n| {
+                n.name.starts_with("fleet-0")
+                    && n.tags.get("env").map(String::as_str) == Some("prod")
+                    && n.ping_status == "Online"
+            })
             .count();
         assert_eq!(filter.apply(&nodes).count(), expected);
     })
@@ -520,7 +673,11 @@ struct Cli {
 impl Cli {
     fn new(emulator: &RunningEmulator) -> Cli {
         let home = tempfile::tempdir().unwrap();
-        std::fs::write(home.path().join("emulator-ca.pem"), emulator.ca_pem().expect("the emulator serves TLS")).unwrap();
+        std::fs::write(
+            home.path().join("emulator-ca.pem"),
+            emulator.ca_pem().expect("the emulator serves TLS"),
+        )
+        .unwrap();
         Cli { home, endpoint: emulator.endpoint_url() }
     }
 
@@ -546,12 +703,23 @@ impl Cli {
     }
 
     async fn run(&self, args: &[&str], input: &[u8]) -> (i32, String, String) {
-        let mut child = self.command().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(input).await.unwrap();
         drop(stdin);
         let output = child.wait_with_output().await.unwrap();
-        (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     }
 }
 
@@ -565,8 +733,20 @@ async fn a_trace_log_names_no_key_unless_the_signing_crates_are_asked_for() {
         let cli = &cli;
         async move {
             let mut command = cli.command();
-            command.env("AIRLOCK_LOG", log).args(["shell", WEB, "--document", "AWS-StartNonInteractiveCommand", "--parameter", "command=echo traced"]);
-            let output = within("a traced command", command.stdout(Stdio::piped()).stderr(Stdio::piped()).output()).await.unwrap();
+            command.env("AIRLOCK_LOG", log).args([
+                "shell",
+                WEB,
+                "--document",
+                "AWS-StartNonInteractiveCommand",
+                "--parameter",
+                "command=echo traced",
+            ]);
+            let output = within(
+                "a traced command",
+                command.stdout(Stdio::piped()).stderr(Stdio::piped()).output(),
+            )
+            .await
+            .unwrap();
             assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "traced");
             String::from_utf8_lossy(&output.stderr).into_owned()
         }
@@ -579,7 +759,10 @@ async fn a_trace_log_names_no_key_unless_the_signing_crates_are_asked_for() {
     }
     assert!(!trace.contains(DEMO_ACCESS_KEY_ID), "the key id is in a trace log");
     let asked = run("trace,aws_sigv4=trace,aws_smithy_runtime=trace,aws_smithy_runtime_api=trace,aws_runtime=trace").await;
-    assert!(asked.contains(DEMO_ACCESS_KEY_ID), "the probe cannot see the key id even where it is logged");
+    assert!(
+        asked.contains(DEMO_ACCESS_KEY_ID),
+        "the probe cannot see the key id even where it is logged"
+    );
 }
 
 /// `airlock sessions` lists the place's active sessions, `airlock terminate` ends one, and
@@ -589,7 +772,11 @@ async fn the_cli_lists_sessions_and_terminates_one() {
     let emulator = emulator(false).await;
     let cli = Cli::new(&emulator);
     let aws = aws(&emulator);
-    let request = StartRequest { target: WEB.into(), reason: Some("patching web-1".into()), ..StartRequest::default() };
+    let request = StartRequest {
+        target: WEB.into(),
+        reason: Some("patching web-1".into()),
+        ..StartRequest::default()
+    };
     let mut session = within("a shell", aws.open(&request, aws.driver_config())).await.unwrap();
     within("the shell ready", session.ready()).await.unwrap();
     let id = session.session_id.clone();
@@ -597,8 +784,16 @@ async fn the_cli_lists_sessions_and_terminates_one() {
     let (code, out, err) = cli.run(&["sessions", "--json"], b"").await;
     assert_eq!(code, 0, "{err}");
     let active: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let listed = active.as_array().unwrap().iter().find(|s| s["id"] == id.as_str()).expect("the session is listed");
-    assert_eq!((listed["target"].as_str(), listed["reason"].as_str()), (Some(WEB), Some("patching web-1")));
+    let listed = active
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .expect("the session is listed");
+    assert_eq!(
+        (listed["target"].as_str(), listed["reason"].as_str()),
+        (Some(WEB), Some("patching web-1"))
+    );
     assert!(listed["started"].as_str().unwrap().ends_with('Z'), "{listed}");
 
     let (code, _, err) = cli.run(&["terminate", &id], b"").await;
@@ -607,7 +802,8 @@ async fn the_cli_lists_sessions_and_terminates_one() {
     let (_, out, _) = cli.run(&["sessions", "--json"], b"").await;
     assert!(!out.contains(&id), "no longer active: {out}");
     let (_, out, _) = cli.run(&["sessions", "--history"], b"").await;
-    let line = out.lines().find(|l| l.contains(&id)).unwrap_or_else(|| panic!("in the history: {out}"));
+    let line =
+        out.lines().find(|l| l.contains(&id)).unwrap_or_else(|| panic!("in the history: {out}"));
     assert!(line.contains("Terminated") && line.contains("patching web-1"), "{line}");
     drop(session);
 }
@@ -622,12 +818,27 @@ async fn the_cli_lists_nodes_runs_shells_and_commands() {
         let nodes: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(nodes.as_array().unwrap().len(), emulator.service().nodes().len());
         let (_, out, _) = cli.run(&["nodes", "--tag", "team=data", "--ping", "online"], b"").await;
-        assert!(out.contains("legacy-db") && !out.contains("batch-old") && !out.contains("web-1"), "{out}");
+        assert!(
+            out.contains("legacy-db") && !out.contains("batch-old") && !out.contains("web-1"),
+            "{out}"
+        );
 
         let (code, out, err) = cli.run(&["shell", "web-1"], b"echo $((6*7))\nexit\n").await;
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("42"), "{out}");
-        let (code, out, _) = cli.run(&["shell", WEB, "--document", "AWS-StartNonInteractiveCommand", "--parameter", "command=echo hi; exit 4"], b"").await;
+        let (code, out, _) = cli
+            .run(
+                &[
+                    "shell",
+                    WEB,
+                    "--document",
+                    "AWS-StartNonInteractiveCommand",
+                    "--parameter",
+                    "command=echo hi; exit 4",
+                ],
+                b"",
+            )
+            .await;
         assert_eq!((code, out.trim()), (4, "hi"));
     })
     .await
@@ -640,7 +851,13 @@ async fn ssh_proxy_carries_bytes_both_ways() {
         let emulator = emulator(true).await;
         let cli = Cli::new(&emulator);
         let echo = echo_server().await;
-        let mut child = cli.command().args(["ssh-proxy", "web-1", "--port", &echo.to_string()]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut child = cli
+            .command()
+            .args(["ssh-proxy", "web-1", "--port", &echo.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         let mut stdin = child.stdin.take().unwrap();
         let mut stdout = child.stdout.take().unwrap();
         let sent: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
@@ -668,21 +885,42 @@ async fn the_cli_forwards_and_runs_saved_profiles() {
         let emulator = emulator(true).await;
         let cli = Cli::new(&emulator);
         let echo = echo_server().await;
-        let (code, _, err) = cli.run(&["profile", "add", "echo", "web-1", "--port", &echo.to_string(), "--sessions", "2"], b"").await;
+        let (code, _, err) = cli
+            .run(
+                &[
+                    "profile",
+                    "add",
+                    "echo",
+                    "web-1",
+                    "--port",
+                    &echo.to_string(),
+                    "--sessions",
+                    "2",
+                ],
+                b"",
+            )
+            .await;
         assert_eq!(code, 0, "{err}");
         let (_, out, _) = cli.run(&["profile", "list", "--json"], b"").await;
         let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(listed[0]["name"], "echo");
         assert_eq!(listed[0]["sessions"], 2);
-        let (code, _, err) = cli.run(&["profile", "add", "echo", "web-1", "--port", "1"], b"").await;
+        let (code, _, err) =
+            cli.run(&["profile", "add", "echo", "web-1", "--port", "1"], b"").await;
         assert_eq!(code, 1);
         assert!(err.contains("exists already"), "{err}");
 
-        let mut child = cli.command().args(["profile", "run", "echo"]).stdout(Stdio::piped()).spawn().unwrap();
+        let mut child =
+            cli.command().args(["profile", "run", "echo"]).stdout(Stdio::piped()).spawn().unwrap();
         let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line).await.unwrap();
-        let addr: SocketAddr = line.trim().strip_prefix("Listening on ").unwrap_or_else(|| panic!("{line:?}")).parse().unwrap();
+        let addr: SocketAddr = line
+            .trim()
+            .strip_prefix("Listening on ")
+            .unwrap_or_else(|| panic!("{line:?}"))
+            .parse()
+            .unwrap();
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         stream.write_all(b"through a saved profile").await.unwrap();
         let mut back = [0u8; 23];
@@ -722,7 +960,11 @@ async fn every_bad_input_gets_an_error_that_says_what_to_do() {
             assert!(err.contains(needle), "{args:?} said {err:?}, expected {needle:?}");
         }
         let mut no_credentials = cli.command();
-        no_credentials.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").args(["nodes"]).stderr(Stdio::piped());
+        no_credentials
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .args(["nodes"])
+            .stderr(Stdio::piped());
         let output = no_credentials.output().await.unwrap();
         let err = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1));

@@ -42,16 +42,32 @@ async fn emulator(fleet: Fleet) -> RunningEmulator {
 
 fn aws(emulator: &RunningEmulator) -> Aws {
     let key = emulator.credentials();
-    Aws::direct(&DirectEndpoint::new(emulator.endpoint_url(), emulator.region(), (&key.access_key_id, &key.secret_access_key), emulator.ca_pem())).unwrap()
+    Aws::direct(&DirectEndpoint::new(
+        emulator.endpoint_url(),
+        emulator.region(),
+        (&key.access_key_id, &key.secret_access_key),
+        emulator.ca_pem(),
+    ))
+    .unwrap()
 }
 
 async fn within<F: std::future::Future>(future: F) -> F::Output {
     tokio::time::timeout(HANG_GUARD, future).await.expect("the test hung")
 }
 
-async fn open(aws: &Aws, document: Option<&str>, parameters: &[(&str, &str)]) -> (OpenSession, Ready) {
-    let parameters: HashMap<String, Vec<String>> = parameters.iter().map(|(k, v)| ((*k).to_owned(), vec![(*v).to_owned()])).collect();
-    let request = StartRequest { target: WEB.into(), document: document.map(str::to_owned), parameters, reason: None };
+async fn open(
+    aws: &Aws,
+    document: Option<&str>,
+    parameters: &[(&str, &str)],
+) -> (OpenSession, Ready) {
+    let parameters: HashMap<String, Vec<String>> =
+        parameters.iter().map(|(k, v)| ((*k).to_owned(), vec![(*v).to_owned()])).collect();
+    let request = StartRequest {
+        target: WEB.into(),
+        document: document.map(str::to_owned),
+        parameters,
+        reason: None,
+    };
     let mut session = aws.open(&request, aws.driver_config()).await.expect("the session starts");
     let ready = session.ready().await.expect("the session is ready");
     (session, ready)
@@ -62,7 +78,10 @@ async fn until(session: &mut OpenSession, screen: &mut Vec<u8>, needle: &str) {
     while !String::from_utf8_lossy(screen).contains(needle) {
         match session.channel.notices.recv().await.expect("the session's task stopped") {
             Notice::Data(bytes) => screen.extend(bytes),
-            Notice::Ended(ending) => panic!("the session ended before {needle:?}: {ending}; saw {:?}", String::from_utf8_lossy(screen)),
+            Notice::Ended(ending) => panic!(
+                "the session ended before {needle:?}: {ending}; saw {:?}",
+                String::from_utf8_lossy(screen)
+            ),
             _ => {}
         }
     }
@@ -83,7 +102,10 @@ async fn to_the_end(session: &mut OpenSession) -> (Vec<u8>, Option<i32>, Ending)
 
 fn assert_encrypted(ready: &Ready) {
     assert_eq!(ready.encrypted_with.as_deref(), Some(ALIAS), "the key the preferences name");
-    assert_eq!(ready.customer_message, "This session is encrypted using AWS KMS.", "the agent's HandshakeComplete message");
+    assert_eq!(
+        ready.customer_message, "This session is encrypted using AWS KMS.",
+        "the agent's HandshakeComplete message"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -93,8 +115,18 @@ async fn an_encrypted_shell_echoes_and_resizes() {
         let aws = aws(&emulator);
         let (mut session, ready) = open(&aws, None, &[]).await;
         assert_encrypted(&ready);
-        session.channel.commands.send(Command::Resize(TerminalSize { cols: 91, rows: 27 })).await.unwrap();
-        session.channel.commands.send(Command::Data(b"stty size; echo sealed-$((40+2))\n".to_vec())).await.unwrap();
+        session
+            .channel
+            .commands
+            .send(Command::Resize(TerminalSize { cols: 91, rows: 27 }))
+            .await
+            .unwrap();
+        session
+            .channel
+            .commands
+            .send(Command::Data(b"stty size; echo sealed-$((40+2))\n".to_vec()))
+            .await
+            .unwrap();
         let mut screen = Vec::new();
         until(&mut session, &mut screen, "sealed-42").await;
         assert!(String::from_utf8_lossy(&screen).contains("27 91"), "the size reached the pty");
@@ -109,7 +141,12 @@ async fn encrypted_commands_carry_a_large_output_byte_exact_and_their_exit_code(
         let emulator = emulator(encrypted_fleet()).await;
         let aws = aws(&emulator);
         // Non-interactive: pipes, so the output is exactly what the command wrote.
-        let (mut session, ready) = open(&aws, Some("AWS-StartNonInteractiveCommand"), &[("command", "seq 1 200000; exit 3")]).await;
+        let (mut session, ready) = open(
+            &aws,
+            Some("AWS-StartNonInteractiveCommand"),
+            &[("command", "seq 1 200000; exit 3")],
+        )
+        .await;
         assert_encrypted(&ready);
         let (output, code, ending) = to_the_end(&mut session).await;
         let expected: String = (1..=200_000).map(|n| format!("{n}\n")).collect();
@@ -119,13 +156,27 @@ async fn encrypted_commands_carry_a_large_output_byte_exact_and_their_exit_code(
         assert!(matches!(ending, Ending::Closed { .. }), "{ending:?}");
 
         // Interactive: a pty, so keystrokes and a resize reach it.
-        let (mut session, ready) = open(&aws, Some("AWS-StartInteractiveCommand"), &[("command", "read line; stty size; echo got-$line")]).await;
+        let (mut session, ready) = open(
+            &aws,
+            Some("AWS-StartInteractiveCommand"),
+            &[("command", "read line; stty size; echo got-$line")],
+        )
+        .await;
         assert_encrypted(&ready);
-        session.channel.commands.send(Command::Resize(TerminalSize { cols: 70, rows: 20 })).await.unwrap();
+        session
+            .channel
+            .commands
+            .send(Command::Resize(TerminalSize { cols: 70, rows: 20 }))
+            .await
+            .unwrap();
         session.channel.commands.send(Command::Data(b"kms\r".to_vec())).await.unwrap();
         let mut screen = Vec::new();
         until(&mut session, &mut screen, "got-kms").await;
-        assert!(String::from_utf8_lossy(&screen).contains("20 70"), "{}", String::from_utf8_lossy(&screen));
+        assert!(
+            String::from_utf8_lossy(&screen).contains("20 70"),
+            "{}",
+            String::from_utf8_lossy(&screen)
+        );
     })
     .await;
 }
@@ -136,9 +187,22 @@ async fn a_port_session_on_the_same_fleet_is_not_encrypted() {
         let emulator = emulator(encrypted_fleet()).await;
         let aws = aws(&emulator);
         let echo = echo_server().await;
-        let (_, ready) = open(&aws, Some("AWS-StartPortForwardingSession"), &[("portNumber", &echo.to_string())]).await;
+        let (_, ready) = open(
+            &aws,
+            Some("AWS-StartPortForwardingSession"),
+            &[("portNumber", &echo.to_string())],
+        )
+        .await;
         assert_eq!(ready.encrypted_with, None, "the agent never encrypts Port sessions");
-        let spec = TunnelSpec { target: WEB.into(), remote_port: echo, remote_host: None, local: SocketAddr::from(([127, 0, 0, 1], 0)), sessions: 1, reason: None, document: None };
+        let spec = TunnelSpec {
+            target: WEB.into(),
+            remote_port: echo,
+            remote_host: None,
+            local: SocketAddr::from(([127, 0, 0, 1], 0)),
+            sessions: 1,
+            reason: None,
+            document: None,
+        };
         let tunnel = aws.forward(&spec).await.unwrap();
         let mut stream = tokio::net::TcpStream::connect(tunnel.local_addr()).await.unwrap();
         stream.write_all(b"plain port").await.unwrap();
@@ -159,8 +223,18 @@ async fn an_encrypted_session_resumes_after_socket_kills_with_nothing_lost() {
         assert_encrypted(&ready);
         // Every socket dies after 40 frames; the session resumes on a new one each time, with
         // its keys and its sequence numbers, and the agent's output goes on where it was.
-        emulator.faults().set(FaultConfig { close_after_frames: Some(40), ..FaultConfig::default() }).unwrap();
-        session.channel.commands.send(Command::Data(b"for i in $(seq 1 20000); do echo line-$i; done; echo done-$((1+1))\n".to_vec())).await.unwrap();
+        emulator
+            .faults()
+            .set(FaultConfig { close_after_frames: Some(40), ..FaultConfig::default() })
+            .unwrap();
+        session
+            .channel
+            .commands
+            .send(Command::Data(
+                b"for i in $(seq 1 20000); do echo line-$i; done; echo done-$((1+1))\n".to_vec(),
+            ))
+            .await
+            .unwrap();
         let mut screen = Vec::new();
         let mut reconnects = 0;
         while !String::from_utf8_lossy(&screen).contains("done-2") {
@@ -173,7 +247,10 @@ async fn an_encrypted_session_resumes_after_socket_kills_with_nothing_lost() {
         }
         emulator.faults().set(FaultConfig::default()).unwrap();
         let text = String::from_utf8_lossy(&screen);
-        assert!(reconnects >= 2 && emulator.metrics().snapshot().links_killed >= 2, "the sockets were killed ({reconnects} reconnects)");
+        assert!(
+            reconnects >= 2 && emulator.metrics().snapshot().links_killed >= 2,
+            "the sockets were killed ({reconnects} reconnects)"
+        );
         for i in 1..=20000 {
             assert!(text.contains(&format!("line-{i}\r\n")), "line-{i} was lost");
         }
@@ -203,7 +280,10 @@ async fn each_kms_failure_says_what_to_do() {
         fleet.credentials[0].deny = vec!["kms:GenerateDataKey".into()];
         let emulator = emulator(fleet).await;
         let message = ended(start(aws(&emulator)).await);
-        assert!(message.contains(&format!("the session needs kms:GenerateDataKey on {ALIAS}")), "{message}");
+        assert!(
+            message.contains(&format!("the session needs kms:GenerateDataKey on {ALIAS}")),
+            "{message}"
+        );
         assert!(message.contains("IAM policy"), "{message}");
         let id = emulator.service().sessions().pop().unwrap().id;
         let session = emulator.service().session_ended(&id).await;
@@ -230,7 +310,11 @@ async fn each_kms_failure_says_what_to_do() {
         fleet.nodes[0].kms_target_id = Some("ecs:cluster_task_runtime".into());
         let emulator = self::emulator(fleet).await;
         let message = ended(start(aws(&emulator)).await);
-        assert!(message.contains("Encountered error while initiating handshake. Fetching data key failed"), "the agent's words: {message}");
+        assert!(
+            message
+                .contains("Encountered error while initiating handshake. Fetching data key failed"),
+            "the agent's words: {message}"
+        );
     })
     .await;
 }
@@ -238,7 +322,11 @@ async fn each_kms_failure_says_what_to_do() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_as_runs_the_shell_as_that_user_and_fails_as_the_agent_does_without_it() {
     within(async {
-        let am_root = std::process::Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false);
+        let am_root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false);
         let mut fleet = Fleet::default_fleet();
         fleet.preferences.run_as_enabled = true;
         fleet.preferences.run_as_default_user = "nobody".into();
@@ -248,7 +336,12 @@ async fn run_as_runs_the_shell_as_that_user_and_fails_as_the_agent_does_without_
         let mut session = aws.open(&request, aws.driver_config()).await.unwrap();
         if am_root {
             session.ready().await.unwrap();
-            session.channel.commands.send(Command::Data(b"echo user-$(id -un)\n".to_vec())).await.unwrap();
+            session
+                .channel
+                .commands
+                .send(Command::Data(b"echo user-$(id -un)\n".to_vec()))
+                .await
+                .unwrap();
             let mut screen = Vec::new();
             until(&mut session, &mut screen, "user-nobody").await;
             session.terminate().await.unwrap();
@@ -267,8 +360,15 @@ async fn run_as_runs_the_shell_as_that_user_and_fails_as_the_agent_does_without_
         let aws = self::aws(&emulator);
         let mut session = aws.open(&request, aws.driver_config()).await.unwrap();
         let message = session.ready().await.unwrap_err().to_string();
-        let expected = if am_root { "failed to start pty since RunAs user no-such-user-4f2a does not exist" } else { "must run as root to use RunAs" };
-        assert!(message.contains(expected), "the caller's SSMSessionRunAs tag wins over the default user: {message}");
+        let expected = if am_root {
+            "failed to start pty since RunAs user no-such-user-4f2a does not exist"
+        } else {
+            "must run as root to use RunAs"
+        };
+        assert!(
+            message.contains(expected),
+            "the caller's SSMSessionRunAs tag wins over the default user: {message}"
+        );
     })
     .await;
 }
@@ -285,12 +385,22 @@ async fn the_idle_timeout_the_maximum_duration_and_the_shell_profile_apply() {
         let aws = aws(&emulator);
         let (mut session, _) = open(&aws, None, &[]).await;
         // The marker's colons appear only in the output, not in the echoed profile or command.
-        session.channel.commands.send(Command::Data(b"echo profile:$PROFILE_RAN:\n".to_vec())).await.unwrap();
+        session
+            .channel
+            .commands
+            .send(Command::Data(b"echo profile:$PROFILE_RAN:\n".to_vec()))
+            .await
+            .unwrap();
         let mut screen = Vec::new();
         until(&mut session, &mut screen, "profile:yes-it-did:").await;
         // Then nothing more is typed.
         let (_, _, ending) = to_the_end(&mut session).await;
-        assert_eq!(ending, Ending::Closed { output: "Your session timed out due to inactivity and has been terminated.".into() });
+        assert_eq!(
+            ending,
+            Ending::Closed {
+                output: "Your session timed out due to inactivity and has been terminated.".into()
+            }
+        );
 
         let mut fleet = Fleet::default_fleet();
         fleet.minute_seconds = 0.5;
@@ -299,9 +409,20 @@ async fn the_idle_timeout_the_maximum_duration_and_the_shell_profile_apply() {
         let aws = self::aws(&emulator);
         let (mut session, _) = open(&aws, None, &[]).await;
         // Busy all along: the maximum duration ends it anyway.
-        session.channel.commands.send(Command::Data(b"while true; do echo busy; sleep 0.05; done\n".to_vec())).await.unwrap();
+        session
+            .channel
+            .commands
+            .send(Command::Data(b"while true; do echo busy; sleep 0.05; done\n".to_vec()))
+            .await
+            .unwrap();
         let (_, _, ending) = to_the_end(&mut session).await;
-        assert_eq!(ending, Ending::Closed { output: "Your session has reached its maximum duration and has been terminated.".into() });
+        assert_eq!(
+            ending,
+            Ending::Closed {
+                output: "Your session has reached its maximum duration and has been terminated."
+                    .into()
+            }
+        );
         let record = emulator.service().sessions().pop().unwrap();
         assert_eq!(record.details.as_deref(), Some("maximum session duration"));
     })
@@ -334,10 +455,16 @@ async fn airlock_shell_says_the_session_is_encrypted() {
         let mut child = output;
         child.stdin.take().unwrap().write_all(b"echo $((6*7))\nexit\n").await.unwrap();
         let output = child.wait_with_output().await.unwrap();
-        let (out, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        let (out, err) =
+            (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         assert!(output.status.success(), "{err}");
         assert!(out.contains("42"), "{out}");
-        assert!(err.contains(&format!("[airlock] This session is encrypted using AWS KMS. (KMS key {ALIAS})")), "{err}");
+        assert!(
+            err.contains(&format!(
+                "[airlock] This session is encrypted using AWS KMS. (KMS key {ALIAS})"
+            )),
+            "{err}"
+        );
     })
     .await;
 }

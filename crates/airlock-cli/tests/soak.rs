@@ -26,19 +26,57 @@ fn hex(bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tunnel_soaks_up_loss_duplication_reordering_and_socket_kills() {
-    let mib: usize = std::env::var("AIRLOCK_SOAK_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
+    let mib: usize =
+        std::env::var("AIRLOCK_SOAK_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
     let per_connection = mib * MIB / CONNECTIONS as usize;
-    let emulator = Emulator::start(EmulatorConfig { fleet: Fleet::default_fleet(), paced: false, ..EmulatorConfig::default() }).await.unwrap();
+    let emulator = Emulator::start(EmulatorConfig {
+        fleet: Fleet::default_fleet(),
+        paced: false,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
     let key = emulator.credentials();
-    let aws = Aws::direct(&DirectEndpoint::new(emulator.endpoint_url(), emulator.region(), (&key.access_key_id, &key.secret_access_key), emulator.ca_pem())).unwrap();
+    let aws = Aws::direct(&DirectEndpoint::new(
+        emulator.endpoint_url(),
+        emulator.region(),
+        (&key.access_key_id, &key.secret_access_key),
+        emulator.ca_pem(),
+    ))
+    .unwrap();
     let port = transfer_server(per_connection).await;
-    let lossy = DirectionFaults { drop: 0.01, duplicate: 0.01, reorder: 0.01, ..DirectionFaults::default() };
-    emulator.faults().set(FaultConfig { to_client: lossy.clone(), to_agent: lossy, close_after_frames: Some(20_000), ..FaultConfig::default() }).unwrap();
-    let spec = TunnelSpec { target: "i-0a1b2c3d4e5f60001".into(), remote_port: port, remote_host: None, local: SocketAddr::from(([127, 0, 0, 1], 0)), sessions: 1, reason: None, document: None };
-    let tunnel = aws.forward_with(&spec, DriverConfig { message_rate: None, ..aws.driver_config() }).await.unwrap();
+    let lossy = DirectionFaults {
+        drop: 0.01,
+        duplicate: 0.01,
+        reorder: 0.01,
+        ..DirectionFaults::default()
+    };
+    emulator
+        .faults()
+        .set(FaultConfig {
+            to_client: lossy.clone(),
+            to_agent: lossy,
+            close_after_frames: Some(20_000),
+            ..FaultConfig::default()
+        })
+        .unwrap();
+    let spec = TunnelSpec {
+        target: "i-0a1b2c3d4e5f60001".into(),
+        remote_port: port,
+        remote_host: None,
+        local: SocketAddr::from(([127, 0, 0, 1], 0)),
+        sessions: 1,
+        reason: None,
+        document: None,
+    };
+    let tunnel = aws
+        .forward_with(&spec, DriverConfig { message_rate: None, ..aws.driver_config() })
+        .await
+        .unwrap();
     let started = Instant::now();
     let addr = tunnel.local_addr();
-    let clients: Vec<_> = (0..CONNECTIONS).map(|i| tokio::spawn(transfer_client(addr, i, per_connection))).collect();
+    let clients: Vec<_> =
+        (0..CONNECTIONS).map(|i| tokio::spawn(transfer_client(addr, i, per_connection))).collect();
     tokio::time::timeout(HANG_GUARD, async {
         for client in clients {
             client.await.expect("a transfer task panicked").expect("a transfer failed");
@@ -51,8 +89,14 @@ async fn a_tunnel_soaks_up_loss_duplication_reordering_and_socket_kills() {
     let kills = emulator.metrics().snapshot().links_killed;
     tunnel.stop().await;
 
-    println!("soak: {mib} MiB each way over {CONNECTIONS} connections in {:.1} s", elapsed.as_secs_f64());
-    println!("soak: sent {} bytes, received {} bytes through the tunnel", figures.bytes_up, figures.bytes_down);
+    println!(
+        "soak: {mib} MiB each way over {CONNECTIONS} connections in {:.1} s",
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "soak: sent {} bytes, received {} bytes through the tunnel",
+        figures.bytes_up, figures.bytes_down
+    );
     for i in 0..CONNECTIONS {
         println!(
             "soak: connection {i}: up sha256 {} down sha256 {} (both checked at the far end)",
@@ -60,10 +104,17 @@ async fn a_tunnel_soaks_up_loss_duplication_reordering_and_socket_kills() {
             hex(&Pattern::digest(i + 1000, per_connection)[..8])
         );
     }
-    println!("soak: {kills} socket kills survived, {} reconnects, {} messages resent by the agent", figures.reconnects, tunnel_resends(&emulator));
+    println!(
+        "soak: {kills} socket kills survived, {} reconnects, {} messages resent by the agent",
+        figures.reconnects,
+        tunnel_resends(&emulator)
+    );
     let moved = (per_connection as u64) * CONNECTIONS;
     assert!(figures.bytes_up >= moved && figures.bytes_down >= moved, "{figures:?}");
-    assert!(kills >= 1 && figures.reconnects >= kills, "every kill was survived by a reconnect: {kills} kills, {figures:?}");
+    assert!(
+        kills >= 1 && figures.reconnects >= kills,
+        "every kill was survived by a reconnect: {kills} kills, {figures:?}"
+    );
 }
 
 /// The agent side's count of frames it sent again.

@@ -126,7 +126,8 @@ pub enum AwsError {
 }
 
 fn service_message(service: &str, code: &str, message: &str, status: Option<u16>) -> String {
-    let status_text = status.map(|s| format!("HTTP {s}")).unwrap_or_else(|| "no HTTP status".into());
+    let status_text =
+        status.map(|s| format!("HTTP {s}")).unwrap_or_else(|| "no HTTP status".into());
     let server_side = status.is_some_and(|s| s >= 500);
     let what = match (code.is_empty(), message.is_empty()) {
         (false, false) => format!("{service} answered {code}: {message} ({status_text})"),
@@ -173,7 +174,11 @@ impl<'a> Call<'a> {
 
 /// What an SDK error means to the user. Every branch keeps AWS's code and message; none
 /// leaves the user with an empty one.
-pub(crate) fn classify<E, R>(error: aws_sdk_ssm::error::SdkError<E, R>, call: Call<'_>, network: &Network) -> AwsError
+pub(crate) fn classify<E, R>(
+    error: aws_sdk_ssm::error::SdkError<E, R>,
+    call: Call<'_>,
+    network: &Network,
+) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + HttpStatus + Send + Sync + 'static,
@@ -184,16 +189,28 @@ where
         return AwsError::Profile(ours.to_string());
     }
     if let Some(detail) = crate::network::find_certificate_error(&error) {
-        return AwsError::Untrusted { service, detail, trust: network.trust().description().to_owned() };
+        return AwsError::Untrusted {
+            service,
+            detail,
+            trust: network.trust().description().to_owned(),
+        };
     }
     match &error {
         // The SDK reports credentials it could not load as a dispatch failure.
-        SdkError::DispatchFailure(_) if has_in_chain::<aws_credential_types::provider::error::CredentialsError>(&error) => {
+        SdkError::DispatchFailure(_)
+            if has_in_chain::<aws_credential_types::provider::error::CredentialsError>(&error) =>
+        {
             AwsError::Credentials(error_chain(&error))
         }
-        SdkError::DispatchFailure(failure) if failure.is_user() => AwsError::Credentials(error_chain(&error)),
-        SdkError::DispatchFailure(_) => AwsError::Unreachable { service, detail: error_chain(&error) },
-        SdkError::TimeoutError(_) => AwsError::Unreachable { service, detail: "the request timed out".into() },
+        SdkError::DispatchFailure(failure) if failure.is_user() => {
+            AwsError::Credentials(error_chain(&error))
+        }
+        SdkError::DispatchFailure(_) => {
+            AwsError::Unreachable { service, detail: error_chain(&error) }
+        }
+        SdkError::TimeoutError(_) => {
+            AwsError::Unreachable { service, detail: "the request timed out".into() }
+        }
         SdkError::ResponseError(response) => AwsError::Service {
             service,
             code: String::new(),
@@ -209,14 +226,29 @@ where
             let code = error.code().unwrap_or_default().to_owned();
             let message = error.message().unwrap_or_default().to_owned();
             match code.as_str() {
-                "TargetNotConnected" => AwsError::TargetNotConnected { target: call.target.to_owned() },
+                "TargetNotConnected" => {
+                    AwsError::TargetNotConnected { target: call.target.to_owned() }
+                }
                 "InvalidDocument" => AwsError::InvalidDocument(call.document.to_owned()),
-                "ExpiredTokenException" | "ExpiredToken" | "RequestExpired" => AwsError::Expired(format!("{code}: {message}")),
-                "UnrecognizedClientException" | "InvalidSignatureException" | "SignatureDoesNotMatch" | "AuthFailure" | "InvalidClientTokenId" | "IncompleteSignature" | "MissingAuthenticationToken" => {
+                "ExpiredTokenException" | "ExpiredToken" | "RequestExpired" => {
+                    AwsError::Expired(format!("{code}: {message}"))
+                }
+                "UnrecognizedClientException"
+                | "InvalidSignatureException"
+                | "SignatureDoesNotMatch"
+                | "AuthFailure"
+                | "InvalidClientTokenId"
+                | "IncompleteSignature"
+                | "MissingAuthenticationToken" => {
                     AwsError::Credentials(format!("{code}: {message}"))
                 }
-                "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => AwsError::AccessDenied { action: call.action.to_owned(), code, message },
-                "ThrottlingException" | "Throttling" | "RequestLimitExceeded" | "TooManyRequestsException" => AwsError::Throttled { service, code, message },
+                "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => {
+                    AwsError::AccessDenied { action: call.action.to_owned(), code, message }
+                }
+                "ThrottlingException"
+                | "Throttling"
+                | "RequestLimitExceeded"
+                | "TooManyRequestsException" => AwsError::Throttled { service, code, message },
                 _ => AwsError::Service { service, code, message, status },
             }
         }
@@ -242,7 +274,11 @@ fn has_in_chain<T: std::error::Error + 'static>(error: &(dyn std::error::Error +
         if current.is::<T>() {
             return true;
         }
-        if current.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).is_some_and(|inner| has_in_chain::<T>(inner)) {
+        if current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| has_in_chain::<T>(inner))
+        {
             return true;
         }
         next = current.source();
@@ -309,31 +345,56 @@ pub struct DirectEndpoint {
 
 impl std::fmt::Debug for DirectEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DirectEndpoint").field("endpoint_url", &self.endpoint_url).field("region", &self.region).finish_non_exhaustive()
+        f.debug_struct("DirectEndpoint")
+            .field("endpoint_url", &self.endpoint_url)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
     }
 }
 
 impl DirectEndpoint {
     /// A far side at `endpoint_url`, signed for with `key` (id and secret), trusting only
     /// `ca_pem` when it is given (else the system's trust store).
-    pub fn new(endpoint_url: String, region: &str, key: (&str, &str), ca_pem: Option<&str>) -> DirectEndpoint {
+    pub fn new(
+        endpoint_url: String,
+        region: &str,
+        key: (&str, &str),
+        ca_pem: Option<&str>,
+    ) -> DirectEndpoint {
         DirectEndpoint {
             endpoint_url,
             region: region.to_owned(),
-            credentials: aws_credential_types::Credentials::new(key.0, key.1, None, None, "airlock-direct"),
-            trust: ca_pem.map_or_else(TrustSettings::default, |pem| TrustSettings::only(pem.as_bytes().to_vec(), "the far side's own certificate authority")),
+            credentials: aws_credential_types::Credentials::new(
+                key.0,
+                key.1,
+                None,
+                None,
+                "airlock-direct",
+            ),
+            trust: ca_pem.map_or_else(TrustSettings::default, |pem| {
+                TrustSettings::only(
+                    pem.as_bytes().to_vec(),
+                    "the far side's own certificate authority",
+                )
+            }),
         }
     }
 
     /// The SDK configuration and network for it. A local far side is reached directly,
     /// whatever proxy the environment names.
     pub fn sdk_config(&self) -> Result<(aws_config::SdkConfig, Network), AwsError> {
-        let network = Network::new(&NetworkSettings { trust: self.trust.clone(), proxies: crate::network::ProxySource::Direct, ..NetworkSettings::default() })?;
+        let network = Network::new(&NetworkSettings {
+            trust: self.trust.clone(),
+            proxies: crate::network::ProxySource::Direct,
+            ..NetworkSettings::default()
+        })?;
         let config = aws_config::SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(aws_config::Region::new(self.region.clone()))
             .endpoint_url(self.endpoint_url.clone())
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(self.credentials.clone()))
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                self.credentials.clone(),
+            ))
             .http_client(network.sdk_http_client())
             .build();
         Ok((config, network))
@@ -384,7 +445,9 @@ impl SessionSummary {
 
 fn rfc3339(time: std::time::SystemTime) -> String {
     let seconds = time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    aws_smithy_types::DateTime::from_secs(seconds).fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default()
+    aws_smithy_types::DateTime::from_secs(seconds)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
 }
 
 impl Aws {
@@ -393,21 +456,32 @@ impl Aws {
     /// (`AWS_CA_BUNDLE` or the profile's `ca_bundle`, `HTTPS_PROXY`, ...). A profile in the
     /// shared files gets its credentials from Airlock's resolver ([`ProfileCredentials`]:
     /// keyring, MFA, role chains, SSO), which asks `prompter` when it needs the user.
-    pub async fn load(profile: Option<&str>, region: Option<&str>, prompter: Arc<dyn Prompter>) -> Result<Aws, AwsError> {
+    pub async fn load(
+        profile: Option<&str>,
+        region: Option<&str>,
+        prompter: Arc<dyn Prompter>,
+    ) -> Result<Aws, AwsError> {
         let files = ProfileFiles::load();
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let chosen = profile.map(str::to_owned).or_else(|| env("AWS_PROFILE"));
         if let Some(name) = &chosen {
             if files.get(name).is_none() {
-                return Err(AwsError::Profile(crate::credentials::CredentialError::UnknownProfile(name.clone()).to_string()));
+                return Err(AwsError::Profile(
+                    crate::credentials::CredentialError::UnknownProfile(name.clone()).to_string(),
+                ));
             }
         }
         // The profile whose settings apply, as the CLI reads them: the chosen one, else default.
         let active = chosen.clone().unwrap_or_else(|| "default".to_owned());
-        let setting = |key: &str| files.get(&active).and_then(|keys| keys.get(key)).filter(|v| !v.is_empty()).cloned();
+        let setting = |key: &str| {
+            files.get(&active).and_then(|keys| keys.get(key)).filter(|v| !v.is_empty()).cloned()
+        };
         let ca_bundle = setting("ca_bundle");
-        let network = Network::new(&NetworkSettings::from_env(ca_bundle.as_deref().map(|path| (active.as_str(), path))))?;
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(network.sdk_http_client());
+        let network = Network::new(&NetworkSettings::from_env(
+            ca_bundle.as_deref().map(|path| (active.as_str(), path)),
+        ))?;
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).http_client(network.sdk_http_client());
         if let Some(name) = &chosen {
             loader = loader.profile_name(name);
         }
@@ -416,8 +490,13 @@ impl Aws {
         }
         let base = loader.load().await;
         // Keys in the environment win over the default profile, as in every AWS tool.
-        let ours = chosen.or_else(|| (env("AWS_ACCESS_KEY_ID").is_none() && files.get("default").is_some()).then(|| "default".to_owned()));
-        let ssm_endpoint = env("AWS_ENDPOINT_URL_SSM").or_else(|| env("AWS_ENDPOINT_URL")).or_else(|| setting("endpoint_url"));
+        let ours = chosen.or_else(|| {
+            (env("AWS_ACCESS_KEY_ID").is_none() && files.get("default").is_some())
+                .then(|| "default".to_owned())
+        });
+        let ssm_endpoint = env("AWS_ENDPOINT_URL_SSM")
+            .or_else(|| env("AWS_ENDPOINT_URL"))
+            .or_else(|| setting("endpoint_url"));
         match ours {
             None => Aws::from_config(&base, network, ssm_endpoint),
             Some(name) => Aws::with_profile(&base, network, &name, files, prompter, ssm_endpoint),
@@ -443,7 +522,9 @@ impl Aws {
         let resolver = ProfileCredentials::new(profile, files, base.clone(), prompter);
         let config = base
             .to_builder()
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(resolver.clone()))
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                resolver.clone(),
+            ))
             // The resolver caches and refreshes ahead itself, and can be invalidated.
             .identity_cache(aws_config::identity::IdentityCache::no_cache())
             .build();
@@ -468,7 +549,11 @@ impl Aws {
     }
 
     /// [`Aws::refreshing`] for calls with errors of their own; `expired` tells the refusal.
-    pub(crate) async fn refreshing_with<T, E, F, Fut>(&self, call: F, expired: fn(&E) -> bool) -> Result<T, E>
+    pub(crate) async fn refreshing_with<T, E, F, Fut>(
+        &self,
+        call: F,
+        expired: fn(&E) -> bool,
+    ) -> Result<T, E>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,
@@ -476,7 +561,10 @@ impl Aws {
         match call().await {
             Err(error) if expired(&error) => match &self.profile {
                 Some(resolver) => {
-                    tracing::info!(profile = resolver.profile(), "credentials refused as expired; refreshing");
+                    tracing::info!(
+                        profile = resolver.profile(),
+                        "credentials refused as expired; refreshing"
+                    );
                     resolver.invalidate().await;
                     call().await
                 }
@@ -489,9 +577,15 @@ impl Aws {
     /// Clients for an already loaded configuration, whose HTTP client must be `network`'s.
     /// `ssm_endpoint` is the SSM endpoint the user chose, if any (else the configuration's own
     /// endpoint URL is taken).
-    pub fn from_config(config: &aws_config::SdkConfig, network: Network, ssm_endpoint: Option<String>) -> Result<Aws, AwsError> {
+    pub fn from_config(
+        config: &aws_config::SdkConfig,
+        network: Network,
+        ssm_endpoint: Option<String>,
+    ) -> Result<Aws, AwsError> {
         let region = config.region().ok_or(AwsError::NoRegion)?.to_string();
-        let ssm_endpoint = ssm_endpoint.or_else(|| config.endpoint_url().map(str::to_owned)).filter(|u| !u.is_empty());
+        let ssm_endpoint = ssm_endpoint
+            .or_else(|| config.endpoint_url().map(str::to_owned))
+            .filter(|u| !u.is_empty());
         Ok(Aws {
             ssm: aws_sdk_ssm::Client::new(config),
             ec2: aws_sdk_ec2::Client::new(config),
@@ -519,7 +613,9 @@ impl Aws {
     /// data keys of encrypted sessions from this account's KMS.
     pub fn driver_config(&self) -> crate::datachannel::DriverConfig {
         crate::datachannel::DriverConfig {
-            signing: self.credentials.clone().map(|credentials| crate::datachannel::UpgradeSigning { credentials, region: self.region.clone() }),
+            signing: self.credentials.clone().map(|credentials| {
+                crate::datachannel::UpgradeSigning { credentials, region: self.region.clone() }
+            }),
             data_keys: Some(std::sync::Arc::new(self.clone())),
             ..crate::datachannel::DriverConfig::new(self.network.clone())
         }
@@ -527,7 +623,15 @@ impl Aws {
 
     /// Who these credentials belong to (STS GetCallerIdentity).
     pub async fn whoami(&self) -> Result<Identity, AwsError> {
-        let output = self.refreshing(|| async { self.sts.get_caller_identity().send().await.map_err(|e| classify(e, Call::new("sts:GetCallerIdentity"), &self.network)) }).await?;
+        let output = self
+            .refreshing(|| async {
+                self.sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| classify(e, Call::new("sts:GetCallerIdentity"), &self.network))
+            })
+            .await?;
         Ok(Identity {
             account: output.account.ok_or(AwsError::Incomplete("Account"))?,
             arn: output.arn.ok_or(AwsError::Incomplete("Arn"))?,
@@ -545,7 +649,8 @@ impl Aws {
     }
 
     async fn start_session_once(&self, request: &StartRequest) -> Result<Endpoint, AwsError> {
-        let document = request.document.clone().unwrap_or_else(|| "SSM-SessionManagerRunShell".into());
+        let document =
+            request.document.clone().unwrap_or_else(|| "SSM-SessionManagerRunShell".into());
         let mut call = self.ssm.start_session().target(&request.target);
         if request.document.is_some() {
             call = call.document_name(&document);
@@ -556,7 +661,13 @@ impl Aws {
         for (key, values) in &request.parameters {
             call = call.parameters(key, values.clone());
         }
-        let output = call.send().await.map_err(|e| classify(e, Call { action: "ssm:StartSession", target: &request.target, document: &document }, &self.network))?;
+        let output = call.send().await.map_err(|e| {
+            classify(
+                e,
+                Call { action: "ssm:StartSession", target: &request.target, document: &document },
+                &self.network,
+            )
+        })?;
         let endpoint = Endpoint {
             session_id: output.session_id.ok_or(AwsError::Incomplete("SessionId"))?,
             stream_url: output.stream_url.ok_or(AwsError::Incomplete("StreamUrl"))?,
@@ -574,22 +685,34 @@ impl Aws {
 
     /// The place's sessions (DescribeSessions): the active ones, or the history, newest first.
     /// The history is long-lived on AWS; at most `limit` are read.
-    pub async fn list_sessions(&self, which: SessionList, limit: usize) -> Result<Vec<SessionSummary>, AwsError> {
+    pub async fn list_sessions(
+        &self,
+        which: SessionList,
+        limit: usize,
+    ) -> Result<Vec<SessionSummary>, AwsError> {
         self.refreshing(|| self.list_sessions_once(which, limit)).await
     }
 
-    async fn list_sessions_once(&self, which: SessionList, limit: usize) -> Result<Vec<SessionSummary>, AwsError> {
+    async fn list_sessions_once(
+        &self,
+        which: SessionList,
+        limit: usize,
+    ) -> Result<Vec<SessionSummary>, AwsError> {
         use aws_sdk_ssm::types::SessionState;
         let state = match which {
             SessionList::Active => SessionState::Active,
             SessionList::History => SessionState::History,
         };
         let mut sessions = Vec::new();
-        let mut pages = self.ssm.describe_sessions().state(state).max_results(200).into_paginator().send();
+        let mut pages =
+            self.ssm.describe_sessions().state(state).max_results(200).into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify(e, Call::new("ssm:DescribeSessions"), &self.network))?;
+            let page =
+                page.map_err(|e| classify(e, Call::new("ssm:DescribeSessions"), &self.network))?;
             for session in page.sessions.unwrap_or_default() {
-                let time = |t: Option<&aws_smithy_types::DateTime>| t.and_then(|t| std::time::SystemTime::try_from(*t).ok());
+                let time = |t: Option<&aws_smithy_types::DateTime>| {
+                    t.and_then(|t| std::time::SystemTime::try_from(*t).ok())
+                };
                 sessions.push(SessionSummary {
                     started: time(session.start_date()),
                     ended: time(session.end_date()),
@@ -660,16 +783,25 @@ impl Aws {
 /// - `wss://` to the host of a configured `https://` endpoint;
 /// - `ws://` only to the host and port of a configured `http://` endpoint (a local emulator);
 ///   an AWS host is never dialled in plaintext.
-pub fn check_stream_url(url: &str, region: &str, ssm_endpoint: Option<&str>) -> Result<(), AwsError> {
-    let refuse = |why: String| AwsError::UntrustedStreamUrl { url: crate::network::dial::without_query(url), why };
+pub fn check_stream_url(
+    url: &str,
+    region: &str,
+    ssm_endpoint: Option<&str>,
+) -> Result<(), AwsError> {
+    let refuse = |why: String| AwsError::UntrustedStreamUrl {
+        url: crate::network::dial::without_query(url),
+        why,
+    };
     let target = Target::of_url(url).map_err(|e| refuse(e.to_string()))?;
     let host = target.host.to_ascii_lowercase();
     let aws_host = host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn");
-    let session_manager = host == format!("ssmmessages.{region}.amazonaws.com") || host == format!("ssmmessages.{region}.amazonaws.com.cn");
+    let session_manager = host == format!("ssmmessages.{region}.amazonaws.com")
+        || host == format!("ssmmessages.{region}.amazonaws.com.cn");
     let configured = ssm_endpoint.and_then(|e| Target::of_url(e).ok());
     let same_host = configured.as_ref().is_some_and(|c| c.host.eq_ignore_ascii_case(&host));
     if !target.tls {
-        let plain_endpoint = configured.as_ref().is_some_and(|c| !c.tls && same_host && c.port == target.port);
+        let plain_endpoint =
+            configured.as_ref().is_some_and(|c| !c.tls && same_host && c.port == target.port);
         return if plain_endpoint && !aws_host {
             Ok(())
         } else if aws_host {
@@ -701,14 +833,25 @@ mod tests {
     #[test]
     fn tokens_go_only_to_the_session_manager_host_of_the_region() {
         let ok = |url: &str| check_stream_url(url, "eu-west-1", None);
-        assert!(ok("wss://ssmmessages.eu-west-1.amazonaws.com/v1/data-channel/s-1?role=publish_subscribe").is_ok());
-        assert!(ok("wss://SSMMESSAGES.eu-west-1.amazonaws.com/v1/data-channel/s-1").is_ok(), "host names are case-insensitive");
-        assert!(check_stream_url("wss://ssmmessages.cn-north-1.amazonaws.com.cn/v1/x", "cn-north-1", None).is_ok());
+        assert!(ok(
+            "wss://ssmmessages.eu-west-1.amazonaws.com/v1/data-channel/s-1?role=publish_subscribe"
+        )
+        .is_ok());
+        assert!(
+            ok("wss://SSMMESSAGES.eu-west-1.amazonaws.com/v1/data-channel/s-1").is_ok(),
+            "host names are case-insensitive"
+        );
+        assert!(check_stream_url(
+            "wss://ssmmessages.cn-north-1.amazonaws.com.cn/v1/x",
+            "cn-north-1",
+            None
+        )
+        .is_ok());
         for bad in [
             "wss://evil.example.com/v1/data-channel/s-1",
             "wss://ssmmessages.eu-west-1.amazonaws.com.evil.example/v1",
-            "wss://ssmmessages.us-east-1.amazonaws.com/v1/x",           // another region
-            "wss://x.ssmmessages.eu-west-1.amazonaws.com/v1/x",          // deeper under the suffix
+            "wss://ssmmessages.us-east-1.amazonaws.com/v1/x", // another region
+            "wss://x.ssmmessages.eu-west-1.amazonaws.com/v1/x", // deeper under the suffix
             "wss://ssmmessages.eu-west-1.evil.amazonaws.com/v1/x",
             "wss://user@evil.example/ssmmessages.eu-west-1.amazonaws.com",
             "ftp://ssmmessages.eu-west-1.amazonaws.com/v1/x",
@@ -719,31 +862,65 @@ mod tests {
 
     #[test]
     fn an_aws_host_is_never_dialled_in_plaintext() {
-        let error = check_stream_url("ws://ssmmessages.eu-west-1.amazonaws.com/v1/x", "eu-west-1", None).unwrap_err();
+        let error =
+            check_stream_url("ws://ssmmessages.eu-west-1.amazonaws.com/v1/x", "eu-west-1", None)
+                .unwrap_err();
         assert!(error.to_string().contains("plaintext"), "{error}");
         // Not even when the user's endpoint is plain HTTP on that host.
         let endpoint = Some("http://ssmmessages.eu-west-1.amazonaws.com");
-        assert!(check_stream_url("ws://ssmmessages.eu-west-1.amazonaws.com/v1/x", "eu-west-1", endpoint).is_err());
+        assert!(check_stream_url(
+            "ws://ssmmessages.eu-west-1.amazonaws.com/v1/x",
+            "eu-west-1",
+            endpoint
+        )
+        .is_err());
     }
 
     #[test]
     fn a_configured_endpoint_may_serve_the_data_channel() {
         let plain = Some("http://127.0.0.1:8790");
-        assert!(check_stream_url("ws://127.0.0.1:8790/v1/data-channel/s-1", "us-east-1", plain).is_ok());
-        assert!(check_stream_url("ws://127.0.0.1:8791/v1/data-channel/s-1", "us-east-1", plain).is_err(), "another port");
-        assert!(check_stream_url("ws://10.0.0.9:8790/v1/data-channel/s-1", "us-east-1", plain).is_err(), "another host");
+        assert!(
+            check_stream_url("ws://127.0.0.1:8790/v1/data-channel/s-1", "us-east-1", plain).is_ok()
+        );
+        assert!(
+            check_stream_url("ws://127.0.0.1:8791/v1/data-channel/s-1", "us-east-1", plain)
+                .is_err(),
+            "another port"
+        );
+        assert!(
+            check_stream_url("ws://10.0.0.9:8790/v1/data-channel/s-1", "us-east-1", plain).is_err(),
+            "another host"
+        );
         let tls = Some("https://127.0.0.1:8790");
-        assert!(check_stream_url("wss://127.0.0.1:8790/v1/data-channel/s-1", "us-east-1", tls).is_ok());
-        assert!(check_stream_url("ws://127.0.0.1:8790/v1/data-channel/s-1", "us-east-1", tls).is_err(), "an https endpoint never gets plaintext");
+        assert!(
+            check_stream_url("wss://127.0.0.1:8790/v1/data-channel/s-1", "us-east-1", tls).is_ok()
+        );
+        assert!(
+            check_stream_url("ws://127.0.0.1:8790/v1/data-channel/s-1", "us-east-1", tls).is_err(),
+            "an https endpoint never gets plaintext"
+        );
         assert!(check_stream_url("wss://10.0.0.9/v1/data-channel/s-1", "us-east-1", tls).is_err());
     }
 
     #[test]
     fn an_error_without_code_or_message_still_says_something() {
-        let error = AwsError::Service { service: "EC2", code: String::new(), message: String::new(), status: Some(503) };
+        let error = AwsError::Service {
+            service: "EC2",
+            code: String::new(),
+            message: String::new(),
+            status: Some(503),
+        };
         let text = error.to_string();
-        assert!(text.contains("EC2") && text.contains("HTTP 503") && text.contains("try again"), "{text}");
-        let error = AwsError::Service { service: "SSM", code: "ValidationException".into(), message: "bad".into(), status: Some(400) };
+        assert!(
+            text.contains("EC2") && text.contains("HTTP 503") && text.contains("try again"),
+            "{text}"
+        );
+        let error = AwsError::Service {
+            service: "SSM",
+            code: "ValidationException".into(),
+            message: "bad".into(),
+            status: Some(400),
+        };
         assert_eq!(error.to_string(), "SSM answered ValidationException: bad (HTTP 400)");
     }
 }

@@ -57,18 +57,24 @@ pub struct ProfileFiles {
 
 /// The config file's path.
 pub fn config_path() -> Option<PathBuf> {
-    std::env::var_os("AWS_CONFIG_FILE").map(PathBuf::from).or_else(|| dirs::home_dir().map(|h| h.join(".aws").join("config")))
+    std::env::var_os("AWS_CONFIG_FILE")
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".aws").join("config")))
 }
 
 /// The credentials file's path.
 pub fn credentials_path() -> Option<PathBuf> {
-    std::env::var_os("AWS_SHARED_CREDENTIALS_FILE").map(PathBuf::from).or_else(|| dirs::home_dir().map(|h| h.join(".aws").join("credentials")))
+    std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".aws").join("credentials")))
 }
 
 impl ProfileFiles {
     /// Reads both files where they are; a missing file is an empty one.
     pub fn load() -> ProfileFiles {
-        let read = |path: Option<PathBuf>| path.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+        let read = |path: Option<PathBuf>| {
+            path.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default()
+        };
         ProfileFiles::parse(&read(config_path()), &read(credentials_path()))
     }
 
@@ -107,14 +113,21 @@ impl ProfileFiles {
     pub fn list(&self) -> Vec<AwsProfile> {
         self.profiles
             .keys()
-            .map(|name| AwsProfile { name: name.clone(), kind: self.kind(name), region: self.region(name), mfa: self.asks_for_mfa(name) })
+            .map(|name| AwsProfile {
+                name: name.clone(),
+                kind: self.kind(name),
+                region: self.region(name),
+                mfa: self.asks_for_mfa(name),
+            })
             .collect()
     }
 
     /// How `profile` gets its credentials (the first rule that applies, in the SDK's order).
     pub fn kind(&self, profile: &str) -> ProfileKind {
         let Some(keys) = self.profiles.get(profile) else { return ProfileKind::Other };
-        if keys.contains_key("role_arn") && (keys.contains_key("source_profile") || keys.contains_key("credential_source")) {
+        if keys.contains_key("role_arn")
+            && (keys.contains_key("source_profile") || keys.contains_key("credential_source"))
+        {
             ProfileKind::Role
         } else if keys.contains_key("web_identity_token_file") {
             ProfileKind::WebIdentity
@@ -184,8 +197,10 @@ fn sections(text: &str) -> Vec<(String, BTreeMap<String, String>)> {
         }
         if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             out.push((header.trim().to_owned(), BTreeMap::new()));
-        } else if let (Some((key, value)), Some((_, keys))) = (line.split_once('='), out.last_mut()) {
-            let value = value.split(" #").next().unwrap_or_default().split(" ;").next().unwrap_or_default();
+        } else if let (Some((key, value)), Some((_, keys))) = (line.split_once('='), out.last_mut())
+        {
+            let value =
+                value.split(" #").next().unwrap_or_default().split(" ;").next().unwrap_or_default();
             keys.insert(key.trim().to_lowercase(), value.trim().to_owned());
         }
     }
@@ -208,11 +223,38 @@ pub fn credentials_configured(files: &ProfileFiles) -> bool {
 /// The commercial AWS regions, for the region picker (a profile's own region is added when it
 /// is not among them).
 pub const REGIONS: &[&str] = &[
-    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "af-south-1", "ap-east-1", "ap-south-1", "ap-south-2",
-    "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-7",
-    "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ca-central-1", "ca-west-1", "eu-central-1",
-    "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-1", "eu-south-2", "eu-north-1",
-    "il-central-1", "me-south-1", "me-central-1", "mx-central-1", "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "af-south-1",
+    "ap-east-1",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-7",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-north-1",
+    "il-central-1",
+    "me-south-1",
+    "me-central-1",
+    "mx-central-1",
+    "sa-east-1",
 ];
 
 #[cfg(test)]
@@ -282,7 +324,8 @@ aws_secret_access_key = secret2
     #[test]
     fn every_kind_of_profile_is_recognised() {
         let files = ProfileFiles::parse(CONFIG, CREDENTIALS);
-        let kinds: BTreeMap<String, ProfileKind> = files.list().into_iter().map(|p| (p.name, p.kind)).collect();
+        let kinds: BTreeMap<String, ProfileKind> =
+            files.list().into_iter().map(|p| (p.name, p.kind)).collect();
         let expected = [
             ("admin", ProfileKind::Role),
             ("base", ProfileKind::Static),
@@ -295,7 +338,11 @@ aws_secret_access_key = secret2
             ("tool", ProfileKind::Process),
             ("vaulted", ProfileKind::Keyring),
         ];
-        assert_eq!(kinds, expected.iter().map(|(n, k)| (n.to_string(), *k)).collect(), "[services] and [sso-session] are not profiles");
+        assert_eq!(
+            kinds,
+            expected.iter().map(|(n, k)| (n.to_string(), *k)).collect(),
+            "[services] and [sso-session] are not profiles"
+        );
         assert_eq!(files.sso_sessions["corp"]["sso_region"], "eu-west-1");
     }
 
@@ -303,11 +350,22 @@ aws_secret_access_key = secret2
     fn regions_comments_and_mfa_along_the_chain() {
         let files = ProfileFiles::parse(CONFIG, CREDENTIALS);
         assert_eq!(files.region("default").as_deref(), Some("eu-west-1"));
-        assert_eq!(files.region("chained").as_deref(), Some("us-west-2"), "a trailing comment is not part of the value");
+        assert_eq!(
+            files.region("chained").as_deref(),
+            Some("us-west-2"),
+            "a trailing comment is not part of the value"
+        );
         assert!(files.asks_for_mfa("admin"));
-        assert!(files.asks_for_mfa("chained"), "a role chained from an MFA profile asks for the code too");
+        assert!(
+            files.asks_for_mfa("chained"),
+            "a role chained from an MFA profile asks for the code too"
+        );
         assert!(!files.asks_for_mfa("base"));
-        assert_eq!(files.get("base").unwrap().get("s3"), Some(&String::new()), "nested settings are skipped, not misread");
+        assert_eq!(
+            files.get("base").unwrap().get("s3"),
+            Some(&String::new()),
+            "nested settings are skipped, not misread"
+        );
     }
 
     #[test]
@@ -315,12 +373,18 @@ aws_secret_access_key = secret2
         let files = ProfileFiles::parse("[profile a]\nsource_profile = b\nrole_arn = x\n[profile b]\nsource_profile = a\nrole_arn = y\n", "");
         assert!(!files.asks_for_mfa("a"));
         assert_eq!(files.source_chain("a"), ["a", "b"]);
-        assert_eq!(ProfileFiles::parse(CONFIG, CREDENTIALS).source_chain("chained"), ["chained", "admin", "base"]);
+        assert_eq!(
+            ProfileFiles::parse(CONFIG, CREDENTIALS).source_chain("chained"),
+            ["chained", "admin", "base"]
+        );
     }
 
     #[test]
     fn a_region_alone_is_not_credentials() {
-        assert!(!ProfileFiles::parse("[default]\nregion = eu-west-1\noutput = json\n", "").profiles.values().any(|k| k.keys().any(|k| k != "region" && k != "output")));
+        assert!(!ProfileFiles::parse("[default]\nregion = eu-west-1\noutput = json\n", "")
+            .profiles
+            .values()
+            .any(|k| k.keys().any(|k| k != "region" && k != "output")));
     }
 
     /// Lines an `~/.aws/config` or credentials file is made of, hostile ones included: odd
@@ -328,9 +392,40 @@ aws_secret_access_key = secret2
     /// (cycles too) among a few names.
     fn ini_line() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
-        let name = prop::sample::select(vec!["default", "a", "b", "c", "profile a", "profile b", "sso-session s", "services x", " profile  c ", ""]);
-        let key = prop::sample::select(vec!["source_profile", "role_arn", "mfa_serial", "region", "sso_session", "credential_process", "aws_access_key_id", "credential_source", "x"]);
-        let value = prop::sample::select(vec!["a", "b", "c", "default", "", "arn:aws:iam::1:role/r", "airlock credential-process a", "Environment", "eu-west-1"]);
+        let name = prop::sample::select(vec![
+            "default",
+            "a",
+            "b",
+            "c",
+            "profile a",
+            "profile b",
+            "sso-session s",
+            "services x",
+            " profile  c ",
+            "",
+        ]);
+        let key = prop::sample::select(vec![
+            "source_profile",
+            "role_arn",
+            "mfa_serial",
+            "region",
+            "sso_session",
+            "credential_process",
+            "aws_access_key_id",
+            "credential_source",
+            "x",
+        ]);
+        let value = prop::sample::select(vec![
+            "a",
+            "b",
+            "c",
+            "default",
+            "",
+            "arn:aws:iam::1:role/r",
+            "airlock credential-process a",
+            "Environment",
+            "eu-west-1",
+        ]);
         prop_oneof![
             name.prop_map(|n| format!("[{n}]")),
             (key, value).prop_map(|(k, v)| format!("{k} = {v}")),

@@ -29,7 +29,9 @@ pub fn config_dir() -> Option<PathBuf> {
 fn private_mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     match std::fs::metadata(path) {
-        Ok(meta) if meta.permissions().mode() & 0o777 & !0o600 == 0 => meta.permissions().mode() & 0o600,
+        Ok(meta) if meta.permissions().mode() & 0o777 & !0o600 == 0 => {
+            meta.permissions().mode() & 0o600
+        }
         _ => 0o600,
     }
 }
@@ -66,14 +68,20 @@ fn write_private(path: &Path, text: &str, mode_of: &Path) -> Result<(), WriteErr
     use std::io::Write;
     // A symbolic link (a dotfiles checkout, say) stays a link: the file it names is replaced.
     let resolved = match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path).map_err(|e| io("resolve", path, e))?,
+        Ok(meta) if meta.file_type().is_symlink() => {
+            std::fs::canonicalize(path).map_err(|e| io("resolve", path, e))?
+        }
         _ => path.to_owned(),
     };
     let path = resolved.as_path();
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     create_private_dir(dir)?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "airlock".into());
-    let temp = dir.join(format!(".{file_name}.{}.{:016x}.tmp", std::process::id(), rand::random::<u64>()));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "airlock".into());
+    let temp =
+        dir.join(format!(".{file_name}.{}.{:016x}.tmp", std::process::id(), rand::random::<u64>()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -114,7 +122,10 @@ pub struct FileLock {
 pub fn lock(path: &Path) -> Result<FileLock, WriteError> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     create_private_dir(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "airlock".into());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "airlock".into());
     let lock_path = dir.join(format!(".{name}.lock"));
     let mut options = std::fs::OpenOptions::new();
     options.create(true).truncate(false).write(true);
@@ -136,7 +147,10 @@ mod tests {
         write_atomically(&path, "one").unwrap();
         write_atomically(&path, "two").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
-        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("b.toml")]);
     }
 
@@ -150,7 +164,11 @@ mod tests {
         let error = write_atomically(&path, "new").unwrap_err();
         assert_eq!(error.action, "replace");
         assert_eq!(std::fs::read_to_string(path.join("inside")).unwrap(), "kept");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "the temporary file is removed");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "the temporary file is removed"
+        );
     }
 
     #[cfg(unix)]
@@ -185,8 +203,15 @@ mod tests {
         let link = dir.path().join("credentials");
         std::os::unix::fs::symlink(&target, &link).unwrap();
         write_atomically(&link, "new").unwrap();
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link is kept");
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new", "the file it names is replaced");
+        assert!(
+            std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(),
+            "the link is kept"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "new",
+            "the file it names is replaced"
+        );
 
         std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o400)).unwrap();
         let backup = dir.path().join("credentials.backup");

@@ -48,11 +48,29 @@ impl Check {
     fn ok(title: impl Into<String>, detail: impl Into<String>) -> Check {
         Check { title: title.into(), verdict: Verdict::Ok, detail: detail.into(), fix: None }
     }
-    fn warning(title: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Check {
-        Check { title: title.into(), verdict: Verdict::Warning, detail: detail.into(), fix: Some(fix.into()) }
+    fn warning(
+        title: impl Into<String>,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Check {
+        Check {
+            title: title.into(),
+            verdict: Verdict::Warning,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
     }
-    fn failed(title: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Check {
-        Check { title: title.into(), verdict: Verdict::Failed, detail: detail.into(), fix: Some(fix.into()) }
+    fn failed(
+        title: impl Into<String>,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Check {
+        Check {
+            title: title.into(),
+            verdict: Verdict::Failed,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
     }
     fn skipped(title: impl Into<String>, detail: impl Into<String>) -> Check {
         Check { title: title.into(), verdict: Verdict::Skipped, detail: detail.into(), fix: None }
@@ -60,7 +78,11 @@ impl Check {
 
     /// The check that stands for a configuration that could not be loaded at all.
     pub fn from_load_error(error: &AwsError) -> Check {
-        Check::failed("Configuration", error.to_string(), "correct the setting named above, then run this check again")
+        Check::failed(
+            "Configuration",
+            error.to_string(),
+            "correct the setting named above, then run this check again",
+        )
     }
 }
 
@@ -86,7 +108,13 @@ impl Aws {
     /// Runs every check; `target` (a node id) adds the node's.
     pub async fn doctor(&self, target: Option<&str>) -> Report {
         let mut checks = vec![
-            Check::ok("Profile", self.profile().map_or_else(|| "the default credential chain".to_owned(), |p| format!("profile {p}"))),
+            Check::ok(
+                "Profile",
+                self.profile().map_or_else(
+                    || "the default credential chain".to_owned(),
+                    |p| format!("profile {p}"),
+                ),
+            ),
             Check::ok("Region", self.region().to_owned()),
             Check::ok("Trusted certificates", self.network().trust().description().to_owned()),
         ];
@@ -104,9 +132,18 @@ impl Aws {
         let identity = self.whoami().await;
         let credentials_work = identity.is_ok();
         checks.push(match identity {
-            Ok(identity) => Check::ok("Credentials", format!("{} in account {}", identity.arn, identity.account)),
-            Err(error) if api_works => Check::failed("Credentials", error.to_string(), credentials_fix(&error)),
-            Err(error) => Check::failed("Credentials", error.to_string(), "fix the connection to AWS first (above)"),
+            Ok(identity) => Check::ok(
+                "Credentials",
+                format!("{} in account {}", identity.arn, identity.account),
+            ),
+            Err(error) if api_works => {
+                Check::failed("Credentials", error.to_string(), credentials_fix(&error))
+            }
+            Err(error) => Check::failed(
+                "Credentials",
+                error.to_string(),
+                "fix the connection to AWS first (above)",
+            ),
         });
         if !credentials_work {
             checks.push(Check::skipped("Permissions", "not checked without working credentials"));
@@ -121,7 +158,8 @@ impl Aws {
 
     /// The SSM endpoint as the SDK reaches it.
     fn ssm_endpoint_url(&self) -> String {
-        self.ssm_endpoint().map_or_else(|| format!("https://ssm.{}.amazonaws.com", self.region()), str::to_owned)
+        self.ssm_endpoint()
+            .map_or_else(|| format!("https://ssm.{}.amazonaws.com", self.region()), str::to_owned)
     }
 
     /// Where the data channel will be: the Session Manager host of the region, or the host of
@@ -138,7 +176,16 @@ impl Aws {
     async fn probe_https(&self, title: &str, url: &str) -> (Check, Option<SystemTime>) {
         let target = match Target::of_url(url) {
             Ok(target) => target,
-            Err(error) => return (Check::failed(title, error.to_string(), "correct AWS_ENDPOINT_URL (or the profile's endpoint_url)"), None),
+            Err(error) => {
+                return (
+                    Check::failed(
+                        title,
+                        error.to_string(),
+                        "correct AWS_ENDPOINT_URL (or the profile's endpoint_url)",
+                    ),
+                    None,
+                )
+            }
         };
         let route = self.network().proxies().route(target.tls, &target.host, target.port);
         let how = match &route {
@@ -148,9 +195,21 @@ impl Aws {
         let tls = if target.tls { ", TLS verified" } else { ", plaintext (not TLS)" };
         let mut connection = match self.network().connect(&target).await {
             Ok(connection) => connection,
-            Err(error) => return (Check::failed(title, format!("{} {how}: {error}", target.authority()), dial_fix(&error)), None),
+            Err(error) => {
+                return (
+                    Check::failed(
+                        title,
+                        format!("{} {how}: {error}", target.authority()),
+                        dial_fix(&error),
+                    ),
+                    None,
+                )
+            }
         };
-        let request = format!("GET / HTTP/1.1\r\nHost: {}\r\nUser-Agent: airlock-doctor\r\nConnection: close\r\n\r\n", target.authority());
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: {}\r\nUser-Agent: airlock-doctor\r\nConnection: close\r\n\r\n",
+            target.authority()
+        );
         let answer = async {
             connection.write_all(request.as_bytes()).await?;
             let mut head = Vec::new();
@@ -166,13 +225,44 @@ impl Aws {
         };
         let head = match tokio::time::timeout(self.network().timeouts().upgrade, answer).await {
             Ok(Ok(head)) if head.starts_with(b"HTTP/") => head,
-            Ok(Ok(_)) => return (Check::failed(title, format!("{} {how}: the answer is not HTTP", target.authority()), "check AWS_ENDPOINT_URL and the proxy"), None),
-            Ok(Err(error)) => return (Check::failed(title, format!("{} {how}: {error}", target.authority()), "check your network and proxy"), None),
-            Err(_) => return (Check::failed(title, format!("{} {how}: no answer", target.authority()), "check your network and proxy"), None),
+            Ok(Ok(_)) => {
+                return (
+                    Check::failed(
+                        title,
+                        format!("{} {how}: the answer is not HTTP", target.authority()),
+                        "check AWS_ENDPOINT_URL and the proxy",
+                    ),
+                    None,
+                )
+            }
+            Ok(Err(error)) => {
+                return (
+                    Check::failed(
+                        title,
+                        format!("{} {how}: {error}", target.authority()),
+                        "check your network and proxy",
+                    ),
+                    None,
+                )
+            }
+            Err(_) => {
+                return (
+                    Check::failed(
+                        title,
+                        format!("{} {how}: no answer", target.authority()),
+                        "check your network and proxy",
+                    ),
+                    None,
+                )
+            }
         };
         let date = String::from_utf8_lossy(&head)
             .lines()
-            .find_map(|line| line.split_once(':').filter(|(name, _)| name.eq_ignore_ascii_case("date")).map(|(_, value)| value.trim().to_owned()))
+            .find_map(|line| {
+                line.split_once(':')
+                    .filter(|(name, _)| name.eq_ignore_ascii_case("date"))
+                    .map(|(_, value)| value.trim().to_owned())
+            })
             .and_then(|value| httpdate::parse_http_date(&value).ok());
         (Check::ok(title, format!("{} reached {how}{tls}", target.authority())), date)
     }
@@ -181,18 +271,55 @@ impl Aws {
         let mut checks = Vec::new();
         let network = self.network().clone();
         let nodes = self.ssm.describe_instance_information().max_results(5).send().await;
-        checks.push(permission("ssm:DescribeInstanceInformation", "lists the nodes", nodes.map(|_| ()).map_err(|e| classify(e, Call::new("ssm:DescribeInstanceInformation"), &network)), true));
+        checks.push(permission(
+            "ssm:DescribeInstanceInformation",
+            "lists the nodes",
+            nodes
+                .map(|_| ())
+                .map_err(|e| classify(e, Call::new("ssm:DescribeInstanceInformation"), &network)),
+            true,
+        ));
         let dry_run = self.ec2.describe_instances().dry_run(true).send().await;
         let ec2 = match dry_run {
             Ok(_) => Ok(()),
-            Err(error) if aws_sdk_ec2::error::ProvideErrorMetadata::code(&error) == Some("DryRunOperation") => Ok(()),
+            Err(error)
+                if aws_sdk_ec2::error::ProvideErrorMetadata::code(&error)
+                    == Some("DryRunOperation") =>
+            {
+                Ok(())
+            }
             Err(error) => Err(classify(error, Call::new("ec2:DescribeInstances"), &network)),
         };
-        checks.push(permission("ec2:DescribeInstances", "adds Name tags, tags and states to the nodes", ec2, false));
-        let sessions = self.ssm.describe_sessions().state(aws_sdk_ssm::types::SessionState::Active).max_results(1).send().await;
-        checks.push(permission("ssm:DescribeSessions", "lists active and recent sessions", sessions.map(|_| ()).map_err(|e| classify(e, Call::new("ssm:DescribeSessions"), &network)), false));
+        checks.push(permission(
+            "ec2:DescribeInstances",
+            "adds Name tags, tags and states to the nodes",
+            ec2,
+            false,
+        ));
+        let sessions = self
+            .ssm
+            .describe_sessions()
+            .state(aws_sdk_ssm::types::SessionState::Active)
+            .max_results(1)
+            .send()
+            .await;
+        checks.push(permission(
+            "ssm:DescribeSessions",
+            "lists active and recent sessions",
+            sessions
+                .map(|_| ())
+                .map_err(|e| classify(e, Call::new("ssm:DescribeSessions"), &network)),
+            false,
+        ));
         let documents = self.ssm.list_documents().max_results(1).send().await;
-        checks.push(permission("ssm:ListDocuments", "lists Session documents to start", documents.map(|_| ()).map_err(|e| classify(e, Call::new("ssm:ListDocuments"), &network)), false));
+        checks.push(permission(
+            "ssm:ListDocuments",
+            "lists Session documents to start",
+            documents
+                .map(|_| ())
+                .map_err(|e| classify(e, Call::new("ssm:ListDocuments"), &network)),
+            false,
+        ));
         checks.push(Check::skipped(
             "ssm:StartSession",
             "not checked, because checking would start a session; shells and tunnels need ssm:StartSession, ssm:ResumeSession and ssm:TerminateSession",
@@ -202,14 +329,33 @@ impl Aws {
 
     async fn target_checks(&self, target: &str) -> Vec<Check> {
         let title = format!("Node {target}");
-        let filter = aws_sdk_ssm::types::InstanceInformationStringFilter::builder().key("InstanceIds").values(target).build();
+        let filter = aws_sdk_ssm::types::InstanceInformationStringFilter::builder()
+            .key("InstanceIds")
+            .values(target)
+            .build();
         let found = match filter {
-            Ok(filter) => self.ssm.describe_instance_information().filters(filter).send().await.map_err(|e| classify(e, Call::new("ssm:DescribeInstanceInformation"), self.network())),
-            Err(error) => return vec![Check::failed(title, error.to_string(), "give a node id (i-… or mi-…)")],
+            Ok(filter) => {
+                self.ssm.describe_instance_information().filters(filter).send().await.map_err(|e| {
+                    classify(e, Call::new("ssm:DescribeInstanceInformation"), self.network())
+                })
+            }
+            Err(error) => {
+                return vec![Check::failed(
+                    title,
+                    error.to_string(),
+                    "give a node id (i-… or mi-…)",
+                )]
+            }
         };
         let info = match found {
             Ok(output) => output.instance_information_list.unwrap_or_default().into_iter().next(),
-            Err(error) => return vec![Check::failed(title, error.to_string(), "see the permission checks above")],
+            Err(error) => {
+                return vec![Check::failed(
+                    title,
+                    error.to_string(),
+                    "see the permission checks above",
+                )]
+            }
         };
         let Some(info) = info else {
             return vec![Check::failed(
@@ -239,7 +385,11 @@ impl Aws {
 fn agent_version_check(title: &str, text: &str) -> Check {
     let title = format!("{title}: agent");
     let Ok(version) = text.parse::<Version>() else {
-        return Check::warning(title, format!("version {text:?} cannot be read"), "update the SSM agent");
+        return Check::warning(
+            title,
+            format!("version {text:?} cannot be read"),
+            "update the SSM agent",
+        );
     };
     let newer = |gate: Version| version.is_newer_than(&gate);
     let tunnels = if newer(gates::agent_mux()) {
@@ -270,7 +420,11 @@ fn clock_check(server: SystemTime, local: SystemTime) -> Check {
     if skew >= SKEW_LIMIT {
         Check::failed("Clock", detail, "set the clock right (enable NTP): AWS refuses requests signed more than 15 minutes off")
     } else if skew >= SKEW_WARNING {
-        Check::warning("Clock", detail, "enable NTP; AWS refuses requests signed more than 15 minutes off")
+        Check::warning(
+            "Clock",
+            detail,
+            "enable NTP; AWS refuses requests signed more than 15 minutes off",
+        )
     } else {
         Check::ok("Clock", detail)
     }
@@ -279,11 +433,19 @@ fn clock_check(server: SystemTime, local: SystemTime) -> Check {
 fn permission(action: &str, adds: &str, result: Result<(), AwsError>, required: bool) -> Check {
     match result {
         Ok(()) => Check::ok(action, format!("allowed: {adds}")),
-        Err(AwsError::AccessDenied { code, .. }) if required => {
-            Check::failed(action, format!("refused ({code}); Airlock needs it: it {adds}"), format!("add {action} to your IAM policy"))
+        Err(AwsError::AccessDenied { code, .. }) if required => Check::failed(
+            action,
+            format!("refused ({code}); Airlock needs it: it {adds}"),
+            format!("add {action} to your IAM policy"),
+        ),
+        Err(AwsError::AccessDenied { code, .. }) => Check::warning(
+            action,
+            format!("refused ({code}); without it Airlock still works, but nothing {adds}"),
+            format!("add {action} to your IAM policy for what it adds"),
+        ),
+        Err(other) => {
+            Check::warning(action, format!("could not be checked: {other}"), "run the check again")
         }
-        Err(AwsError::AccessDenied { code, .. }) => Check::warning(action, format!("refused ({code}); without it Airlock still works, but nothing {adds}"), format!("add {action} to your IAM policy for what it adds")),
-        Err(other) => Check::warning(action, format!("could not be checked: {other}"), "run the check again"),
     }
 }
 
@@ -325,9 +487,17 @@ mod tests {
     fn an_agent_version_says_what_tunnels_it_gives() {
         let modern = agent_version_check("Node i-1", "3.3.1142.0");
         assert_eq!(modern.verdict, Verdict::Ok);
-        assert!(modern.detail.contains("multiplexed") && modern.detail.contains("random-challenge"), "{}", modern.detail);
+        assert!(
+            modern.detail.contains("multiplexed") && modern.detail.contains("random-challenge"),
+            "{}",
+            modern.detail
+        );
         let old = agent_version_check("Node i-1", "3.0.161.0");
         assert_eq!(old.verdict, Verdict::Warning);
-        assert!(old.detail.contains("one connection at a time") && old.detail.contains("two-key"), "{}", old.detail);
+        assert!(
+            old.detail.contains("one connection at a time") && old.detail.contains("two-key"),
+            "{}",
+            old.detail
+        );
     }
 }

@@ -54,12 +54,13 @@ pub struct DocumentParameter {
 impl DocumentDetails {
     /// Reads a document's JSON content (schema 1.0 Session documents).
     pub fn from_content(name: &str, content: &str) -> Result<DocumentDetails, AwsError> {
-        let value: serde_json::Value = serde_json::from_str(content).map_err(|e| AwsError::Service {
-            service: "SSM",
-            code: "InvalidDocumentContent".into(),
-            message: format!("the content of {name} is not JSON: {e}"),
-            status: None,
-        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(content).map_err(|e| AwsError::Service {
+                service: "SSM",
+                code: "InvalidDocumentContent".into(),
+                message: format!("the content of {name} is not JSON: {e}"),
+                status: None,
+            })?;
         let text = |v: &serde_json::Value| match v {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Null => String::new(),
@@ -73,7 +74,11 @@ impl DocumentDetails {
                     kind: spec.get("type").map(text).unwrap_or_else(|| "String".into()),
                     description: spec.get("description").map(text).unwrap_or_default(),
                     default: spec.get("default").map(text),
-                    allowed_values: spec.get("allowedValues").and_then(|v| v.as_array()).map(|a| a.iter().map(text).collect()).unwrap_or_default(),
+                    allowed_values: spec
+                        .get("allowedValues")
+                        .and_then(|v| v.as_array())
+                        .map(|a| a.iter().map(text).collect())
+                        .unwrap_or_default(),
                     allowed_pattern: spec.get("allowedPattern").map(text).filter(|p| !p.is_empty()),
                 });
             }
@@ -88,10 +93,17 @@ impl DocumentDetails {
 
     /// The parameters as StartSession wants them: every given value, `StringList` values
     /// split on new lines, empty values left out so the document's default applies.
-    pub fn start_parameters(&self, given: &HashMap<String, String>) -> HashMap<String, Vec<String>> {
+    pub fn start_parameters(
+        &self,
+        given: &HashMap<String, String>,
+    ) -> HashMap<String, Vec<String>> {
         let mut out = HashMap::new();
         for parameter in &self.parameters {
-            let Some(value) = given.get(&parameter.name).map(|v| v.trim()).filter(|v| !v.is_empty()) else { continue };
+            let Some(value) =
+                given.get(&parameter.name).map(|v| v.trim()).filter(|v| !v.is_empty())
+            else {
+                continue;
+            };
             let values = if parameter.kind == "StringList" {
                 value.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
             } else {
@@ -110,18 +122,29 @@ impl Aws {
     }
 
     async fn list_session_documents_once(&self) -> Result<Vec<SessionDocument>, AwsError> {
-        let filter = aws_sdk_ssm::types::DocumentKeyValuesFilter::builder().key("DocumentType").values("Session").build();
-        let mut pages = self.ssm.list_documents().filters(filter).max_results(50).into_paginator().send();
+        let filter = aws_sdk_ssm::types::DocumentKeyValuesFilter::builder()
+            .key("DocumentType")
+            .values("Session")
+            .build();
+        let mut pages =
+            self.ssm.list_documents().filters(filter).max_results(50).into_paginator().send();
         let mut documents = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| crate::aws::classify(e, crate::aws::Call::new("ssm:ListDocuments"), self.network()))?;
+            let page = page.map_err(|e| {
+                crate::aws::classify(e, crate::aws::Call::new("ssm:ListDocuments"), self.network())
+            })?;
             for identifier in page.document_identifiers.unwrap_or_default() {
                 if let Some(name) = identifier.name {
-                    documents.push(SessionDocument { name, owner: identifier.owner.unwrap_or_default() });
+                    documents.push(SessionDocument {
+                        name,
+                        owner: identifier.owner.unwrap_or_default(),
+                    });
                 }
             }
         }
-        documents.sort_by(|a, b| (a.owner != "Amazon").cmp(&(b.owner != "Amazon")).then_with(|| a.name.cmp(&b.name)));
+        documents.sort_by(|a, b| {
+            (a.owner != "Amazon").cmp(&(b.owner != "Amazon")).then_with(|| a.name.cmp(&b.name))
+        });
         Ok(documents)
     }
 
@@ -138,7 +161,13 @@ impl Aws {
             .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
             .send()
             .await
-            .map_err(|e| crate::aws::classify(e, crate::aws::Call { action: "ssm:GetDocument", target: "", document: name }, self.network()))?;
+            .map_err(|e| {
+                crate::aws::classify(
+                    e,
+                    crate::aws::Call { action: "ssm:GetDocument", target: "", document: name },
+                    self.network(),
+                )
+            })?;
         let content = output.content.ok_or(AwsError::Incomplete("Content"))?;
         DocumentDetails::from_content(name, &content)
     }
@@ -167,16 +196,27 @@ mod tests {
         assert_eq!(details.session_type, "Port");
         assert_eq!(details.description, "Forward a port through the node");
         let host = details.parameters.iter().find(|p| p.name == "host").unwrap();
-        assert_eq!((host.default.as_deref(), host.allowed_pattern.as_deref()), (None, Some("^[a-z0-9.-]+$")), "no default: required");
+        assert_eq!(
+            (host.default.as_deref(), host.allowed_pattern.as_deref()),
+            (None, Some("^[a-z0-9.-]+$")),
+            "no default: required"
+        );
         let mode = details.parameters.iter().find(|p| p.name == "mode").unwrap();
         assert_eq!(mode.allowed_values, ["fast", "safe"]);
         let hosts = details.parameters.iter().find(|p| p.name == "hosts").unwrap();
         assert_eq!(hosts.default.as_deref(), Some("[]"));
 
-        let given = HashMap::from([("host".to_owned(), " db.internal ".to_owned()), ("portNumber".to_owned(), String::new()), ("hosts".to_owned(), "a\n\n b\n".to_owned())]);
+        let given = HashMap::from([
+            ("host".to_owned(), " db.internal ".to_owned()),
+            ("portNumber".to_owned(), String::new()),
+            ("hosts".to_owned(), "a\n\n b\n".to_owned()),
+        ]);
         let parameters = details.start_parameters(&given);
         assert_eq!(parameters["host"], ["db.internal"]);
-        assert!(!parameters.contains_key("portNumber"), "an empty value leaves the default to the service");
+        assert!(
+            !parameters.contains_key("portNumber"),
+            "an empty value leaves the default to the service"
+        );
         assert_eq!(parameters["hosts"], ["a", "b"], "a list is one value per line");
     }
 

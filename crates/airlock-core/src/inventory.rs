@@ -73,7 +73,11 @@ impl std::fmt::Display for InventoryGap {
         if self.denied {
             write!(f, "The node list lacks {} because these credentials may not call {}; add {} to your IAM policy to see them.", self.adds, self.permission, self.permission)
         } else {
-            write!(f, "The node list lacks {} because {} failed: {}", self.adds, self.permission, self.detail)
+            write!(
+                f,
+                "The node list lacks {} because {} failed: {}",
+                self.adds, self.permission, self.detail
+            )
         }
     }
 }
@@ -88,9 +92,21 @@ impl InventoryGap {
     /// (credentials that need refreshing or asking for).
     fn from_error(permission: &str, adds: &str, error: AwsError) -> Result<InventoryGap, AwsError> {
         match error {
-            AwsError::AccessDenied { code, message, .. } => Ok(InventoryGap { permission: permission.into(), adds: adds.into(), denied: true, detail: format!("{code}: {message}") }),
-            error @ (AwsError::Expired(_) | AwsError::Credentials(_) | AwsError::Profile(_)) => Err(error),
-            other => Ok(InventoryGap { permission: permission.into(), adds: adds.into(), denied: false, detail: other.to_string() }),
+            AwsError::AccessDenied { code, message, .. } => Ok(InventoryGap {
+                permission: permission.into(),
+                adds: adds.into(),
+                denied: true,
+                detail: format!("{code}: {message}"),
+            }),
+            error @ (AwsError::Expired(_) | AwsError::Credentials(_) | AwsError::Profile(_)) => {
+                Err(error)
+            }
+            other => Ok(InventoryGap {
+                permission: permission.into(),
+                adds: adds.into(),
+                denied: false,
+                detail: other.to_string(),
+            }),
         }
     }
 }
@@ -134,7 +150,8 @@ impl Aws {
             return Ok(target.to_owned());
         }
         let nodes = self.list_nodes().await?.nodes;
-        let ids: Vec<String> = nodes.into_iter().filter(|n| n.name == target).map(|n| n.id).collect();
+        let ids: Vec<String> =
+            nodes.into_iter().filter(|n| n.name == target).map(|n| n.id).collect();
         match ids.as_slice() {
             [id] => Ok(id.clone()),
             [] => Err(TargetError::NoSuchName(target.to_owned())),
@@ -149,16 +166,25 @@ impl Aws {
 
     async fn list_nodes_once(&self) -> Result<NodeListing, AwsError> {
         let mut nodes = Vec::new();
-        let mut pages = self.ssm.describe_instance_information().max_results(50).into_paginator().send();
+        let mut pages =
+            self.ssm.describe_instance_information().max_results(50).into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify(e, Call::new("ssm:DescribeInstanceInformation"), self.network()))?;
+            let page = page.map_err(|e| {
+                classify(e, Call::new("ssm:DescribeInstanceInformation"), self.network())
+            })?;
             for info in page.instance_information_list.unwrap_or_default() {
                 let Some(id) = info.instance_id else { continue };
                 nodes.push(Node {
                     name: info.computer_name.clone().unwrap_or_default(),
-                    platform_type: info.platform_type.map(|p| p.as_str().to_owned()).unwrap_or_default(),
+                    platform_type: info
+                        .platform_type
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_default(),
                     platform_name: info.platform_name.unwrap_or_default(),
-                    ping_status: info.ping_status.map(|p| p.as_str().to_owned()).unwrap_or_default(),
+                    ping_status: info
+                        .ping_status
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_default(),
                     agent_version: info.agent_version.unwrap_or_default(),
                     ip_address: info.ip_address.unwrap_or_default(),
                     state: String::new(),
@@ -174,23 +200,30 @@ impl Aws {
         if let Err(error) = self.add_on_premises_tags(&mut nodes).await {
             gaps.push(InventoryGap::from_error("ssm:ListTagsForResource", TAGS_ADDS, error)?);
         }
-        nodes.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then_with(|| a.id.cmp(&b.id)));
+        nodes.sort_by(|a, b| {
+            a.name.to_lowercase().cmp(&b.name.to_lowercase()).then_with(|| a.id.cmp(&b.id))
+        });
         Ok(NodeListing { nodes, gaps })
     }
 
     async fn add_ec2_details(&self, nodes: &mut [Node]) -> Result<(), AwsError> {
         use futures_util::StreamExt;
-        let ids: Vec<String> = nodes.iter().filter(|n| n.id.starts_with("i-")).map(|n| n.id.clone()).collect();
+        let ids: Vec<String> =
+            nodes.iter().filter(|n| n.id.starts_with("i-")).map(|n| n.id.clone()).collect();
         // Batches go out a few at a time: 10,000 nodes are 50 calls, not 50 round trips in a row.
         // Each call owns its client and ids: a future borrowing `self` across the stream would
         // not be Send for every lifetime (rustc #102211), and the app needs it Send.
         let ec2 = self.ec2.clone();
         let network = self.network().clone();
         let batches: Vec<Vec<String>> = ids.chunks(EC2_BATCH).map(<[String]>::to_vec).collect();
-        let batches = futures_util::stream::iter(batches.into_iter().map(move |batch| describe_instances(ec2.clone(), network.clone(), batch)))
-            .buffer_unordered(EC2_CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await;
+        let batches = futures_util::stream::iter(
+            batches
+                .into_iter()
+                .map(move |batch| describe_instances(ec2.clone(), network.clone(), batch)),
+        )
+        .buffer_unordered(EC2_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
         let mut details = BTreeMap::new();
         for batch in batches {
             details.extend(batch?);
@@ -226,7 +259,13 @@ impl Aws {
                 .resource_id(&node.id)
                 .send()
                 .await
-                .map_err(|e| classify(e, Call { action: "ssm:ListTagsForResource", target: &node.id, document: "" }, self.network()))?;
+                .map_err(|e| {
+                    classify(
+                        e,
+                        Call { action: "ssm:ListTagsForResource", target: &node.id, document: "" },
+                        self.network(),
+                    )
+                })?;
             for tag in output.tag_list.unwrap_or_default() {
                 node.tags.insert(tag.key, tag.value);
             }
@@ -238,11 +277,17 @@ impl Aws {
     }
 }
 
-async fn describe_instances(ec2: aws_sdk_ec2::Client, network: Network, ids: Vec<String>) -> Result<Vec<(String, aws_sdk_ec2::types::Instance)>, AwsError> {
+async fn describe_instances(
+    ec2: aws_sdk_ec2::Client,
+    network: Network,
+    ids: Vec<String>,
+) -> Result<Vec<(String, aws_sdk_ec2::types::Instance)>, AwsError> {
     let mut found = Vec::new();
     let mut pages = ec2
         .describe_instances()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("instance-id").set_values(Some(ids)).build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder().name("instance-id").set_values(Some(ids)).build(),
+        )
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
@@ -298,9 +343,12 @@ impl NodeFilter {
         }
         self.text.split_whitespace().all(|word| {
             let word = word.to_lowercase();
-            let fields = [&node.name, &node.id, &node.ip_address, &node.platform_name, &node.platform_type];
+            let fields =
+                [&node.name, &node.id, &node.ip_address, &node.platform_name, &node.platform_type];
             fields.iter().any(|f| f.to_lowercase().contains(&word))
-                || node.tags.iter().any(|(k, v)| k.to_lowercase().contains(&word) || v.to_lowercase().contains(&word))
+                || node.tags.iter().any(|(k, v)| {
+                    k.to_lowercase().contains(&word) || v.to_lowercase().contains(&word)
+                })
         })
     }
 
@@ -338,10 +386,29 @@ mod tests {
         let ids = |f: &NodeFilter| f.apply(&nodes).map(|n| n.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&NodeFilter::default()).len(), 3);
         assert_eq!(ids(&NodeFilter { text: "WEB".into(), ..Default::default() }), ["i-1"]);
-        assert_eq!(ids(&NodeFilter { text: "prod db".into(), ..Default::default() }), ["i-2"], "every word must match");
-        assert_eq!(ids(&NodeFilter { platform: Some("windows".into()), ..Default::default() }), ["mi-3"]);
-        assert_eq!(ids(&NodeFilter { ping_status: Some("online".into()), ..Default::default() }), ["i-1", "mi-3"]);
-        assert_eq!(ids(&NodeFilter { tags: vec![NodeFilter::parse_tag("team")], ..Default::default() }), ["i-2"]);
-        assert_eq!(ids(&NodeFilter { tags: vec![NodeFilter::parse_tag("env=prod")], ..Default::default() }), ["i-1", "i-2"]);
+        assert_eq!(
+            ids(&NodeFilter { text: "prod db".into(), ..Default::default() }),
+            ["i-2"],
+            "every word must match"
+        );
+        assert_eq!(
+            ids(&NodeFilter { platform: Some("windows".into()), ..Default::default() }),
+            ["mi-3"]
+        );
+        assert_eq!(
+            ids(&NodeFilter { ping_status: Some("online".into()), ..Default::default() }),
+            ["i-1", "mi-3"]
+        );
+        assert_eq!(
+            ids(&NodeFilter { tags: vec![NodeFilter::parse_tag("team")], ..Default::default() }),
+            ["i-2"]
+        );
+        assert_eq!(
+            ids(&NodeFilter {
+                tags: vec![NodeFilter::parse_tag("env=prod")],
+                ..Default::default()
+            }),
+            ["i-1", "i-2"]
+        );
     }
 }

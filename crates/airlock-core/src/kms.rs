@@ -73,7 +73,13 @@ pub trait DataKeys: Send + Sync + 'static {
 impl DataKeys for Aws {
     fn generate(&self, request: DataKeyRequest) -> DataKeyFuture {
         let aws = self.clone();
-        Box::pin(async move { aws.refreshing_with(|| aws.generate_data_key_once(&request), |e| matches!(e, KmsError::Aws(AwsError::Expired(_)))).await })
+        Box::pin(async move {
+            aws.refreshing_with(
+                || aws.generate_data_key_once(&request),
+                |e| matches!(e, KmsError::Aws(AwsError::Expired(_))),
+            )
+            .await
+        })
     }
 }
 
@@ -94,17 +100,29 @@ impl Aws {
                 match error.code() {
                     Some("AccessDeniedException") => KmsError::Denied { key, message },
                     Some("DisabledException") => KmsError::Disabled { key, message },
-                    Some("NotFoundException") => KmsError::NotFound { key, region: self.region().to_owned(), message },
-                    Some(code @ ("KMSInvalidStateException" | "KeyUnavailableException" | "InvalidKeyUsageException" | "IncorrectKeyException")) => {
-                        KmsError::Unusable { key, code: code.to_owned(), message }
+                    Some("NotFoundException") => {
+                        KmsError::NotFound { key, region: self.region().to_owned(), message }
                     }
-                    _ => KmsError::Aws(classify(error, Call::new("kms:GenerateDataKey"), self.network())),
+                    Some(
+                        code @ ("KMSInvalidStateException"
+                        | "KeyUnavailableException"
+                        | "InvalidKeyUsageException"
+                        | "IncorrectKeyException"),
+                    ) => KmsError::Unusable { key, code: code.to_owned(), message },
+                    _ => KmsError::Aws(classify(
+                        error,
+                        Call::new("kms:GenerateDataKey"),
+                        self.network(),
+                    )),
                 }
             })?;
         let plaintext = output.plaintext.map(|b| b.into_inner()).unwrap_or_default();
         if plaintext.len() != request.number_of_bytes {
             return Err(KmsError::WrongSize(plaintext.len()));
         }
-        Ok(DataKey { plaintext: zeroize::Zeroizing::new(plaintext), ciphertext_blob: output.ciphertext_blob.map(|b| b.into_inner()).unwrap_or_default() })
+        Ok(DataKey {
+            plaintext: zeroize::Zeroizing::new(plaintext),
+            ciphertext_blob: output.ciphertext_blob.map(|b| b.into_inner()).unwrap_or_default(),
+        })
     }
 }

@@ -28,7 +28,8 @@ pub fn filter(spec: Option<&str>) -> String {
     let spec = spec.map(str::trim).filter(|s| !s.is_empty()).unwrap_or("warn");
     let mut filter = spec.to_owned();
     for module in SECRET_BEARING_LOGGERS {
-        let named = spec.split(',').any(|directive| directive.trim().split('=').next() == Some(module));
+        let named =
+            spec.split(',').any(|directive| directive.trim().split('=').next() == Some(module));
         if !named {
             filter.push_str(&format!(",{module}=info"));
         }
@@ -45,9 +46,16 @@ mod tests {
         let quiet = filter(None);
         assert!(quiet.starts_with("warn,aws_smithy_runtime=info,"), "{quiet}");
         for module in super::SECRET_BEARING_LOGGERS {
-            assert!(filter(Some("trace")).contains(&format!(",{module}=info")), "{module} is capped under trace");
+            assert!(
+                filter(Some("trace")).contains(&format!(",{module}=info")),
+                "{module} is capped under trace"
+            );
         }
         let named = filter(Some("debug,aws_smithy_runtime=trace"));
-        assert!(named.contains("aws_smithy_runtime=trace") && !named.contains("aws_smithy_runtime=info"), "{named}");
+        assert!(
+            named.contains("aws_smithy_runtime=trace")
+                && !named.contains("aws_smithy_runtime=info"),
+            "{named}"
+        );
     }
 }

@@ -66,7 +66,11 @@ pub fn watch(tunnel: ForwardTunnel) -> (TunnelHandle, mpsc::Receiver<TunnelEvent
     (TunnelHandle { local_addr, stop: Some(stop), done: Some(done_rx) }, event_rx)
 }
 
-async fn run(tunnel: ForwardTunnel, mut stopped: oneshot::Receiver<()>, events: mpsc::Sender<TunnelEvent>) {
+async fn run(
+    tunnel: ForwardTunnel,
+    mut stopped: oneshot::Receiver<()>,
+    events: mpsc::Sender<TunnelEvent>,
+) {
     let mut ticks = tokio::time::interval(SAMPLE_PERIOD);
     let (reason, by_user) = loop {
         tokio::select! {

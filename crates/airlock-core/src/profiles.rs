@@ -60,32 +60,51 @@ impl Profile {
             concerns.push(format!("{}: {warning}", self.name));
         }
         if self.auto_start {
-            concerns.push(format!("{}: starts by itself whenever Airlock starts, opening a session to {}.", self.name, self.target));
+            concerns.push(format!(
+                "{}: starts by itself whenever Airlock starts, opening a session to {}.",
+                self.name, self.target
+            ));
         }
         concerns
     }
 
     /// Checks every field; the error names the field and what is allowed.
     pub fn validate(&self) -> Result<(), ProfileError> {
-        let invalid = |field: &'static str, message: String| Err(ProfileError::Invalid { name: self.name.clone(), field, message });
-        if self.name.trim().is_empty() || self.name.len() > 64 || self.name.chars().any(char::is_control) {
+        let invalid = |field: &'static str, message: String| {
+            Err(ProfileError::Invalid { name: self.name.clone(), field, message })
+        };
+        if self.name.trim().is_empty()
+            || self.name.len() > 64
+            || self.name.chars().any(char::is_control)
+        {
             return invalid("name", "give a name of 1 to 64 printable characters".into());
         }
-        if self.target.is_empty() || self.target.len() > 400 || self.target.chars().any(char::is_whitespace) {
-            return invalid("target", "give the node's id, such as i-0123456789abcdef0 or mi-0123456789abcdef0".into());
+        if self.target.is_empty()
+            || self.target.len() > 400
+            || self.target.chars().any(char::is_whitespace)
+        {
+            return invalid(
+                "target",
+                "give the node's id, such as i-0123456789abcdef0 or mi-0123456789abcdef0".into(),
+            );
         }
         if self.remote_port == 0 {
             return invalid("remote_port", "give a port from 1 to 65535".into());
         }
         if let Some(host) = &self.remote_host {
             if host.is_empty() || host.contains('\'') || host.chars().any(char::is_whitespace) {
-                return invalid("remote_host", "give a host name or IP address without spaces or quotes".into());
+                return invalid(
+                    "remote_host",
+                    "give a host name or IP address without spaces or quotes".into(),
+                );
             }
         }
         if self.sessions == 0 || self.sessions > MAX_POOL {
             return invalid("sessions", format!("give 1 to {MAX_POOL} sessions"));
         }
-        if self.region.as_ref().is_some_and(|r| r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')) {
+        if self.region.as_ref().is_some_and(|r| {
+            r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        }) {
             return invalid("region", "give a region such as eu-west-1".into());
         }
         Ok(())
@@ -106,7 +125,8 @@ impl Profile {
 }
 
 fn write_atomically(path: &Path, text: &str) -> Result<(), ProfileError> {
-    crate::config_file::write_atomically(path, text).map_err(|WriteError { action, path, reason }| ProfileError::Io { action, path, reason })
+    crate::config_file::write_atomically(path, text)
+        .map_err(|WriteError { action, path, reason }| ProfileError::Io { action, path, reason })
 }
 
 /// Why profiles could not be read or written.
@@ -186,13 +206,20 @@ impl ProfileStore {
         match std::fs::read_to_string(&self.path) {
             Ok(text) => parse(&text, &self.path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(ProfileError::Io { action: "read", path: self.path.clone(), reason: e.to_string() }),
+            Err(e) => Err(ProfileError::Io {
+                action: "read",
+                path: self.path.clone(),
+                reason: e.to_string(),
+            }),
         }
     }
 
     /// One profile.
     pub fn get(&self, name: &str) -> Result<Profile, ProfileError> {
-        self.load()?.into_iter().find(|p| p.name == name).ok_or_else(|| ProfileError::NotFound(name.to_owned()))
+        self.load()?
+            .into_iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| ProfileError::NotFound(name.to_owned()))
     }
 
     /// Adds a new profile.
@@ -215,7 +242,10 @@ impl ProfileStore {
         if profile.name != name && profiles.iter().any(|p| p.name == profile.name) {
             return Err(ProfileError::Exists(profile.name));
         }
-        let slot = profiles.iter_mut().find(|p| p.name == name).ok_or_else(|| ProfileError::NotFound(name.to_owned()))?;
+        let slot = profiles
+            .iter_mut()
+            .find(|p| p.name == name)
+            .ok_or_else(|| ProfileError::NotFound(name.to_owned()))?;
         *slot = profile;
         self.save(&profiles)
     }
@@ -224,7 +254,10 @@ impl ProfileStore {
     pub fn remove(&self, name: &str) -> Result<Profile, ProfileError> {
         let _held = self.lock()?;
         let mut profiles = self.load()?;
-        let index = profiles.iter().position(|p| p.name == name).ok_or_else(|| ProfileError::NotFound(name.to_owned()))?;
+        let index = profiles
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| ProfileError::NotFound(name.to_owned()))?;
         let removed = profiles.remove(index);
         self.save(&profiles)?;
         Ok(removed)
@@ -261,7 +294,9 @@ impl ProfileStore {
     /// The lock every read-modify-write of the file takes, so a window and the CLI (or two
     /// windows) lose nothing of each other's.
     fn lock(&self) -> Result<crate::config_file::FileLock, ProfileError> {
-        crate::config_file::lock(&self.path).map_err(|WriteError { action, path, reason }| ProfileError::Io { action, path, reason })
+        crate::config_file::lock(&self.path).map_err(|WriteError { action, path, reason }| {
+            ProfileError::Io { action, path, reason }
+        })
     }
 
     /// Validates and writes the whole list.
@@ -272,7 +307,11 @@ impl ProfileStore {
 }
 
 fn read_profiles(from: &Path) -> Result<Vec<Profile>, ProfileError> {
-    let text = std::fs::read_to_string(from).map_err(|e| ProfileError::Io { action: "read", path: from.to_owned(), reason: e.to_string() })?;
+    let text = std::fs::read_to_string(from).map_err(|e| ProfileError::Io {
+        action: "read",
+        path: from.to_owned(),
+        reason: e.to_string(),
+    })?;
     parse(&text, from)
 }
 
@@ -294,14 +333,22 @@ fn check(profiles: &[Profile]) -> Result<(), ProfileError> {
 }
 
 fn parse(text: &str, path: &Path) -> Result<Vec<Profile>, ProfileError> {
-    let file: File = toml::from_str(text).map_err(|e| ProfileError::Malformed { path: path.to_owned(), reason: e.to_string().trim().to_owned() })?;
-    check(&file.tunnels).map_err(|e| ProfileError::Malformed { path: path.to_owned(), reason: e.to_string() })?;
+    let file: File = toml::from_str(text).map_err(|e| ProfileError::Malformed {
+        path: path.to_owned(),
+        reason: e.to_string().trim().to_owned(),
+    })?;
+    check(&file.tunnels)
+        .map_err(|e| ProfileError::Malformed { path: path.to_owned(), reason: e.to_string() })?;
     Ok(file.tunnels)
 }
 
 fn render(profiles: &[Profile]) -> Result<String, ProfileError> {
-    let body = toml::to_string(&File { tunnels: profiles.to_vec() }).map_err(|e| ProfileError::Invalid { name: String::new(), field: "file", message: e.to_string() })?;
-    Ok(format!("# Airlock tunnel profiles. Edited by `airlock profile` and the desktop app.\n\n{body}"))
+    let body = toml::to_string(&File { tunnels: profiles.to_vec() }).map_err(|e| {
+        ProfileError::Invalid { name: String::new(), field: "file", message: e.to_string() }
+    })?;
+    Ok(format!(
+        "# Airlock tunnel profiles. Edited by `airlock profile` and the desktop app.\n\n{body}"
+    ))
 }
 
 #[cfg(test)]
@@ -334,16 +381,35 @@ mod tests {
         let (_dir, store) = store();
         assert!(store.load().unwrap().is_empty());
         store.add(profile("db")).unwrap();
-        store.add(Profile { remote_host: None, aws_profile: None, region: None, ..profile("web") }).unwrap();
-        assert_eq!(store.load().unwrap(), vec![profile("db"), Profile { remote_host: None, aws_profile: None, region: None, ..profile("web") }]);
+        store
+            .add(Profile { remote_host: None, aws_profile: None, region: None, ..profile("web") })
+            .unwrap();
+        assert_eq!(
+            store.load().unwrap(),
+            vec![
+                profile("db"),
+                Profile { remote_host: None, aws_profile: None, region: None, ..profile("web") }
+            ]
+        );
         store.update("db", Profile { local_port: 0, ..profile("db2") }).unwrap();
         assert_eq!(store.get("db2").unwrap().local_port, 0);
         assert!(matches!(store.get("db"), Err(ProfileError::NotFound(_))));
         store.remove("web").unwrap();
         assert_eq!(store.load().unwrap().len(), 1);
-        let mut leftovers: Vec<_> = std::fs::read_dir(store.path().parent().unwrap()).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+        let mut leftovers: Vec<_> = std::fs::read_dir(store.path().parent().unwrap())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
         leftovers.sort();
-        assert_eq!(leftovers, vec![std::ffi::OsString::from(".profiles.toml.lock"), std::ffi::OsString::from("profiles.toml")], "the file and its lock; no temporary file is left");
+        assert_eq!(
+            leftovers,
+            vec![
+                std::ffi::OsString::from(".profiles.toml.lock"),
+                std::ffi::OsString::from("profiles.toml")
+            ],
+            "the file and its lock; no temporary file is left"
+        );
     }
 
     #[test]
@@ -372,11 +438,15 @@ mod tests {
     fn a_malformed_file_is_reported_and_never_overwritten() {
         let (_dir, store) = store();
         std::fs::create_dir_all(store.path().parent().unwrap()).unwrap();
-        std::fs::write(store.path(), "[[tunnel]]\nname = \"x\"\nremote_port = \"eighty\"\n").unwrap();
+        std::fs::write(store.path(), "[[tunnel]]\nname = \"x\"\nremote_port = \"eighty\"\n")
+            .unwrap();
         let error = store.add(profile("db")).unwrap_err();
         assert!(matches!(error, ProfileError::Malformed { .. }), "{error}");
         assert!(error.to_string().contains("will not overwrite"));
-        assert_eq!(std::fs::read_to_string(store.path()).unwrap(), "[[tunnel]]\nname = \"x\"\nremote_port = \"eighty\"\n");
+        assert_eq!(
+            std::fs::read_to_string(store.path()).unwrap(),
+            "[[tunnel]]\nname = \"x\"\nremote_port = \"eighty\"\n"
+        );
     }
 
     #[test]
@@ -388,7 +458,10 @@ mod tests {
         let (_other_dir, other) = self::store();
         assert_eq!(other.import(&exported).unwrap(), 1);
         assert_eq!(other.get("db").unwrap(), profile("db"));
-        assert!(matches!(other.import(&exported), Err(ProfileError::Exists(_))), "importing twice is refused");
+        assert!(
+            matches!(other.import(&exported), Err(ProfileError::Exists(_))),
+            "importing twice is refused"
+        );
         assert_eq!(other.load().unwrap().len(), 1);
     }
 
@@ -408,12 +481,26 @@ mod tests {
         assert_eq!(preview, [quiet, shared, eager]);
         assert!(other.load().unwrap().is_empty(), "a preview adds nothing");
         let concerns: Vec<Vec<String>> = preview.iter().map(Profile::import_concerns).collect();
-        assert!(concerns[0].is_empty(), "a loopback profile that waits to be started needs no question");
-        assert!(concerns[1].len() == 1 && concerns[1][0].starts_with("shared: listening on 0.0.0.0"), "{:?}", concerns[1]);
-        assert!(concerns[2].len() == 1 && concerns[2][0].contains("starts by itself"), "{:?}", concerns[2]);
+        assert!(
+            concerns[0].is_empty(),
+            "a loopback profile that waits to be started needs no question"
+        );
+        assert!(
+            concerns[1].len() == 1 && concerns[1][0].starts_with("shared: listening on 0.0.0.0"),
+            "{:?}",
+            concerns[1]
+        );
+        assert!(
+            concerns[2].len() == 1 && concerns[2][0].contains("starts by itself"),
+            "{:?}",
+            concerns[2]
+        );
 
         other.add(profile("shared")).unwrap();
-        assert!(matches!(other.preview_import(&file), Err(ProfileError::Exists(name)) if name == "shared"), "a taken name is refused before asking");
+        assert!(
+            matches!(other.preview_import(&file), Err(ProfileError::Exists(name)) if name == "shared"),
+            "a taken name is refused before asking"
+        );
     }
 
     #[test]
@@ -426,7 +513,9 @@ mod tests {
                 let store = ProfileStore::at(&path);
                 std::thread::spawn(move || {
                     for n in 0..5 {
-                        store.add(Profile { local_port: 0, ..profile(&format!("w{w}-{n}")) }).unwrap();
+                        store
+                            .add(Profile { local_port: 0, ..profile(&format!("w{w}-{n}")) })
+                            .unwrap();
                     }
                 })
             })

@@ -17,7 +17,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::aws::{Aws, AwsError, StartRequest};
-use crate::datachannel::{self, Command, ConnectError, DriverConfig, Ending, Endpoint, Notice, Ready, SessionChannel};
+use crate::datachannel::{
+    self, Command, ConnectError, DriverConfig, Ending, Endpoint, Notice, Ready, SessionChannel,
+};
 use crate::tunnel::{Handoff, Tunnel, TunnelError};
 
 /// Why a session or tunnel could not be opened, with what to do.
@@ -75,14 +77,22 @@ pub struct OpenSession {
 impl Aws {
     /// StartSession, then the data channel. The session announces its kind with
     /// [`Notice::Ready`] (see [`OpenSession::ready`]).
-    pub async fn open(&self, request: &StartRequest, config: DriverConfig) -> Result<OpenSession, OpenError> {
+    pub async fn open(
+        &self,
+        request: &StartRequest,
+        config: DriverConfig,
+    ) -> Result<OpenSession, OpenError> {
         let endpoint = self.start_session(request).await?;
         self.join(endpoint, config).await
     }
 
     /// Opens the data channel of a session StartSession has started; terminates the session
     /// when the channel cannot be opened.
-    pub async fn join(&self, endpoint: Endpoint, config: DriverConfig) -> Result<OpenSession, OpenError> {
+    pub async fn join(
+        &self,
+        endpoint: Endpoint,
+        config: DriverConfig,
+    ) -> Result<OpenSession, OpenError> {
         let session_id = endpoint.session_id.clone();
         match datachannel::connect(endpoint, self.resumer(), config).await {
             Ok(channel) => Ok(OpenSession { session_id, channel, aws: self.clone() }),
@@ -108,7 +118,11 @@ impl OpenSession {
                 Some(Notice::Ready(ready)) => return Ok(ready),
                 Some(Notice::Ended(ending)) => return Err(OpenError::EndedEarly(ending)),
                 Some(_) => {}
-                None => return Err(OpenError::EndedEarly(Ending::LinkLost("the session's task stopped".into()))),
+                None => {
+                    return Err(OpenError::EndedEarly(Ending::LinkLost(
+                        "the session's task stopped".into(),
+                    )))
+                }
             }
         }
     }
@@ -129,7 +143,12 @@ impl OpenSession {
     {
         match self.ready().await?.kind {
             SessionKind::Port(PortSession { mode: PortMode::Stdio, .. }) => {}
-            other => return Err(OpenError::WrongKind { wanted: "an SSH (stdio) session", found: kind_name(&other) }),
+            other => {
+                return Err(OpenError::WrongKind {
+                    wanted: "an SSH (stdio) session",
+                    found: kind_name(&other),
+                })
+            }
         }
         let mut buf = vec![0u8; 16 * 1024];
         let mut input_open = true;
@@ -225,7 +244,12 @@ impl TunnelSpec {
             }
             None => "AWS-StartPortForwardingSession",
         };
-        StartRequest { target: self.target.clone(), document: Some(document.into()), parameters, reason: self.reason.clone() }
+        StartRequest {
+            target: self.target.clone(),
+            document: Some(document.into()),
+            parameters,
+            reason: self.reason.clone(),
+        }
     }
 }
 
@@ -269,7 +293,10 @@ pub struct ForwardTunnel {
 
 impl std::fmt::Debug for ForwardTunnel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ForwardTunnel").field("local_addr", &self.local_addr).field("sessions", &self.members.len()).finish_non_exhaustive()
+        f.debug_struct("ForwardTunnel")
+            .field("local_addr", &self.local_addr)
+            .field("sessions", &self.members.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -282,9 +309,16 @@ impl Aws {
 
     /// [`Aws::forward`] with other driver settings, for example without the client-side
     /// message pacing (`message_rate: None`) against an endpoint that does not limit it.
-    pub async fn forward_with(&self, spec: &TunnelSpec, config: DriverConfig) -> Result<ForwardTunnel, OpenError> {
+    pub async fn forward_with(
+        &self,
+        spec: &TunnelSpec,
+        config: DriverConfig,
+    ) -> Result<ForwardTunnel, OpenError> {
         if spec.sessions == 0 || spec.sessions > MAX_POOL {
-            return Err(OpenError::Invalid(format!("a tunnel holds 1 to {MAX_POOL} sessions, not {}", spec.sessions)));
+            return Err(OpenError::Invalid(format!(
+                "a tunnel holds 1 to {MAX_POOL} sessions, not {}",
+                spec.sessions
+            )));
         }
         if spec.remote_port == 0 && spec.document.is_none() {
             return Err(OpenError::Invalid("the remote port must be between 1 and 65535".into()));
@@ -293,12 +327,19 @@ impl Aws {
         let spec = &TunnelSpec { target, ..spec.clone() };
         let listener = match TcpListener::bind(spec.local).await {
             Ok(listener) => listener,
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Err(OpenError::PortInUse { addr: spec.local }),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(OpenError::PortInUse { addr: spec.local })
+            }
             Err(e) => return Err(OpenError::Listen { addr: spec.local, reason: e.to_string() }),
         };
-        let local_addr = listener.local_addr().map_err(|e| OpenError::Listen { addr: spec.local, reason: e.to_string() })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| OpenError::Listen { addr: spec.local, reason: e.to_string() })?;
         let request = spec.start_request();
-        let opened = futures_util::future::join_all((0..spec.sessions).map(|_| self.open_port(&request, config.clone()))).await;
+        let opened = futures_util::future::join_all(
+            (0..spec.sessions).map(|_| self.open_port(&request, config.clone())),
+        )
+        .await;
         let mut members = Vec::new();
         let mut failure = None;
         for result in opened {
@@ -306,10 +347,15 @@ impl Aws {
                 Ok((session, port)) => {
                     let session_id = session.session_id.clone();
                     match Tunnel::start_queued(local_addr, session.channel, &port) {
-                        Ok((tunnel, handoff)) => members.push(Member { session_id, tunnel, handoff }),
+                        Ok((tunnel, handoff)) => {
+                            members.push(Member { session_id, tunnel, handoff })
+                        }
                         Err(TunnelError::NotForwarding(mode)) => {
                             let _ = self.terminate_session(&session_id).await;
-                            failure = Some(OpenError::WrongKind { wanted: "a TCP port-forwarding session", found: format!("port ({mode:?})") });
+                            failure = Some(OpenError::WrongKind {
+                                wanted: "a TCP port-forwarding session",
+                                found: format!("port ({mode:?})"),
+                            });
                         }
                         Err(other) => failure = Some(OpenError::Invalid(other.to_string())),
                     }
@@ -329,7 +375,11 @@ impl Aws {
         Ok(ForwardTunnel { local_addr, members, dispatcher, aws: self.clone() })
     }
 
-    async fn open_port(&self, request: &StartRequest, config: DriverConfig) -> Result<(OpenSession, PortSession), OpenError> {
+    async fn open_port(
+        &self,
+        request: &StartRequest,
+        config: DriverConfig,
+    ) -> Result<(OpenSession, PortSession), OpenError> {
         let mut session = self.open(request, config).await?;
         match session.ready().await.map(|ready| ready.kind) {
             Ok(SessionKind::Port(port)) => Ok((session, port)),
@@ -356,7 +406,9 @@ async fn dispatch(mut listener: TcpListener, members: Arc<Vec<Member>>) {
             let choice = members
                 .iter()
                 .filter(|m| m.tunnel.is_running() && m.handoff.is_open())
-                .min_by_key(|m| (m.handoff.load(), m.tunnel.stats().total_connections.load(Ordering::Relaxed)));
+                .min_by_key(|m| {
+                    (m.handoff.load(), m.tunnel.stats().total_connections.load(Ordering::Relaxed))
+                });
             let Some(member) = choice else {
                 return; // every session ended: the listener closes with this task
             };
@@ -381,7 +433,10 @@ impl ForwardTunnel {
 
     /// Open connections per session, in pool order.
     pub fn connections_per_session(&self) -> Vec<u64> {
-        self.members.iter().map(|m| m.tunnel.stats().total_connections.load(Ordering::Relaxed)).collect()
+        self.members
+            .iter()
+            .map(|m| m.tunnel.stats().total_connections.load(Ordering::Relaxed))
+            .collect()
     }
 
     /// The live figures, summed over the pool.
@@ -394,11 +449,13 @@ impl ForwardTunnel {
             figures.open_connections += stats.open_connections.load(Ordering::Relaxed);
             figures.total_connections += stats.total_connections.load(Ordering::Relaxed);
             figures.refused_connections += stats.refused_connections.load(Ordering::Relaxed);
-            figures.turned_away_connections += stats.turned_away_connections.load(Ordering::Relaxed);
+            figures.turned_away_connections +=
+                stats.turned_away_connections.load(Ordering::Relaxed);
             figures.reconnects += member.tunnel.link().reconnects.load(Ordering::Relaxed);
             if member.tunnel.is_running() {
                 figures.live_sessions += 1;
-                figures.rtt_micros = figures.rtt_micros.max(member.tunnel.link().rtt_micros.load(Ordering::Relaxed));
+                figures.rtt_micros =
+                    figures.rtt_micros.max(member.tunnel.link().rtt_micros.load(Ordering::Relaxed));
             }
         }
         figures

@@ -41,7 +41,13 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { aws_profile: None, region: None, demo: false, theme: Theme::System, font_size: 14 }
+        Settings {
+            aws_profile: None,
+            region: None,
+            demo: false,
+            theme: Theme::System,
+            font_size: 14,
+        }
     }
 }
 
@@ -101,8 +107,15 @@ impl SettingsStore {
     pub fn load(&self) -> Result<Settings, SettingsError> {
         match std::fs::read_to_string(&self.path) {
             Ok(text) => {
-                let settings: Settings = toml::from_str(&text).map_err(|e| SettingsError::Malformed { path: self.path.clone(), reason: e.to_string().trim().to_owned() })?;
-                settings.validate().map_err(|e| SettingsError::Malformed { path: self.path.clone(), reason: e.to_string() })?;
+                let settings: Settings =
+                    toml::from_str(&text).map_err(|e| SettingsError::Malformed {
+                        path: self.path.clone(),
+                        reason: e.to_string().trim().to_owned(),
+                    })?;
+                settings.validate().map_err(|e| SettingsError::Malformed {
+                    path: self.path.clone(),
+                    reason: e.to_string(),
+                })?;
                 Ok(settings)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
@@ -132,7 +145,10 @@ impl SettingsStore {
             return Err(error);
         }
         let body = toml::to_string(settings).map_err(|e| SettingsError::Invalid(e.to_string()))?;
-        write_atomically(&self.path, &format!("# Airlock's remembered choices. Written by the desktop app.\n\n{body}"))?;
+        write_atomically(
+            &self.path,
+            &format!("# Airlock's remembered choices. Written by the desktop app.\n\n{body}"),
+        )?;
         Ok(())
     }
 }
@@ -141,12 +157,21 @@ impl Settings {
     /// Checks the values a hand-edited file could get wrong.
     pub fn validate(&self) -> Result<(), SettingsError> {
         if !FONT_SIZES.contains(&self.font_size) {
-            return Err(SettingsError::Invalid(format!("font_size must be {} to {}, not {}", FONT_SIZES.start(), FONT_SIZES.end(), self.font_size)));
+            return Err(SettingsError::Invalid(format!(
+                "font_size must be {} to {}, not {}",
+                FONT_SIZES.start(),
+                FONT_SIZES.end(),
+                self.font_size
+            )));
         }
         if self.aws_profile.as_ref().is_some_and(|p| p.trim().is_empty()) {
-            return Err(SettingsError::Invalid("aws_profile must not be empty; leave it out for the default chain".into()));
+            return Err(SettingsError::Invalid(
+                "aws_profile must not be empty; leave it out for the default chain".into(),
+            ));
         }
-        if self.region.as_ref().is_some_and(|r| r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')) {
+        if self.region.as_ref().is_some_and(|r| {
+            r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        }) {
             return Err(SettingsError::Invalid("region must look like eu-west-1".into()));
         }
         Ok(())
@@ -162,11 +187,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SettingsStore::at(dir.path().join("settings.toml"));
         assert_eq!(store.load().unwrap(), Settings::default(), "no file: defaults");
-        let chosen = Settings { aws_profile: Some("prod".into()), region: Some("eu-west-1".into()), demo: false, theme: Theme::Dark, font_size: 16 };
+        let chosen = Settings {
+            aws_profile: Some("prod".into()),
+            region: Some("eu-west-1".into()),
+            demo: false,
+            theme: Theme::Dark,
+            font_size: 16,
+        };
         store.save(&chosen).unwrap();
         assert_eq!(store.load().unwrap(), chosen);
 
-        assert!(matches!(store.save(&Settings { font_size: 3, ..chosen.clone() }), Err(SettingsError::Invalid(_))));
+        assert!(matches!(
+            store.save(&Settings { font_size: 3, ..chosen.clone() }),
+            Err(SettingsError::Invalid(_))
+        ));
         std::fs::write(store.path(), "theme = \"purple\"\n").unwrap();
         let error = store.load().unwrap_err();
         assert!(matches!(error, SettingsError::Malformed { .. }), "{error}");
@@ -182,11 +216,17 @@ mod tests {
         // each update reads the other's latest choice under the lock, so both survive.
         let sizes = {
             let store = SettingsStore::at(&path);
-            std::thread::spawn(move || (0..40).for_each(|n| _ = store.update(|s| s.font_size = 10 + n % 10).unwrap()))
+            std::thread::spawn(move || {
+                (0..40).for_each(|n| _ = store.update(|s| s.font_size = 10 + n % 10).unwrap())
+            })
         };
         let regions = {
             let store = SettingsStore::at(&path);
-            std::thread::spawn(move || (0..40).for_each(|n| _ = store.update(|s| s.region = Some(format!("eu-west-{n}"))).unwrap()))
+            std::thread::spawn(move || {
+                (0..40).for_each(|n| {
+                    _ = store.update(|s| s.region = Some(format!("eu-west-{n}"))).unwrap()
+                })
+            })
         };
         sizes.join().unwrap();
         regions.join().unwrap();

@@ -13,8 +13,8 @@
 use std::time::Duration;
 
 use ssm_protocol::payload::TerminalSize;
-use tokio::sync::mpsc;
 use std::time::Instant;
+use tokio::sync::mpsc;
 
 use crate::aws::{Aws, StartRequest};
 use crate::datachannel::{Command, DriverConfig, Ending, Notice};
@@ -104,7 +104,10 @@ pub struct TerminalDone(tokio::sync::oneshot::Receiver<()>);
 impl std::future::Future for TerminalDone {
     type Output = ();
 
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
         std::pin::Pin::new(&mut self.0).poll(cx).map(|_| ())
     }
 }
@@ -134,7 +137,12 @@ impl TerminalHandle {
 /// Starts a terminal: a task that opens `request` and runs it until it ends. `size` is sent
 /// first, so the shell starts at the screen's size. [`TerminalDone`] resolves when the task
 /// has finished, TerminateSession included.
-pub fn open_terminal(aws: Aws, request: StartRequest, config: DriverConfig, size: TerminalSize) -> (TerminalHandle, mpsc::Receiver<TerminalEvent>, TerminalDone) {
+pub fn open_terminal(
+    aws: Aws,
+    request: StartRequest,
+    config: DriverConfig,
+    size: TerminalSize,
+) -> (TerminalHandle, mpsc::Receiver<TerminalEvent>, TerminalDone) {
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (events, event_rx) = mpsc::channel(64);
     let (done, done_rx) = tokio::sync::oneshot::channel();
@@ -145,7 +153,14 @@ pub fn open_terminal(aws: Aws, request: StartRequest, config: DriverConfig, size
     (TerminalHandle { commands }, event_rx, TerminalDone(done_rx))
 }
 
-async fn run(aws: Aws, request: StartRequest, config: DriverConfig, size: TerminalSize, mut commands: mpsc::UnboundedReceiver<TerminalCommand>, events: mpsc::Sender<TerminalEvent>) {
+async fn run(
+    aws: Aws,
+    request: StartRequest,
+    config: DriverConfig,
+    size: TerminalSize,
+    mut commands: mpsc::UnboundedReceiver<TerminalCommand>,
+    events: mpsc::Sender<TerminalEvent>,
+) {
     let state = |s: TerminalState| events.send(TerminalEvent::State(s));
     let _ = state(TerminalState::Connecting(Stage::StartingSession)).await;
     let opening = async {
@@ -263,11 +278,19 @@ impl Terminal {
         TerminalState::Connected {
             session_id: self.session.session_id.clone(),
             encrypted_with: self.ready.as_ref().and_then(|r| r.encrypted_with.clone()),
-            message: self.ready.as_ref().map(|r| r.customer_message.trim().to_owned()).filter(|m| !m.is_empty()),
+            message: self
+                .ready
+                .as_ref()
+                .map(|r| r.customer_message.trim().to_owned())
+                .filter(|m| !m.is_empty()),
         }
     }
 
-    async fn serve(mut self, size: TerminalSize, commands: &mut mpsc::UnboundedReceiver<TerminalCommand>) -> TerminalState {
+    async fn serve(
+        mut self,
+        size: TerminalSize,
+        commands: &mut mpsc::UnboundedReceiver<TerminalCommand>,
+    ) -> TerminalState {
         let driver = self.session.channel.commands.clone();
         let _ = driver.send(Command::Resize(size)).await;
         loop {
@@ -330,7 +353,8 @@ impl Terminal {
         self.flush().await;
         match ending {
             Ending::Closed { output } => {
-                let reason = if output.is_empty() { "the session ended".to_owned() } else { output };
+                let reason =
+                    if output.is_empty() { "the session ended".to_owned() } else { output };
                 ended(reason, self.exit_code, false)
             }
             Ending::ClosedByUser => ended("closed".into(), self.exit_code, true),
@@ -366,12 +390,26 @@ mod tests {
         for i in 0..100u8 {
             batch.push(t0 + Duration::from_millis(u64::from(i) / 10), vec![i; 100]);
         }
-        assert_eq!(batch.poll_batch(t0 + BATCH_WINDOW - Duration::from_millis(1)), None, "held inside the window");
-        let sent = batch.poll_batch(t0 + BATCH_WINDOW).expect("due at the window's end, counted from the first byte");
-        assert_eq!(sent, (0..100u8).flat_map(|i| vec![i; 100]).collect::<Vec<_>>(), "one batch, in order");
+        assert_eq!(
+            batch.poll_batch(t0 + BATCH_WINDOW - Duration::from_millis(1)),
+            None,
+            "held inside the window"
+        );
+        let sent = batch
+            .poll_batch(t0 + BATCH_WINDOW)
+            .expect("due at the window's end, counted from the first byte");
+        assert_eq!(
+            sent,
+            (0..100u8).flat_map(|i| vec![i; 100]).collect::<Vec<_>>(),
+            "one batch, in order"
+        );
         batch.push(t0, vec![7; BATCH_BYTES]);
         assert!(!batch.can_take(), "a full batch takes no more");
-        assert_eq!(batch.poll_batch(t0).map(|b| b.len()), Some(BATCH_BYTES), "a full batch goes at once");
+        assert_eq!(
+            batch.poll_batch(t0).map(|b| b.len()),
+            Some(BATCH_BYTES),
+            "a full batch goes at once"
+        );
     }
 
     #[test]
@@ -404,7 +442,12 @@ mod tests {
         // Nothing listens on port 9: TerminateSession fails at once and is ignored, as a
         // terminal does when the service cannot be reached.
         let authority = ssm_emulator::tls::Authority::generate([127, 0, 0, 1].into(), &[]).unwrap();
-        let far_side = crate::aws::DirectEndpoint::new("https://127.0.0.1:9".into(), "us-east-1", ("AKIDTERMINALTEST", "secret"), Some(authority.ca_pem()));
+        let far_side = crate::aws::DirectEndpoint::new(
+            "https://127.0.0.1:9".into(),
+            "us-east-1",
+            ("AKIDTERMINALTEST", "secret"),
+            Some(authority.ca_pem()),
+        );
         let aws = Aws::direct(&far_side).unwrap();
         let (commands, driver) = mpsc::channel(64);
         let (notices, notice_rx) = mpsc::channel(256);
@@ -413,7 +456,9 @@ mod tests {
         let (command_tx, mut command_rx) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::channel(64);
         tokio::spawn(async move {
-            let ending = Terminal::new(session, events_tx.clone()).serve(TerminalSize { cols: 80, rows: 24 }, &mut command_rx).await;
+            let ending = Terminal::new(session, events_tx.clone())
+                .serve(TerminalSize { cols: 80, rows: 24 }, &mut command_rx)
+                .await;
             let _ = events_tx.send(TerminalEvent::State(ending)).await;
         });
         Rig { handle: TerminalHandle { commands: command_tx }, events, notices, driver }
@@ -438,9 +483,16 @@ mod tests {
                 received += bytes.len();
             }
         }
-        assert!(matches!(rig.driver.recv().await, Some(Command::Resize(_))), "the screen size goes first");
+        assert!(
+            matches!(rig.driver.recv().await, Some(Command::Resize(_))),
+            "the screen size goes first"
+        );
         rig.handle.input(b"ls\r".to_vec());
-        assert_eq!(rig.driver.recv().await, Some(Command::Data(b"ls\r".to_vec())), "nothing acknowledged, yet keystrokes pass");
+        assert_eq!(
+            rig.driver.recv().await,
+            Some(Command::Data(b"ls\r".to_vec())),
+            "nothing acknowledged, yet keystrokes pass"
+        );
         rig.handle.ack(usize::MAX);
         while received < 40 * 64 * 1024 {
             if let Some(TerminalEvent::Output(bytes)) = rig.events.recv().await {
@@ -470,7 +522,11 @@ mod tests {
             events,
             vec![
                 TerminalEvent::Output(b"bye\n".to_vec()),
-                TerminalEvent::State(TerminalState::Ended { reason: "the session ended".into(), exit_code: Some(3), by_user: false }),
+                TerminalEvent::State(TerminalState::Ended {
+                    reason: "the session ended".into(),
+                    exit_code: Some(3),
+                    by_user: false
+                }),
             ],
             "the last output is flushed before the end"
         );
@@ -480,9 +536,17 @@ mod tests {
     async fn closing_terminates_and_reports_a_user_close() {
         let mut rig = rig();
         rig.handle.close();
-        let Some(TerminalEvent::State(TerminalState::Ended { by_user, .. })) = rig.events.recv().await else { panic!("no end") };
+        let Some(TerminalEvent::State(TerminalState::Ended { by_user, .. })) =
+            rig.events.recv().await
+        else {
+            panic!("no end")
+        };
         assert!(by_user);
         assert_eq!(rig.driver.recv().await.map(|c| matches!(c, Command::Resize(_))), Some(true));
-        assert_eq!(rig.driver.recv().await, Some(Command::Close), "the data channel is closed after TerminateSession");
+        assert_eq!(
+            rig.driver.recv().await,
+            Some(Command::Close),
+            "the data channel is closed after TerminateSession"
+        );
     }
 }

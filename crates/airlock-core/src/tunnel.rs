@@ -45,7 +45,11 @@ pub fn exposure_warning(bind: IpAddr) -> Option<String> {
     if bind.to_canonical().is_loopback() {
         return None;
     }
-    let reach = if bind.is_unspecified() { "every network this machine is on" } else { "the network of that address" };
+    let reach = if bind.is_unspecified() {
+        "every network this machine is on"
+    } else {
+        "the network of that address"
+    };
     Some(format!(
         "listening on {bind} makes the tunnel reachable from other machines on {reach}: anyone who can connect reaches its destination through your session. Bind to 127.0.0.1 unless you mean to share it."
     ))
@@ -124,14 +128,21 @@ impl Incoming {
     /// The next connection. One from the listener is counted here; one from the queue was
     /// counted when it was handed over. A failing accept is retried after `backoff`'s wait; only
     /// the end of the queue ends the tunnel.
-    async fn accept(&mut self, stats: &TunnelStats, backoff: &mut AcceptBackoff) -> Result<TcpStream, TunnelError> {
+    async fn accept(
+        &mut self,
+        stats: &TunnelStats,
+        backoff: &mut AcceptBackoff,
+    ) -> Result<TcpStream, TunnelError> {
         match self {
             Incoming::Listener(listener) => {
                 let stream = accept_with_backoff(listener, backoff).await;
                 stats.count_new_connection();
                 Ok(stream)
             }
-            Incoming::Queue(queue) => queue.recv().await.ok_or_else(|| TunnelError::Listener("the tunnel was stopped".into())),
+            Incoming::Queue(queue) => queue
+                .recv()
+                .await
+                .ok_or_else(|| TunnelError::Listener("the tunnel was stopped".into())),
         }
     }
 }
@@ -195,7 +206,10 @@ impl AcceptBackoff {
 }
 
 /// The next connection from `listener`, waiting out failures as [`AcceptBackoff`] says.
-pub(crate) async fn accept_with_backoff(listener: &mut impl Accept, backoff: &mut AcceptBackoff) -> TcpStream {
+pub(crate) async fn accept_with_backoff(
+    listener: &mut impl Accept,
+    backoff: &mut AcceptBackoff,
+) -> TcpStream {
     loop {
         match listener.accept_one().await {
             Ok(stream) => {
@@ -246,30 +260,65 @@ impl Handoff {
 impl Tunnel {
     /// Starts forwarding connections accepted on `listener` through `session`, which must be
     /// ready (its [`Notice::Ready`] received) as the port session `port`.
-    pub fn start(listener: TcpListener, session: SessionChannel, port: &PortSession) -> Result<Tunnel, TunnelError> {
+    pub fn start(
+        listener: TcpListener,
+        session: SessionChannel,
+        port: &PortSession,
+    ) -> Result<Tunnel, TunnelError> {
         let local_addr = listener.local_addr().map_err(|e| TunnelError::Listener(e.to_string()))?;
-        Tunnel::start_counted(Incoming::Listener(listener), local_addr, session, port, Arc::new(TunnelStats::default()))
+        Tunnel::start_counted(
+            Incoming::Listener(listener),
+            local_addr,
+            session,
+            port,
+            Arc::new(TunnelStats::default()),
+        )
     }
 
     /// A tunnel fed by a pool's dispatcher: the [`Handoff`] to give it connections with.
-    pub fn start_queued(local_addr: SocketAddr, session: SessionChannel, port: &PortSession) -> Result<(Tunnel, Handoff), TunnelError> {
+    pub fn start_queued(
+        local_addr: SocketAddr,
+        session: SessionChannel,
+        port: &PortSession,
+    ) -> Result<(Tunnel, Handoff), TunnelError> {
         let (queue, incoming) = mpsc::channel(16);
         let stats = Arc::new(TunnelStats::default());
-        let tunnel = Tunnel::start_counted(Incoming::Queue(incoming), local_addr, session, port, stats.clone())?;
+        let tunnel = Tunnel::start_counted(
+            Incoming::Queue(incoming),
+            local_addr,
+            session,
+            port,
+            stats.clone(),
+        )?;
         Ok((tunnel, Handoff { queue, stats }))
     }
 
-    fn start_counted(incoming: Incoming, local_addr: SocketAddr, session: SessionChannel, port: &PortSession, stats: Arc<TunnelStats>) -> Result<Tunnel, TunnelError> {
+    fn start_counted(
+        incoming: Incoming,
+        local_addr: SocketAddr,
+        session: SessionChannel,
+        port: &PortSession,
+        stats: Arc<TunnelStats>,
+    ) -> Result<Tunnel, TunnelError> {
         let link = session.figures.clone();
         let (done, finished) = tokio::sync::watch::channel(None);
         let run = match port.mode {
-            PortMode::Mux { keep_alive } => futures_util::future::Either::Left(run_mux(incoming, session, keep_alive, stats.clone())),
-            PortMode::Basic => futures_util::future::Either::Right(run_basic(incoming, session, stats.clone())),
+            PortMode::Mux { keep_alive } => futures_util::future::Either::Left(run_mux(
+                incoming,
+                session,
+                keep_alive,
+                stats.clone(),
+            )),
+            PortMode::Basic => {
+                futures_util::future::Either::Right(run_basic(incoming, session, stats.clone()))
+            }
             mode @ PortMode::Stdio => return Err(TunnelError::NotForwarding(mode)),
         };
         let task = tokio::spawn(async move {
             let outcome = run.await;
-            let _ = done.send(Some(outcome.as_ref().err().map_or_else(|| "stopped".to_owned(), ToString::to_string)));
+            let _ = done.send(Some(
+                outcome.as_ref().err().map_or_else(|| "stopped".to_owned(), ToString::to_string),
+            ));
             outcome
         });
         Ok(Tunnel { local_addr, stats, link, task, finished })
@@ -325,8 +374,17 @@ fn session_gone() -> TunnelError {
 }
 
 /// Multiplexed mode: every connection an smux stream of the session.
-async fn run_mux(mut incoming: Incoming, mut session: SessionChannel, keep_alive: bool, stats: Arc<TunnelStats>) -> Result<(), TunnelError> {
-    let config = SessionConfig { keep_alive: keep_alive.then(KeepAlive::default), max_streams: MAX_CONNECTIONS, ..SessionConfig::default() };
+async fn run_mux(
+    mut incoming: Incoming,
+    mut session: SessionChannel,
+    keep_alive: bool,
+    stats: Arc<TunnelStats>,
+) -> Result<(), TunnelError> {
+    let config = SessionConfig {
+        keep_alive: keep_alive.then(KeepAlive::default),
+        max_streams: MAX_CONNECTIONS,
+        ..SessionConfig::default()
+    };
     let mut pump = Pump::new(Side::Client, config, stats.traffic.clone());
     let mut backoff = AcceptBackoff::default();
     // smux bytes waiting for room in the session's queue. The loop never blocks on that queue:
@@ -371,7 +429,10 @@ async fn run_mux(mut incoming: Incoming, mut session: SessionChannel, keep_alive
                 PumpEvent::Closed(_) => {
                     stats.open_connections.fetch_sub(1, Ordering::Relaxed);
                 }
-                PumpEvent::Refused(id) => tracing::warn!(stream = id.0, "the agent opened a stream; a client takes none, so it was closed"),
+                PumpEvent::Refused(id) => tracing::warn!(
+                    stream = id.0,
+                    "the agent opened a stream; a client takes none, so it was closed"
+                ),
                 // Streams are opened by this end only.
                 PumpEvent::Opened(_) => {}
                 PumpEvent::Ended(reason) => return Err(TunnelError::Mux(reason.to_string())),
@@ -394,7 +455,11 @@ fn turn_away(stream: TcpStream, stats: &TunnelStats) {
 /// that arrives before the first connection is held for it (the agent dials its destination
 /// at session start, and a destination may speak first), and the session's notices are taken
 /// even while no connection is open, so the session never waits on this loop.
-async fn run_basic(mut incoming: Incoming, mut session: SessionChannel, stats: Arc<TunnelStats>) -> Result<(), TunnelError> {
+async fn run_basic(
+    mut incoming: Incoming,
+    mut session: SessionChannel,
+    stats: Arc<TunnelStats>,
+) -> Result<(), TunnelError> {
     let mut backoff = AcceptBackoff::default();
     let mut early: Vec<u8> = Vec::new();
     let mut first = true;
@@ -505,7 +570,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failing_accept_backs_off_instead_of_spinning() {
-        use std::io::ErrorKind::{ConnectionAborted, OutOfMemory, Other};
+        use std::io::ErrorKind::{ConnectionAborted, Other, OutOfMemory};
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         // Out of descriptors looks like this to std (EMFILE has no kind of its own).
@@ -517,7 +582,11 @@ mod tests {
         client.await.unwrap();
         let gaps: Vec<Duration> = scripted.attempts.windows(2).map(|w| w[1] - w[0]).collect();
         let ms = Duration::from_millis;
-        assert_eq!(gaps, [ms(10), ms(20), ms(40), ms(80), ms(0)], "waits double; a lost connection is skipped at once");
+        assert_eq!(
+            gaps,
+            [ms(10), ms(20), ms(40), ms(80), ms(0)],
+            "waits double; a lost connection is skipped at once"
+        );
         assert_eq!(backoff, AcceptBackoff::default(), "a success starts over");
     }
 
@@ -531,7 +600,10 @@ mod tests {
             assert!(warned(exposed), "{exposed} is reachable from other machines");
         }
         let text = exposure_warning("0.0.0.0".parse().unwrap()).unwrap();
-        assert!(text.contains("0.0.0.0") && text.contains("127.0.0.1"), "names the address and the fix: {text}");
+        assert!(
+            text.contains("0.0.0.0") && text.contains("127.0.0.1"),
+            "names the address and the fix: {text}"
+        );
     }
 
     #[test]

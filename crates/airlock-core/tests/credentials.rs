@@ -23,8 +23,6 @@ use ssm_emulator::testkit::echo_server;
 use ssm_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-
-
 /// A guard against a hung test, not a performance limit.
 const HANG_GUARD: Duration = Duration::from_secs(300);
 const WEB: &str = "i-0a1b2c3d4e5f60001";
@@ -50,7 +48,12 @@ impl std::fmt::Debug for Scripted {
 
 impl Scripted {
     fn new(code: &'static str) -> Scripted {
-        Scripted { code, asked: Arc::default(), prompts: Arc::default(), on_later_ask: Arc::new(|| {}) }
+        Scripted {
+            code,
+            asked: Arc::default(),
+            prompts: Arc::default(),
+            on_later_ask: Arc::new(|| {}),
+        }
     }
     fn asked(&self) -> usize {
         self.asked.load(Ordering::SeqCst)
@@ -80,14 +83,29 @@ impl Drop for Cleanup {
 }
 
 async fn emulator() -> RunningEmulator {
-    Emulator::start(EmulatorConfig { fleet: Fleet::default_fleet(), paced: false, ..EmulatorConfig::default() }).await.unwrap()
+    Emulator::start(EmulatorConfig {
+        fleet: Fleet::default_fleet(),
+        paced: false,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap()
 }
 
 /// A config where `base` keeps the emulator's demo keys in the keyring, `admin` assumes the
 /// MFA-guarded Admin role from it, and `chained` assumes ReadOnly from `admin`.
 async fn keyring_chain(base: &str, admin: &str, chained: &str) -> ProfileFiles {
-    let (b, keys) = (base.to_owned(), KeyPair { access_key_id: DEMO_ACCESS_KEY_ID.into(), secret_access_key: DEMO_SECRET_ACCESS_KEY.into() });
-    tokio::task::spawn_blocking(move || Vault.store_keys(&b, &keys)).await.unwrap().expect("the OS keyring stores keys (is a Secret Service running?)");
+    let (b, keys) = (
+        base.to_owned(),
+        KeyPair {
+            access_key_id: DEMO_ACCESS_KEY_ID.into(),
+            secret_access_key: DEMO_SECRET_ACCESS_KEY.into(),
+        },
+    );
+    tokio::task::spawn_blocking(move || Vault.store_keys(&b, &keys))
+        .await
+        .unwrap()
+        .expect("the OS keyring stores keys (is a Secret Service running?)");
     let fleet = Fleet::default_fleet();
     let device = &fleet.mfa_devices[0].serial;
     ProfileFiles::parse(
@@ -105,15 +123,28 @@ async fn keyring_chain(base: &str, admin: &str, chained: &str) -> ProfileFiles {
 async fn keys_are_stored_in_and_read_from_the_secret_service() {
     let profile = unique("airlock-test-keys");
     let _cleanup = Cleanup(vec![profile.clone()]);
-    let keys = KeyPair { access_key_id: "AKIAIOSFODNN7EXAMPLE".into(), secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into() };
-    Vault.store_keys(&profile, &keys).expect("the OS keyring stores keys (is a Secret Service running?)");
+    let keys = KeyPair {
+        access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+        secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+    };
+    Vault
+        .store_keys(&profile, &keys)
+        .expect("the OS keyring stores keys (is a Secret Service running?)");
     assert_eq!(Vault.keys(&profile).unwrap(), Some(keys.clone()));
 
     // Another client of the Secret Service sees the entry: it is in the OS store, not in memory.
-    let lookup = std::process::Command::new("secret-tool").args(["lookup", "service", "airlock", "username", &format!("keys:{profile}")]).output();
-    let lookup = lookup.expect("secret-tool (libsecret-tools) is installed by scripts/setup --for-tests");
+    let lookup = std::process::Command::new("secret-tool")
+        .args(["lookup", "service", "airlock", "username", &format!("keys:{profile}")])
+        .output();
+    let lookup =
+        lookup.expect("secret-tool (libsecret-tools) is installed by scripts/setup --for-tests");
     let stored = String::from_utf8_lossy(&lookup.stdout);
-    assert!(stored.contains("AKIAIOSFODNN7EXAMPLE"), "secret-tool found {:?} (stderr {:?})", stored.len(), String::from_utf8_lossy(&lookup.stderr));
+    assert!(
+        stored.contains("AKIAIOSFODNN7EXAMPLE"),
+        "secret-tool found {:?} (stderr {:?})",
+        stored.len(),
+        String::from_utf8_lossy(&lookup.stderr)
+    );
 
     assert!(Vault.remove(&profile).unwrap());
     assert_eq!(Vault.keys(&profile).unwrap(), None);
@@ -177,19 +208,35 @@ async fn echo_through(addr: std::net::SocketAddr, text: &[u8]) {
 async fn credentials_expire_under_an_open_shell_and_tunnel_and_a_reconnect_refreshes_them() {
     tokio::time::timeout(HANG_GUARD, async {
         let emulator = emulator().await;
-        let (base, admin, chained) = (unique("airlock-test-base"), unique("airlock-test-admin"), unique("airlock-test-chained"));
+        let (base, admin, chained) = (
+            unique("airlock-test-base"),
+            unique("airlock-test-admin"),
+            unique("airlock-test-chained"),
+        );
         let _cleanup = Cleanup(vec![base.clone(), admin.clone(), chained.clone()]);
         let files = keyring_chain(&base, &admin, &chained).await;
         let mut prompter = Scripted::new("123456");
         // The forced disconnects stop once the user has been asked for the new code.
         let faults = emulator.faults().clone();
         prompter.on_later_ask = Arc::new(move || faults.set(FaultConfig::default()).unwrap());
-        let aws = common::with_profile(&emulator, &admin, files, Arc::new(prompter.clone()), None).unwrap();
+        let aws = common::with_profile(&emulator, &admin, files, Arc::new(prompter.clone()), None)
+            .unwrap();
         let config = DriverConfig { message_rate: None, ..aws.driver_config() };
 
-        let mut shell = aws.open(&StartRequest { target: WEB.into(), ..StartRequest::default() }, config.clone()).await.unwrap();
+        let mut shell = aws
+            .open(&StartRequest { target: WEB.into(), ..StartRequest::default() }, config.clone())
+            .await
+            .unwrap();
         let port = echo_server().await;
-        let spec = TunnelSpec { target: WEB.into(), remote_port: port, remote_host: None, local: ([127, 0, 0, 1], 0).into(), sessions: 1, reason: None, document: None };
+        let spec = TunnelSpec {
+            target: WEB.into(),
+            remote_port: port,
+            remote_host: None,
+            local: ([127, 0, 0, 1], 0).into(),
+            sessions: 1,
+            reason: None,
+            document: None,
+        };
         let tunnel = aws.forward_with(&spec, config).await.unwrap();
         shell.channel.commands.send(Command::Data(b"echo one-$((1+1))\n".to_vec())).await.unwrap();
         read_until(&mut shell.channel.notices, "one-2").await;
@@ -207,13 +254,28 @@ async fn credentials_expire_under_an_open_shell_and_tunnel_and_a_reconnect_refre
         // The socket dies: ResumeSession is refused as expired, the resolver asks again, and the
         // shell resumes with nothing typed lost.
         let killed_before = emulator.metrics().snapshot().links_killed;
-        emulator.faults().set(FaultConfig { close_after_frames: Some(1), ..FaultConfig::default() }).unwrap();
-        shell.channel.commands.send(Command::Data(b"echo three-$((3+3))\n".to_vec())).await.unwrap();
+        emulator
+            .faults()
+            .set(FaultConfig { close_after_frames: Some(1), ..FaultConfig::default() })
+            .unwrap();
+        shell
+            .channel
+            .commands
+            .send(Command::Data(b"echo three-$((3+3))\n".to_vec()))
+            .await
+            .unwrap();
         read_until(&mut shell.channel.notices, "three-6").await;
-        assert!(emulator.metrics().snapshot().links_killed > killed_before, "the socket was killed");
+        assert!(
+            emulator.metrics().snapshot().links_killed > killed_before,
+            "the socket was killed"
+        );
         assert_eq!(prompter.asked(), 2, "the refresh asked for a new MFA code once");
         echo_through(tunnel.local_addr(), b"after the refresh").await;
-        assert_eq!(aws.whoami().await.unwrap().arn.rsplit('/').next(), Some("alice"), "new calls use the refreshed credentials");
+        assert_eq!(
+            aws.whoami().await.unwrap().arn.rsplit('/').next(),
+            Some("alice"),
+            "new calls use the refreshed credentials"
+        );
         tunnel.stop().await;
         shell.terminate().await.unwrap();
     })

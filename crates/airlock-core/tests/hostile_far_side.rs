@@ -5,8 +5,12 @@
 
 use std::time::Duration;
 
-use airlock_core::datachannel::{self, DriverConfig, Endpoint, Ending, Notice, Resume, ResumeFuture};
-use airlock_core::network::{DialError, Network, NetworkSettings, ProxySource, Stage, Timeouts, TrustSettings};
+use airlock_core::datachannel::{
+    self, DriverConfig, Ending, Endpoint, Notice, Resume, ResumeFuture,
+};
+use airlock_core::network::{
+    DialError, Network, NetworkSettings, ProxySource, Stage, Timeouts, TrustSettings,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -29,15 +33,26 @@ async fn hold_open(listener: TcpListener) {
 #[tokio::test]
 async fn each_dial_stage_that_hangs_fails_at_its_own_timeout() {
     let authority = ssm_emulator::tls::Authority::generate([127, 0, 0, 1].into(), &[]).unwrap();
-    let timeouts = Timeouts { connect: Duration::from_secs(10), tls: Duration::from_millis(300), upgrade: Duration::from_millis(400) };
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(10),
+        tls: Duration::from_millis(300),
+        upgrade: Duration::from_millis(400),
+    };
     let network = network(authority.ca_pem(), timeouts);
 
     // TCP is accepted; the TLS handshake is never answered.
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("wss://127.0.0.1:{}/v1/data-channel/s-1", silent.local_addr().unwrap().port());
+    let url =
+        format!("wss://127.0.0.1:{}/v1/data-channel/s-1", silent.local_addr().unwrap().port());
     tokio::spawn(hold_open(silent));
-    let error = tokio::time::timeout(HANG_GUARD, network.websocket(&url, Vec::new())).await.unwrap().unwrap_err();
-    assert!(matches!(error, DialError::TimedOut { stage: Stage::Tls, after, .. } if after == timeouts.tls), "{error:?}");
+    let error = tokio::time::timeout(HANG_GUARD, network.websocket(&url, Vec::new()))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(error, DialError::TimedOut { stage: Stage::Tls, after, .. } if after == timeouts.tls),
+        "{error:?}"
+    );
 
     // TLS completes; the WebSocket upgrade is never answered.
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -50,8 +65,14 @@ async fn each_dial_stage_that_hangs_fails_at_its_own_timeout() {
             held.push(tls.accept().await);
         }
     });
-    let error = tokio::time::timeout(HANG_GUARD, network.websocket(&url, Vec::new())).await.unwrap().unwrap_err();
-    assert!(matches!(error, DialError::TimedOut { stage: Stage::Upgrade, after, .. } if after == timeouts.upgrade), "{error:?}");
+    let error = tokio::time::timeout(HANG_GUARD, network.websocket(&url, Vec::new()))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(error, DialError::TimedOut { stage: Stage::Upgrade, after, .. } if after == timeouts.upgrade),
+        "{error:?}"
+    );
     assert!(error.to_string().contains("127.0.0.1"), "names the host: {error}");
 }
 
@@ -75,8 +96,14 @@ async fn oversized_frame_server(listener: TcpListener, claimed: u64, sent: usize
         request.extend_from_slice(&buf[..n]);
     }
     let text = String::from_utf8_lossy(&request).into_owned();
-    let key = text.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Key: ").or_else(|| l.strip_prefix("sec-websocket-key: "))).expect("a WebSocket key");
-    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.trim().as_bytes());
+    let key = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Sec-WebSocket-Key: ").or_else(|| l.strip_prefix("sec-websocket-key: "))
+        })
+        .expect("a WebSocket key");
+    let accept =
+        tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.trim().as_bytes());
     let answer = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
     stream.write_all(answer.as_bytes()).await.unwrap();
     let mut frame = vec![0x82, 127];
@@ -101,12 +128,20 @@ async fn a_64_mib_frame_is_refused_from_its_header_and_ends_the_session() {
         token: "token".into(),
         target: "i-0a1b2c3d4e5f60001".into(),
     };
-    let mut session = tokio::time::timeout(HANG_GUARD, datachannel::connect(endpoint, Box::new(NoResume), config)).await.unwrap().unwrap();
+    let mut session = tokio::time::timeout(
+        HANG_GUARD,
+        datachannel::connect(endpoint, Box::new(NoResume), config),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let ending = tokio::time::timeout(HANG_GUARD, async {
         loop {
             match session.notices.recv().await {
                 Some(Notice::Ended(ending)) => break ending,
-                Some(Notice::Reconnecting { reason, .. }) => panic!("a reconnect would only bring the same frame: {reason}"),
+                Some(Notice::Reconnecting { reason, .. }) => {
+                    panic!("a reconnect would only bring the same frame: {reason}")
+                }
                 Some(_) => {}
                 None => panic!("the session's task ended without a word"),
             }
@@ -115,7 +150,10 @@ async fn a_64_mib_frame_is_refused_from_its_header_and_ends_the_session() {
     .await
     .unwrap();
     match &ending {
-        Ending::Protocol(reason) => assert!(reason.contains(&airlock_core::network::dial::MAX_WEBSOCKET_MESSAGE.to_string()), "{reason}"),
+        Ending::Protocol(reason) => assert!(
+            reason.contains(&airlock_core::network::dial::MAX_WEBSOCKET_MESSAGE.to_string()),
+            "{reason}"
+        ),
         other => panic!("expected a protocol ending, got {other:?}"),
     }
     assert!(ending.to_string().contains("broke the Session Manager protocol"), "{ending}");

@@ -16,8 +16,6 @@ use airlock_core::datachannel::{Command, Notice};
 use ssm_emulator::fleet::Fleet;
 use ssm_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 
-
-
 /// A guard against a hung test, not a performance limit.
 const HANG_GUARD: Duration = Duration::from_secs(120);
 
@@ -38,7 +36,13 @@ impl Prompter for ApprovingUser {
             }
             Prompt::MfaCode { .. } => false,
         };
-        Box::pin(async move { if approved { Ok(String::new()) } else { Err(Declined) } })
+        Box::pin(async move {
+            if approved {
+                Ok(String::new())
+            } else {
+                Err(Declined)
+            }
+        })
     }
 }
 
@@ -49,7 +53,10 @@ async fn the_device_login_goes_from_no_token_to_a_working_session_and_is_cached(
     // The most permissive umask a user could have (this binary runs this one test): the cache
     // must be private by itself.
     rustix::process::umask(rustix::fs::Mode::empty());
-    let mode = |path: &std::path::Path| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions()) & 0o777;
+    let mode = |path: &std::path::Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions())
+            & 0o777
+    };
     tokio::time::timeout(HANG_GUARD, async {
         let emulator = Arc::new(Emulator::start(EmulatorConfig { fleet: Fleet::default_fleet(), ..EmulatorConfig::default() }).await.unwrap());
         let fleet = Fleet::default_fleet();

@@ -92,7 +92,10 @@ pub struct Pump {
 
 impl std::fmt::Debug for Pump {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pump").field("side", &self.mux.side()).field("connections", &self.connections.len()).finish_non_exhaustive()
+        f.debug_struct("Pump")
+            .field("side", &self.mux.side())
+            .field("connections", &self.connections.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -123,7 +126,8 @@ impl Pump {
     /// Carries `stream` on the stream `id` the peer opened (server side, once dialled).
     pub fn attach(&mut self, id: StreamId, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
-        let connection = spawn_connection(id, stream, self.internal_tx.clone(), self.traffic.clone());
+        let connection =
+            spawn_connection(id, stream, self.internal_tx.clone(), self.traffic.clone());
         self.connections.insert(id, connection);
     }
 
@@ -280,7 +284,10 @@ impl Pump {
         loop {
             self.progress();
             let waiting = self.connections.keys().any(|id| self.mux.readable_len(*id) > 0);
-            if !waiting || self.ended || tokio::time::timeout_at(deadline, self.wait()).await.is_err() {
+            if !waiting
+                || self.ended
+                || tokio::time::timeout_at(deadline, self.wait()).await.is_err()
+            {
                 break;
             }
         }
@@ -306,7 +313,12 @@ impl Drop for Pump {
     }
 }
 
-fn spawn_connection(id: StreamId, stream: TcpStream, events: mpsc::Sender<Internal>, traffic: Arc<Traffic>) -> Connection {
+fn spawn_connection(
+    id: StreamId,
+    stream: TcpStream,
+    events: mpsc::Sender<Internal>,
+    traffic: Arc<Traffic>,
+) -> Connection {
     let (mut read, mut write) = stream.into_split();
     let credit = Arc::new(Semaphore::new(CONNECTION_CREDIT));
     let (writer, mut writes) = mpsc::channel::<Vec<u8>>(WRITER_QUEUE);
@@ -363,7 +375,8 @@ mod tests {
 
     #[tokio::test]
     async fn what_the_session_accepted_reaches_the_connection_when_the_end_follows_at_once() {
-        let mut pump = Pump::new(Side::Client, SessionConfig::default(), Arc::new(Traffic::default()));
+        let mut pump =
+            Pump::new(Side::Client, SessionConfig::default(), Arc::new(Traffic::default()));
         let (mut local, carried) = connection_pair().await;
         let id = pump.open(carried).unwrap();
         let mut agent = smux::Session::new(Side::Server, SessionConfig::default(), Instant::now());

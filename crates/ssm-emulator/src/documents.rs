@@ -46,21 +46,27 @@ pub struct Document {
     properties: Value,
 }
 
-const SESSION_TYPES: [&str; 4] = ["Standard_Stream", "InteractiveCommands", "NonInteractiveCommands", "Port"];
+const SESSION_TYPES: [&str; 4] =
+    ["Standard_Stream", "InteractiveCommands", "NonInteractiveCommands", "Port"];
 
 impl Document {
     /// Parses document content; the error says what is wrong.
     pub fn parse(name: &str, content: &str) -> Result<Document, String> {
-        let value: Value = serde_json::from_str(content).map_err(|e| format!("document {name}: content is not JSON: {e}"))?;
+        let value: Value = serde_json::from_str(content)
+            .map_err(|e| format!("document {name}: content is not JSON: {e}"))?;
         let session_type = value
             .get("sessionType")
             .and_then(Value::as_str)
             .filter(|t| SESSION_TYPES.contains(t))
-            .ok_or_else(|| format!("document {name}: sessionType must be one of {}", SESSION_TYPES.join(", ")))?
+            .ok_or_else(|| {
+                format!("document {name}: sessionType must be one of {}", SESSION_TYPES.join(", "))
+            })?
             .to_owned();
         let mut parameters = Vec::new();
         if let Some(declared) = value.get("parameters") {
-            let declared = declared.as_object().ok_or_else(|| format!("document {name}: parameters must be an object"))?;
+            let declared = declared
+                .as_object()
+                .ok_or_else(|| format!("document {name}: parameters must be an object"))?;
             for (pname, spec) in declared {
                 let text = |key: &str| spec.get(key).and_then(Value::as_str).map(str::to_owned);
                 let kind = text("type").unwrap_or_else(|| "String".into());
@@ -71,7 +77,13 @@ impl Document {
                 if let Some(pattern) = &allowed_pattern {
                     regex::Regex::new(pattern).map_err(|e| format!("document {name}: parameter {pname}: allowedPattern is not a regular expression: {e}"))?;
                 }
-                parameters.push(Parameter { name: pname.clone(), kind, description: text("description").unwrap_or_default(), default: text("default"), allowed_pattern });
+                parameters.push(Parameter {
+                    name: pname.clone(),
+                    kind,
+                    description: text("description").unwrap_or_default(),
+                    default: text("default"),
+                    allowed_pattern,
+                });
             }
         }
         Ok(Document {
@@ -79,7 +91,11 @@ impl Document {
             owner: String::new(),
             content: content.to_owned(),
             session_type,
-            description: value.get("description").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            description: value
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             parameters,
             properties: value.get("properties").cloned().unwrap_or(Value::Null),
         })
@@ -94,7 +110,11 @@ impl Document {
                 return Err(if known.is_empty() {
                     format!("document {} takes no parameters, but {key} was given", self.name)
                 } else {
-                    format!("document {} has no parameter {key}; it takes {}", self.name, known.join(", "))
+                    format!(
+                        "document {} has no parameter {key}; it takes {}",
+                        self.name,
+                        known.join(", ")
+                    )
                 });
             }
         }
@@ -104,16 +124,28 @@ impl Document {
                 Some(list) => list.clone(),
                 None => match &parameter.default {
                     Some(default) => vec![default.clone()],
-                    None => return Err(format!("document {} requires the parameter {}", self.name, parameter.name)),
+                    None => {
+                        return Err(format!(
+                            "document {} requires the parameter {}",
+                            self.name, parameter.name
+                        ))
+                    }
                 },
             };
             if parameter.kind == "String" && value.len() != 1 {
-                return Err(format!("parameter {} takes exactly one value, {} given", parameter.name, value.len()));
+                return Err(format!(
+                    "parameter {} takes exactly one value, {} given",
+                    parameter.name,
+                    value.len()
+                ));
             }
             if let Some(pattern) = &parameter.allowed_pattern {
                 let regex = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
                 if let Some(bad) = value.iter().find(|v| !regex.is_match(v)) {
-                    return Err(format!("parameter {} value {bad:?} does not match the allowed pattern {pattern}", parameter.name));
+                    return Err(format!(
+                        "parameter {} value {bad:?} does not match the allowed pattern {pattern}",
+                        parameter.name
+                    ));
                 }
             }
             values.insert(parameter.name.as_str(), value);
@@ -142,14 +174,17 @@ fn substitute(template: &Value, values: &HashMap<&str, Vec<String>>) -> Value {
             Value::String(out)
         }
         Value::Array(items) => Value::Array(items.iter().map(|v| substitute(v, values)).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), substitute(v, values))).collect::<Map<_, _>>()),
+        Value::Object(map) => Value::Object(
+            map.iter().map(|(k, v)| (k.clone(), substitute(v, values))).collect::<Map<_, _>>(),
+        ),
         other => other.clone(),
     }
 }
 
 /// The documents AWS provides, with the content SSM holds for them.
 pub fn standard(preferences: &crate::fleet::Preferences) -> Vec<Document> {
-    let port = |d: &str| json!({"type": "String", "description": d, "allowedPattern": PORT_PATTERN});
+    let port =
+        |d: &str| json!({"type": "String", "description": d, "allowedPattern": PORT_PATTERN});
     let command_properties = json!({
         "linux": {"commands": "{{ command }}", "runAsElevated": false},
         "windows": {"commands": "{{ command }}", "runAsElevated": false},
@@ -205,7 +240,8 @@ pub fn standard(preferences: &crate::fleet::Preferences) -> Vec<Document> {
     documents
         .into_iter()
         .map(|(name, content)| {
-            let mut document = Document::parse(name, &content.to_string()).expect("the standard documents are valid");
+            let mut document = Document::parse(name, &content.to_string())
+                .expect("the standard documents are valid");
             document.owner = "Amazon".into();
             document
         })
@@ -217,7 +253,10 @@ mod tests {
     use super::*;
 
     fn find(name: &str) -> Document {
-        standard(&crate::fleet::Preferences::default()).into_iter().find(|d| d.name == name).unwrap()
+        standard(&crate::fleet::Preferences::default())
+            .into_iter()
+            .find(|d| d.name == name)
+            .unwrap()
     }
 
     fn params(pairs: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
@@ -226,27 +265,54 @@ mod tests {
 
     #[test]
     fn port_documents_resolve_to_the_properties_the_agent_expects() {
-        let properties = find("AWS-StartPortForwardingSession").resolve(&params(&[("portNumber", "5432")])).unwrap();
-        assert_eq!(properties, json!({"portNumber": "5432", "type": "LocalPortForwarding", "localPortNumber": "0"}));
-        let remote = find("AWS-StartPortForwardingSessionToRemoteHost").resolve(&params(&[("host", "db.internal"), ("portNumber", "3306")])).unwrap();
+        let properties = find("AWS-StartPortForwardingSession")
+            .resolve(&params(&[("portNumber", "5432")]))
+            .unwrap();
+        assert_eq!(
+            properties,
+            json!({"portNumber": "5432", "type": "LocalPortForwarding", "localPortNumber": "0"})
+        );
+        let remote = find("AWS-StartPortForwardingSessionToRemoteHost")
+            .resolve(&params(&[("host", "db.internal"), ("portNumber", "3306")]))
+            .unwrap();
         assert_eq!(remote["host"], "db.internal");
         assert_eq!(remote["portNumber"], "3306");
         let ssh = find("AWS-StartSSHSession").resolve(&HashMap::new()).unwrap();
         assert_eq!(ssh, json!({"portNumber": "22"}));
-        let command = find("AWS-StartInteractiveCommand").resolve(&params(&[("command", "top")])).unwrap();
+        let command =
+            find("AWS-StartInteractiveCommand").resolve(&params(&[("command", "top")])).unwrap();
         assert_eq!(command["linux"]["commands"], "top");
-        assert_eq!(find("SSM-SessionManagerRunShell").resolve(&HashMap::new()).unwrap(), Value::Null);
+        assert_eq!(
+            find("SSM-SessionManagerRunShell").resolve(&HashMap::new()).unwrap(),
+            Value::Null
+        );
     }
 
     #[test]
     fn bad_parameters_are_refused_with_a_reason() {
         let port = find("AWS-StartPortForwardingSession");
-        assert!(port.resolve(&params(&[("portNumber", "0")])).unwrap_err().contains("allowed pattern"));
-        assert!(port.resolve(&params(&[("portNumber", "65536")])).unwrap_err().contains("allowed pattern"));
-        assert!(port.resolve(&params(&[("port", "80")])).unwrap_err().contains("no parameter port"));
-        let two: HashMap<String, Vec<String>> = [("portNumber".to_owned(), vec!["1".to_owned(), "2".to_owned()])].into();
+        assert!(port
+            .resolve(&params(&[("portNumber", "0")]))
+            .unwrap_err()
+            .contains("allowed pattern"));
+        assert!(port
+            .resolve(&params(&[("portNumber", "65536")]))
+            .unwrap_err()
+            .contains("allowed pattern"));
+        assert!(port
+            .resolve(&params(&[("port", "80")]))
+            .unwrap_err()
+            .contains("no parameter port"));
+        let two: HashMap<String, Vec<String>> =
+            [("portNumber".to_owned(), vec!["1".to_owned(), "2".to_owned()])].into();
         assert!(port.resolve(&two).unwrap_err().contains("exactly one"));
-        assert!(find("AWS-StartPortForwardingSessionToRemoteHost").resolve(&HashMap::new()).unwrap_err().contains("requires the parameter host"));
-        assert!(find("SSM-SessionManagerRunShell").resolve(&params(&[("x", "1")])).unwrap_err().contains("takes no parameters"));
+        assert!(find("AWS-StartPortForwardingSessionToRemoteHost")
+            .resolve(&HashMap::new())
+            .unwrap_err()
+            .contains("requires the parameter host"));
+        assert!(find("SSM-SessionManagerRunShell")
+            .resolve(&params(&[("x", "1")]))
+            .unwrap_err()
+            .contains("takes no parameters"));
     }
 }

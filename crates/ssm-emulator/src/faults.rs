@@ -70,13 +70,23 @@ impl FaultConfig {
     /// Checks that fractions are fractions.
     pub fn validate(&self) -> Result<(), String> {
         for (name, d) in [("to_client", &self.to_client), ("to_agent", &self.to_agent)] {
-            for (field, value) in [("drop", d.drop), ("duplicate", d.duplicate), ("reorder", d.reorder), ("corrupt_digest", d.corrupt_digest)] {
+            for (field, value) in [
+                ("drop", d.drop),
+                ("duplicate", d.duplicate),
+                ("reorder", d.reorder),
+                ("corrupt_digest", d.corrupt_digest),
+            ] {
                 if !(0.0..=1.0).contains(&value) {
-                    return Err(format!("faults.{name}.{field} is {value}; give a fraction between 0 and 1"));
+                    return Err(format!(
+                        "faults.{name}.{field} is {value}; give a fraction between 0 and 1"
+                    ));
                 }
             }
         }
-        if self.close_after_secs.is_some_and(|s| !(s.is_finite() && s > 0.0 && s <= MAX_FAULT_SECONDS as f64)) {
+        if self
+            .close_after_secs
+            .is_some_and(|s| !(s.is_finite() && s > 0.0 && s <= MAX_FAULT_SECONDS as f64))
+        {
             return Err(format!("faults.close_after_secs must be a positive number of seconds, at most {MAX_FAULT_SECONDS}"));
         }
         if self.service_clock_ahead_seconds.unsigned_abs() > MAX_FAULT_SECONDS {
@@ -167,7 +177,12 @@ impl Faults {
 
     /// Applies the faults of `direction` to one frame: returns the frames to pass on now, in
     /// order. `held` keeps a frame held back for reordering until the next one.
-    pub async fn apply(&self, direction: Direction, mut frame: Vec<u8>, held: &mut Option<Vec<u8>>) -> Vec<Vec<u8>> {
+    pub async fn apply(
+        &self,
+        direction: Direction,
+        mut frame: Vec<u8>,
+        held: &mut Option<Vec<u8>>,
+    ) -> Vec<Vec<u8>> {
         let config = self.get();
         let faults = match direction {
             Direction::ToClient => &config.to_client,
@@ -204,25 +219,49 @@ mod tests {
 
     #[tokio::test]
     async fn reorder_holds_a_frame_until_the_next() {
-        let faults = Faults::new(FaultConfig { to_agent: DirectionFaults { reorder: 1.0, ..Default::default() }, ..Default::default() });
+        let faults = Faults::new(FaultConfig {
+            to_agent: DirectionFaults { reorder: 1.0, ..Default::default() },
+            ..Default::default()
+        });
         let mut held = None;
         assert!(faults.apply(Direction::ToAgent, vec![1], &mut held).await.is_empty());
         // The held frame goes out after the next one, which is not held (only one at a time).
-        assert_eq!(faults.apply(Direction::ToAgent, vec![2], &mut held).await, vec![vec![2], vec![1]]);
+        assert_eq!(
+            faults.apply(Direction::ToAgent, vec![2], &mut held).await,
+            vec![vec![2], vec![1]]
+        );
     }
 
     #[tokio::test]
     async fn drop_and_duplicate_do_what_they_say() {
-        let faults = Faults::new(FaultConfig { to_client: DirectionFaults { drop: 1.0, ..Default::default() }, ..Default::default() });
+        let faults = Faults::new(FaultConfig {
+            to_client: DirectionFaults { drop: 1.0, ..Default::default() },
+            ..Default::default()
+        });
         assert!(faults.apply(Direction::ToClient, vec![1], &mut None).await.is_empty());
-        assert_eq!(faults.apply(Direction::ToAgent, vec![1], &mut None).await, vec![vec![1]], "other direction untouched");
-        faults.set(FaultConfig { to_client: DirectionFaults { duplicate: 1.0, ..Default::default() }, ..Default::default() }).unwrap();
-        assert_eq!(faults.apply(Direction::ToClient, vec![1], &mut None).await, vec![vec![1], vec![1]]);
+        assert_eq!(
+            faults.apply(Direction::ToAgent, vec![1], &mut None).await,
+            vec![vec![1]],
+            "other direction untouched"
+        );
+        faults
+            .set(FaultConfig {
+                to_client: DirectionFaults { duplicate: 1.0, ..Default::default() },
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            faults.apply(Direction::ToClient, vec![1], &mut None).await,
+            vec![vec![1], vec![1]]
+        );
     }
 
     #[test]
     fn fractions_outside_zero_to_one_are_refused() {
-        let bad = FaultConfig { to_client: DirectionFaults { drop: 1.5, ..Default::default() }, ..Default::default() };
+        let bad = FaultConfig {
+            to_client: DirectionFaults { drop: 1.5, ..Default::default() },
+            ..Default::default()
+        };
         assert!(Faults::default().set(bad).unwrap_err().contains("to_client.drop"));
     }
 

@@ -261,10 +261,18 @@ fn default_true() -> bool {
     true
 }
 fn default_mfa_devices() -> Vec<MfaDevice> {
-    vec![MfaDevice { serial: format!("arn:aws:iam::{}:mfa/demo", default_account()), code: "123456".into() }]
+    vec![MfaDevice {
+        serial: format!("arn:aws:iam::{}:mfa/demo", default_account()),
+        code: "123456".into(),
+    }]
 }
 fn default_roles() -> Vec<RoleSpec> {
-    let role = |name: &str, require_mfa: bool| RoleSpec { arn: format!("arn:aws:iam::{}:role/{name}", default_account()), external_id: None, require_mfa, deny: Vec::new() };
+    let role = |name: &str, require_mfa: bool| RoleSpec {
+        arn: format!("arn:aws:iam::{}:role/{name}", default_account()),
+        external_id: None,
+        require_mfa,
+        deny: Vec::new(),
+    };
     vec![role("Admin", true), role("ReadOnly", false)]
 }
 fn default_sso_roles() -> Vec<String> {
@@ -309,7 +317,13 @@ pub const DEMO_ACCESS_KEY_ID: &str = "AKIAEMULATORDEMO0001";
 pub const DEMO_SECRET_ACCESS_KEY: &str = "emulator/demo/secret/key/not/a/real/one/000";
 
 fn default_credentials() -> Vec<KeyPair> {
-    vec![KeyPair { access_key_id: DEMO_ACCESS_KEY_ID.into(), secret_access_key: DEMO_SECRET_ACCESS_KEY.into(), user: default_user(), deny: Vec::new(), run_as: None }]
+    vec![KeyPair {
+        access_key_id: DEMO_ACCESS_KEY_ID.into(),
+        secret_access_key: DEMO_SECRET_ACCESS_KEY.into(),
+        user: default_user(),
+        deny: Vec::new(),
+        run_as: None,
+    }]
 }
 
 /// Why a fleet file was refused.
@@ -339,16 +353,20 @@ pub enum FleetError {
 impl Fleet {
     /// Reads and checks a fleet file.
     pub fn from_file(path: &Path) -> Result<Fleet, FleetError> {
-        let text = std::fs::read_to_string(path).map_err(|source| FleetError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| FleetError::Read { path: path.display().to_string(), source })?;
         Fleet::from_toml(&text).map_err(|e| match e {
-            FleetError::Parse { message, .. } => FleetError::Parse { path: path.display().to_string(), message },
+            FleetError::Parse { message, .. } => {
+                FleetError::Parse { path: path.display().to_string(), message }
+            }
             other => other,
         })
     }
 
     /// Parses and checks fleet TOML.
     pub fn from_toml(text: &str) -> Result<Fleet, FleetError> {
-        let fleet: Fleet = toml::from_str(text).map_err(|e| FleetError::Parse { path: String::new(), message: e.to_string() })?;
+        let fleet: Fleet = toml::from_str(text)
+            .map_err(|e| FleetError::Parse { path: String::new(), message: e.to_string() })?;
         fleet.validate()?;
         Ok(fleet)
     }
@@ -357,21 +375,31 @@ impl Fleet {
     /// older than 3.0.196.0 (basic port forwarding), a node whose agent lost its connection,
     /// and an on-premises node.
     pub fn default_fleet() -> Fleet {
-        let node = |id: &str, name: &str, agent: &str, ping: &str, ip: &str, tags: &[(&str, &str)]| NodeSpec {
-            id: id.into(),
-            name: name.into(),
-            platform: default_platform(),
-            platform_name: default_platform_name(),
-            platform_version: default_platform_version(),
-            agent_version: agent.into(),
-            ping_status: ping.into(),
-            ip: ip.into(),
-            state: default_state(),
-            tags: tags.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
-            shell: default_shell(),
-            kms_target_id: None,
-        };
-        let mut onprem = node("mi-0123456789abcdef0", "onprem-build", "3.3.1142.0", "Online", "192.168.10.20", &[("env", "ci"), ("team", "platform")]);
+        let node =
+            |id: &str, name: &str, agent: &str, ping: &str, ip: &str, tags: &[(&str, &str)]| {
+                NodeSpec {
+                    id: id.into(),
+                    name: name.into(),
+                    platform: default_platform(),
+                    platform_name: default_platform_name(),
+                    platform_version: default_platform_version(),
+                    agent_version: agent.into(),
+                    ping_status: ping.into(),
+                    ip: ip.into(),
+                    state: default_state(),
+                    tags: tags.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+                    shell: default_shell(),
+                    kms_target_id: None,
+                }
+            };
+        let mut onprem = node(
+            "mi-0123456789abcdef0",
+            "onprem-build",
+            "3.3.1142.0",
+            "Online",
+            "192.168.10.20",
+            &[("env", "ci"), ("team", "platform")],
+        );
         onprem.platform_name = "Ubuntu".into();
         onprem.platform_version = "24.04".into();
         let fleet = Fleet {
@@ -386,9 +414,30 @@ impl Fleet {
             sso_roles: default_sso_roles(),
             credential_lifetime_seconds: default_credential_lifetime(),
             nodes: vec![
-                node("i-0a1b2c3d4e5f60001", "web-1", "3.3.1142.0", "Online", "10.0.1.10", &[("env", "prod"), ("team", "web")]),
-                node("i-0a1b2c3d4e5f60002", "legacy-db", "3.0.161.0", "Online", "10.0.2.20", &[("env", "prod"), ("team", "data")]),
-                node("i-0a1b2c3d4e5f60003", "batch-old", "3.2.582.0", "ConnectionLost", "10.0.3.30", &[("env", "staging"), ("team", "data")]),
+                node(
+                    "i-0a1b2c3d4e5f60001",
+                    "web-1",
+                    "3.3.1142.0",
+                    "Online",
+                    "10.0.1.10",
+                    &[("env", "prod"), ("team", "web")],
+                ),
+                node(
+                    "i-0a1b2c3d4e5f60002",
+                    "legacy-db",
+                    "3.0.161.0",
+                    "Online",
+                    "10.0.2.20",
+                    &[("env", "prod"), ("team", "data")],
+                ),
+                node(
+                    "i-0a1b2c3d4e5f60003",
+                    "batch-old",
+                    "3.2.582.0",
+                    "ConnectionLost",
+                    "10.0.3.30",
+                    &[("env", "staging"), ("team", "data")],
+                ),
                 onprem,
             ],
             extra_nodes: 0,
@@ -443,7 +492,10 @@ impl Fleet {
         }
         for role in &self.roles {
             if !role.arn.starts_with("arn:aws:iam::") || !role.arn.contains(":role/") {
-                return invalid(format!("role {:?} must be an ARN like arn:aws:iam::123456789012:role/Name", role.arn));
+                return invalid(format!(
+                    "role {:?} must be an ARN like arn:aws:iam::123456789012:role/Name",
+                    role.arn
+                ));
             }
         }
         if self.credential_lifetime_seconds < 60 {
@@ -451,13 +503,31 @@ impl Fleet {
         }
         let prefs = &self.preferences;
         if !prefs.idle_session_timeout.trim().parse::<u64>().is_ok_and(|m| (1..=60).contains(&m)) {
-            return invalid(format!("preferences.idleSessionTimeout {:?} must be minutes from 1 to 60", prefs.idle_session_timeout));
+            return invalid(format!(
+                "preferences.idleSessionTimeout {:?} must be minutes from 1 to 60",
+                prefs.idle_session_timeout
+            ));
         }
-        if !prefs.max_session_duration.trim().is_empty() && !prefs.max_session_duration.trim().parse::<u64>().is_ok_and(|m| (1..=1440).contains(&m)) {
-            return invalid(format!("preferences.maxSessionDuration {:?} must be minutes from 1 to 1440, or empty", prefs.max_session_duration));
+        if !prefs.max_session_duration.trim().is_empty()
+            && !prefs
+                .max_session_duration
+                .trim()
+                .parse::<u64>()
+                .is_ok_and(|m| (1..=1440).contains(&m))
+        {
+            return invalid(format!(
+                "preferences.maxSessionDuration {:?} must be minutes from 1 to 1440, or empty",
+                prefs.max_session_duration
+            ));
         }
-        if prefs.run_as_enabled && prefs.run_as_default_user.trim().is_empty() && self.credentials.iter().any(|k| k.run_as.is_none()) {
-            return invalid("preferences.runAsEnabled needs runAsDefaultUser (or a run_as for every key pair)".into());
+        if prefs.run_as_enabled
+            && prefs.run_as_default_user.trim().is_empty()
+            && self.credentials.iter().any(|k| k.run_as.is_none())
+        {
+            return invalid(
+                "preferences.runAsEnabled needs runAsDefaultUser (or a run_as for every key pair)"
+                    .into(),
+            );
         }
         if !(self.minute_seconds.is_finite() && self.minute_seconds > 0.0) {
             return invalid("minute_seconds must be a positive number".into());
@@ -470,19 +540,31 @@ impl Fleet {
         let mut seen = std::collections::HashSet::new();
         for node in &self.nodes {
             if !valid_node_id(&node.id) {
-                return invalid(format!("node id {:?} must be i- and 8 or 17 hex digits, or mi- and 17", node.id));
+                return invalid(format!(
+                    "node id {:?} must be i- and 8 or 17 hex digits, or mi- and 17",
+                    node.id
+                ));
             }
             if !seen.insert(node.id.as_str()) {
                 return invalid(format!("node id {} appears twice", node.id));
             }
             if !["Linux", "Windows", "MacOS"].contains(&node.platform.as_str()) {
-                return invalid(format!("node {}: platform must be Linux, Windows or MacOS", node.id));
+                return invalid(format!(
+                    "node {}: platform must be Linux, Windows or MacOS",
+                    node.id
+                ));
             }
             if !["Online", "ConnectionLost", "Inactive"].contains(&node.ping_status.as_str()) {
-                return invalid(format!("node {}: ping_status must be Online, ConnectionLost or Inactive", node.id));
+                return invalid(format!(
+                    "node {}: ping_status must be Online, ConnectionLost or Inactive",
+                    node.id
+                ));
             }
             if node.agent_version.parse::<ssm_protocol::handshake::Version>().is_err() {
-                return invalid(format!("node {}: agent_version {:?} must be numbers like 3.3.1142.0", node.id, node.agent_version));
+                return invalid(format!(
+                    "node {}: agent_version {:?} must be numbers like 3.3.1142.0",
+                    node.id, node.agent_version
+                ));
             }
             if node.shell.is_empty() {
                 return invalid(format!("node {}: shell must name a command", node.id));
@@ -491,14 +573,17 @@ impl Fleet {
         if let Some(base) = &self.stream_url_base {
             let rest = base.strip_prefix("ws://").or_else(|| base.strip_prefix("wss://"));
             if rest.is_none_or(|host| host.is_empty() || host.contains(['/', '?'])) {
-                return invalid(format!("stream_url_base {base:?} must be ws:// or wss:// and a host, without a path"));
+                return invalid(format!(
+                    "stream_url_base {base:?} must be ws:// or wss:// and a host, without a path"
+                ));
             }
         }
         if self.handler_ready_delay_ms > 60_000 {
             return invalid("handler_ready_delay_ms must be at most 60000".into());
         }
         for document in &self.documents {
-            crate::documents::Document::parse(&document.name, &document.content).map_err(FleetError::Invalid)?;
+            crate::documents::Document::parse(&document.name, &document.content)
+                .map_err(FleetError::Invalid)?;
         }
         self.faults.validate().map_err(FleetError::Invalid)
     }
@@ -506,7 +591,9 @@ impl Fleet {
 
 /// `i-` and 8 or 17 hex digits, or `mi-` and 17.
 pub fn valid_node_id(id: &str) -> bool {
-    let hex = |s: &str, lens: &[usize]| lens.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let hex = |s: &str, lens: &[usize]| {
+        lens.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
+    };
     if let Some(rest) = id.strip_prefix("mi-") {
         hex(rest, &[17])
     } else if let Some(rest) = id.strip_prefix("i-") {
@@ -524,10 +611,15 @@ mod tests {
     fn the_default_fleet_has_every_kind_of_node() {
         let fleet = Fleet::default_fleet();
         let nodes = fleet.all_nodes();
-        let version = |n: &NodeSpec| n.agent_version.parse::<ssm_protocol::handshake::Version>().unwrap();
+        let version =
+            |n: &NodeSpec| n.agent_version.parse::<ssm_protocol::handshake::Version>().unwrap();
         let basic: ssm_protocol::handshake::Version = "3.0.196.0".parse().unwrap();
-        assert!(nodes.iter().any(|n| n.ping_status == "Online" && n.id.starts_with("i-") && version(n).is_newer_than(&basic)));
-        assert!(nodes.iter().any(|n| n.ping_status == "Online" && !version(n).is_newer_than(&basic)));
+        assert!(nodes.iter().any(|n| n.ping_status == "Online"
+            && n.id.starts_with("i-")
+            && version(n).is_newer_than(&basic)));
+        assert!(nodes
+            .iter()
+            .any(|n| n.ping_status == "Online" && !version(n).is_newer_than(&basic)));
         assert!(nodes.iter().any(|n| n.ping_status == "ConnectionLost"));
         assert!(nodes.iter().any(|n| n.id.starts_with("mi-")));
         assert!(nodes.iter().all(|n| !n.name.is_empty() && !n.tags.is_empty()));
@@ -558,13 +650,18 @@ mod tests {
     #[test]
     fn the_readme_example_is_a_valid_fleet() {
         let readme = include_str!("../../../README.md");
-        let section = &readme[readme.find("### Fleet file").expect("README has the fleet section")..];
+        let section =
+            &readme[readme.find("### Fleet file").expect("README has the fleet section")..];
         let start = section.find("```toml\n").unwrap() + "```toml\n".len();
         let example = &section[start..start + section[start..].find("```").unwrap()];
         let fleet = Fleet::from_toml(example).unwrap();
         assert_eq!(fleet.nodes[0].tags["team"], "data");
         assert_eq!(fleet.documents[0].name, "Team-Postgres");
-        assert!(fleet.roles[0].require_mfa && fleet.mfa_devices[0].code == "123456" && fleet.sso_roles == ["Developer"]);
+        assert!(
+            fleet.roles[0].require_mfa
+                && fleet.mfa_devices[0].code == "123456"
+                && fleet.sso_roles == ["Developer"]
+        );
     }
 
     #[test]
@@ -572,7 +669,10 @@ mod tests {
         let cases = [
             ("[[nodes]]\nid = \"x-1\"\nname = \"a\"", "i- and 8 or 17"),
             ("[[nodes]]\nid = \"i-01234567\"\nname = \"a\"\nping_status = \"Up\"", "ping_status"),
-            ("[[nodes]]\nid = \"i-01234567\"\nname = \"a\"\nagent_version = \"new\"", "agent_version"),
+            (
+                "[[nodes]]\nid = \"i-01234567\"\nname = \"a\"\nagent_version = \"new\"",
+                "agent_version",
+            ),
             ("nodez = 1", "unknown field"),
             ("[faults.to_agent]\ndrop = 2.0", "between 0 and 1"),
             ("[[documents]]\nname = \"D\"\ncontent = \"{}\"", "sessionType"),

@@ -94,7 +94,8 @@ pub struct Identities {
 }
 
 fn random(prefix: &str, length: usize) -> String {
-    let digits = uuid::Uuid::new_v4().simple().to_string().to_uppercase() + &uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+    let digits = uuid::Uuid::new_v4().simple().to_string().to_uppercase()
+        + &uuid::Uuid::new_v4().simple().to_string().to_uppercase();
     format!("{prefix}{}", &digits[..length])
 }
 
@@ -108,7 +109,11 @@ impl Identities {
         Identities {
             account: fleet.account.clone(),
             keys: fleet.credentials.clone(),
-            mfa_devices: fleet.mfa_devices.iter().map(|d| (d.serial.clone(), d.code.clone())).collect(),
+            mfa_devices: fleet
+                .mfa_devices
+                .iter()
+                .map(|d| (d.serial.clone(), d.code.clone()))
+                .collect(),
             roles: fleet.roles.clone(),
             sso_roles: fleet.sso_roles.clone(),
             lifetime: Duration::from_secs(fleet.credential_lifetime_seconds),
@@ -178,22 +183,40 @@ impl Identities {
         match requested {
             None => Ok(self.lifetime),
             Some(text) => {
-                let seconds: u64 = text.parse().map_err(|_| ApiError::client("ValidationError", format!("DurationSeconds {text} is not a number")))?;
+                let seconds: u64 = text.parse().map_err(|_| {
+                    ApiError::client(
+                        "ValidationError",
+                        format!("DurationSeconds {text} is not a number"),
+                    )
+                })?;
                 if !(900..=129_600).contains(&seconds) {
-                    return Err(ApiError::client("ValidationError", "DurationSeconds must be between 900 and 129600"));
+                    return Err(ApiError::client(
+                        "ValidationError",
+                        "DurationSeconds must be between 900 and 129600",
+                    ));
                 }
                 Ok(self.lifetime.min(Duration::from_secs(seconds)))
             }
         }
     }
 
-    fn check_mfa(&self, serial: Option<&str>, code: Option<&str>, action: &str) -> Result<bool, ApiError> {
+    fn check_mfa(
+        &self,
+        serial: Option<&str>,
+        code: Option<&str>,
+        action: &str,
+    ) -> Result<bool, ApiError> {
         match (serial, code) {
             (None, None) => Ok(false),
-            (Some(_), None) | (None, Some(_)) => Err(ApiError::client("ValidationError", "SerialNumber and TokenCode go together")),
+            (Some(_), None) | (None, Some(_)) => {
+                Err(ApiError::client("ValidationError", "SerialNumber and TokenCode go together"))
+            }
             (Some(serial), Some(code)) => {
                 if !code.chars().all(|c| c.is_ascii_digit()) || code.len() != 6 {
-                    return Err(ApiError::client("ValidationError", "TokenCode must be six digits"));
+                    return Err(ApiError::client(
+                        "ValidationError",
+                        "TokenCode must be six digits",
+                    ));
                 }
                 match self.mfa_devices.iter().find(|(s, _)| s == serial) {
                     Some((_, expected)) if expected == code => Ok(true),
@@ -205,7 +228,13 @@ impl Identities {
 
     /// STS GetSessionToken: temporary credentials for a long-term key, MFA-checked when a
     /// device is named.
-    pub fn get_session_token(&self, caller: &Caller, duration: Option<&str>, serial: Option<&str>, code: Option<&str>) -> Result<Issued, ApiError> {
+    pub fn get_session_token(
+        &self,
+        caller: &Caller,
+        duration: Option<&str>,
+        serial: Option<&str>,
+        code: Option<&str>,
+    ) -> Result<Issued, ApiError> {
         if caller.temporary {
             return Err(denied("Cannot call GetSessionToken with session credentials"));
         }
@@ -226,11 +255,22 @@ impl Identities {
         serial: Option<&str>,
         code: Option<&str>,
     ) -> Result<(Issued, String), ApiError> {
-        if session_name.len() < 2 || session_name.len() > 64 || !session_name.chars().all(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(c)) {
-            return Err(ApiError::client("ValidationError", "RoleSessionName must be 2 to 64 characters of [\\w+=,.@-]"));
+        if session_name.len() < 2
+            || session_name.len() > 64
+            || !session_name.chars().all(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(c))
+        {
+            return Err(ApiError::client(
+                "ValidationError",
+                "RoleSessionName must be 2 to 64 characters of [\\w+=,.@-]",
+            ));
         }
         let lifetime = self.lifetime(duration)?;
-        let not_authorized = || denied(format!("User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}", caller.arn));
+        let not_authorized = || {
+            denied(format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                caller.arn
+            ))
+        };
         let role = self.roles.iter().find(|r| r.arn == role_arn).ok_or_else(not_authorized)?;
         if role.external_id.as_deref() != external_id && role.external_id.is_some() {
             return Err(not_authorized());
@@ -239,9 +279,18 @@ impl Identities {
         if role.require_mfa && !with_mfa {
             return Err(not_authorized());
         }
-        let (account, name) = parse_role_arn(role_arn).ok_or_else(|| ApiError::client("ValidationError", format!("{role_arn} is not a role ARN")))?;
+        let (account, name) = parse_role_arn(role_arn).ok_or_else(|| {
+            ApiError::client("ValidationError", format!("{role_arn} is not a role ARN"))
+        })?;
         let assumed = format!("arn:aws:sts::{account}:assumed-role/{name}/{session_name}");
-        let caller = Caller { access_key_id: String::new(), user: session_name.to_owned(), arn: assumed.clone(), temporary: true, denied: role.deny.clone(), run_as: None };
+        let caller = Caller {
+            access_key_id: String::new(),
+            user: session_name.to_owned(),
+            arn: assumed.clone(),
+            temporary: true,
+            denied: role.deny.clone(),
+            run_as: None,
+        };
         let issued = self.issue(caller, lifetime);
         Ok((issued, assumed))
     }
@@ -254,20 +303,38 @@ impl Identities {
     }
 
     /// SSO OIDC StartDeviceAuthorization: returns the device code and the user code.
-    pub fn start_device_authorization(&self, client_id: &str, client_secret: &str) -> Result<(String, String), ApiError> {
+    pub fn start_device_authorization(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Result<(String, String), ApiError> {
         let mut state = self.lock();
         if !state.clients.iter().any(|c| c.id == client_id && c.secret == client_secret) {
-            return Err(ApiError { code: "InvalidClientException", message: "the client is not registered".into(), status: 401 });
+            return Err(ApiError {
+                code: "InvalidClientException",
+                message: "the client is not registered".into(),
+                status: 401,
+            });
         }
         let user_code = format!("{}-{}", &random("", 4), &random("", 4));
         let device_code = random("device-", 32);
-        state.authorizations.push(Authorization { client_id: client_id.into(), device_code: device_code.clone(), user_code: user_code.clone(), approved: false });
+        state.authorizations.push(Authorization {
+            client_id: client_id.into(),
+            device_code: device_code.clone(),
+            user_code: user_code.clone(),
+            approved: false,
+        });
         Ok((device_code, user_code))
     }
 
     /// The device logins waiting for the user.
     pub fn pending_logins(&self) -> Vec<PendingLogin> {
-        self.lock().authorizations.iter().filter(|a| !a.approved).map(|a| PendingLogin { user_code: a.user_code.clone() }).collect()
+        self.lock()
+            .authorizations
+            .iter()
+            .filter(|a| !a.approved)
+            .map(|a| PendingLogin { user_code: a.user_code.clone() })
+            .collect()
     }
 
     /// The user approves the login with this code (in the real world: on the verification page).
@@ -283,18 +350,37 @@ impl Identities {
     }
 
     fn new_token(&self, state: &mut State, client_id: &str, now: SystemTime) -> NewToken {
-        let token = SsoToken { client_id: client_id.to_owned(), token: random("aoa", 60), refresh: random("aor", 60), expires: now + self.lifetime };
+        let token = SsoToken {
+            client_id: client_id.to_owned(),
+            token: random("aoa", 60),
+            refresh: random("aor", 60),
+            expires: now + self.lifetime,
+        };
         state.tokens.push(token.clone());
-        NewToken { access_token: token.token, refresh_token: token.refresh, lifetime: self.lifetime }
+        NewToken {
+            access_token: token.token,
+            refresh_token: token.refresh,
+            lifetime: self.lifetime,
+        }
     }
 
     /// SSO OIDC CreateToken: the device-code grant (`AuthorizationPendingException` until the
     /// user approves) or the refresh-token grant (each refresh token renews once).
-    pub fn create_token(&self, client_id: &str, client_secret: &str, grant_type: &str, code: &str) -> Result<NewToken, ApiError> {
+    pub fn create_token(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        grant_type: &str,
+        code: &str,
+    ) -> Result<NewToken, ApiError> {
         let now = self.now();
         let mut state = self.lock();
         if !state.clients.iter().any(|c| c.id == client_id && c.secret == client_secret) {
-            return Err(ApiError { code: "InvalidClientException", message: "the client is not registered".into(), status: 401 });
+            return Err(ApiError {
+                code: "InvalidClientException",
+                message: "the client is not registered".into(),
+                status: 401,
+            });
         }
         match grant_type {
             "urn:ietf:params:oauth:grant-type:device_code" => {
@@ -302,9 +388,17 @@ impl Identities {
                     .authorizations
                     .iter()
                     .position(|a| a.device_code == code && a.client_id == client_id)
-                    .ok_or_else(|| ApiError::client("InvalidGrantException", "the device code is unknown or already used"))?;
+                    .ok_or_else(|| {
+                        ApiError::client(
+                            "InvalidGrantException",
+                            "the device code is unknown or already used",
+                        )
+                    })?;
                 if !state.authorizations[index].approved {
-                    return Err(ApiError::client("AuthorizationPendingException", "the user has not approved the login yet"));
+                    return Err(ApiError::client(
+                        "AuthorizationPendingException",
+                        "the user has not approved the login yet",
+                    ));
                 }
                 state.authorizations.remove(index);
                 Ok(self.new_token(&mut state, client_id, now))
@@ -314,28 +408,52 @@ impl Identities {
                     .tokens
                     .iter()
                     .position(|t| t.refresh == code && t.client_id == client_id)
-                    .ok_or_else(|| ApiError::client("InvalidGrantException", "the refresh token is unknown or already used"))?;
+                    .ok_or_else(|| {
+                        ApiError::client(
+                            "InvalidGrantException",
+                            "the refresh token is unknown or already used",
+                        )
+                    })?;
                 state.tokens.remove(index);
                 Ok(self.new_token(&mut state, client_id, now))
             }
-            other => Err(ApiError::client("UnsupportedGrantTypeException", format!("grant type {other} is not supported"))),
+            other => Err(ApiError::client(
+                "UnsupportedGrantTypeException",
+                format!("grant type {other} is not supported"),
+            )),
         }
     }
 
     /// SSO portal GetRoleCredentials: credentials for one of the fleet's SSO roles.
-    pub fn role_credentials(&self, bearer: &str, account_id: &str, role_name: &str) -> Result<Issued, ApiError> {
+    pub fn role_credentials(
+        &self,
+        bearer: &str,
+        account_id: &str,
+        role_name: &str,
+    ) -> Result<Issued, ApiError> {
         let now = self.now();
         let valid = self.lock().tokens.iter().any(|t| t.token == bearer && t.expires > now);
         if !valid {
-            return Err(ApiError { code: "UnauthorizedException", message: "Session token not found or invalid".into(), status: 401 });
+            return Err(ApiError {
+                code: "UnauthorizedException",
+                message: "Session token not found or invalid".into(),
+                status: 401,
+            });
         }
         if account_id != self.account || !self.sso_roles.iter().any(|r| r == role_name) {
-            return Err(ApiError { code: "ForbiddenException", message: format!("No access to {role_name} in {account_id}"), status: 403 });
+            return Err(ApiError {
+                code: "ForbiddenException",
+                message: format!("No access to {role_name} in {account_id}"),
+                status: 403,
+            });
         }
         let caller = Caller {
             access_key_id: String::new(),
             user: "sso-user".into(),
-            arn: format!("arn:aws:sts::{}:assumed-role/AWSReservedSSO_{role_name}_0123456789abcdef/sso-user", self.account),
+            arn: format!(
+                "arn:aws:sts::{}:assumed-role/AWSReservedSSO_{role_name}_0123456789abcdef/sso-user",
+                self.account
+            ),
             temporary: true,
             denied: Vec::new(),
             run_as: None,
@@ -375,12 +493,39 @@ mod tests {
     fn a_role_that_requires_mfa_refuses_without_the_right_code() {
         let ids = identities();
         let fleet = Fleet::default_fleet();
-        let role = fleet.roles.iter().find(|r| r.require_mfa).expect("the default fleet has an MFA role");
+        let role =
+            fleet.roles.iter().find(|r| r.require_mfa).expect("the default fleet has an MFA role");
         let device = &fleet.mfa_devices[0];
         let caller = long_term(&ids);
-        assert_eq!(ids.assume_role(&caller, &role.arn, "alice", None, None, None, None).unwrap_err().code, "AccessDenied");
-        assert_eq!(ids.assume_role(&caller, &role.arn, "alice", None, None, Some(&device.serial), Some("000000")).unwrap_err().code, "AccessDenied");
-        let (issued, assumed) = ids.assume_role(&caller, &role.arn, "alice", None, None, Some(&device.serial), Some(&device.code)).expect("the right code");
+        assert_eq!(
+            ids.assume_role(&caller, &role.arn, "alice", None, None, None, None).unwrap_err().code,
+            "AccessDenied"
+        );
+        assert_eq!(
+            ids.assume_role(
+                &caller,
+                &role.arn,
+                "alice",
+                None,
+                None,
+                Some(&device.serial),
+                Some("000000")
+            )
+            .unwrap_err()
+            .code,
+            "AccessDenied"
+        );
+        let (issued, assumed) = ids
+            .assume_role(
+                &caller,
+                &role.arn,
+                "alice",
+                None,
+                None,
+                Some(&device.serial),
+                Some(&device.code),
+            )
+            .expect("the right code");
         assert!(assumed.ends_with("/alice") && assumed.contains(":assumed-role/"), "{assumed}");
         let key = ids.key(&issued.access_key_id).expect("issued keys verify");
         assert_eq!(key.session_token.as_deref(), Some(issued.session_token.as_str()));
@@ -391,12 +536,17 @@ mod tests {
     #[test]
     fn temporary_credentials_expire_when_the_clock_moves_past_them() {
         let ids = identities();
-        let issued = ids.get_session_token(&long_term(&ids), None, None, None).expect("a session token");
+        let issued =
+            ids.get_session_token(&long_term(&ids), None, None, None).expect("a session token");
         assert!(!ids.key(&issued.access_key_id).unwrap().expired);
         ids.advance_clock(ids.lifetime);
         assert!(ids.key(&issued.access_key_id).unwrap().expired);
         let temporary = ids.key(&issued.access_key_id).unwrap().caller;
-        assert_eq!(ids.get_session_token(&temporary, None, None, None).unwrap_err().code, "AccessDenied", "not with session credentials");
+        assert_eq!(
+            ids.get_session_token(&temporary, None, None, None).unwrap_err().code,
+            "AccessDenied",
+            "not with session credentials"
+        );
     }
 
     #[test]
@@ -405,18 +555,38 @@ mod tests {
         let (client, secret) = ids.register_client();
         let (device, user_code) = ids.start_device_authorization(&client, &secret).unwrap();
         let grant = "urn:ietf:params:oauth:grant-type:device_code";
-        assert_eq!(ids.create_token(&client, &secret, grant, &device).unwrap_err().code, "AuthorizationPendingException");
+        assert_eq!(
+            ids.create_token(&client, &secret, grant, &device).unwrap_err().code,
+            "AuthorizationPendingException"
+        );
         assert_eq!(ids.pending_logins(), vec![PendingLogin { user_code: user_code.clone() }]);
         assert!(ids.approve(&user_code));
         let first = ids.create_token(&client, &secret, grant, &device).unwrap();
-        assert_eq!(ids.create_token(&client, &secret, grant, &device).unwrap_err().code, "InvalidGrantException", "a device code is used once");
-        let renewed = ids.create_token(&client, &secret, "refresh_token", &first.refresh_token).unwrap();
+        assert_eq!(
+            ids.create_token(&client, &secret, grant, &device).unwrap_err().code,
+            "InvalidGrantException",
+            "a device code is used once"
+        );
+        let renewed =
+            ids.create_token(&client, &secret, "refresh_token", &first.refresh_token).unwrap();
         assert_ne!(renewed.access_token, first.access_token);
-        assert_eq!(ids.create_token(&client, &secret, "refresh_token", &first.refresh_token).unwrap_err().code, "InvalidGrantException", "a refresh token renews once");
+        assert_eq!(
+            ids.create_token(&client, &secret, "refresh_token", &first.refresh_token)
+                .unwrap_err()
+                .code,
+            "InvalidGrantException",
+            "a refresh token renews once"
+        );
         let token = renewed.access_token;
         let role = &Fleet::default_fleet().sso_roles[0];
         assert!(ids.role_credentials(&token, &ids.account, role).is_ok());
-        assert_eq!(ids.role_credentials("not-a-token", &ids.account, role).unwrap_err().code, "UnauthorizedException");
-        assert_eq!(ids.role_credentials(&token, &ids.account, "NoSuchRole").unwrap_err().code, "ForbiddenException");
+        assert_eq!(
+            ids.role_credentials("not-a-token", &ids.account, role).unwrap_err().code,
+            "UnauthorizedException"
+        );
+        assert_eq!(
+            ids.role_credentials(&token, &ids.account, "NoSuchRole").unwrap_err().code,
+            "ForbiddenException"
+        );
     }
 }

@@ -27,7 +27,10 @@ struct KmsKey {
 
 impl std::fmt::Debug for KmsKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KmsKey").field("arn", &self.arn).field("enabled", &self.spec.enabled).finish_non_exhaustive()
+        f.debug_struct("KmsKey")
+            .field("arn", &self.arn)
+            .field("enabled", &self.spec.enabled)
+            .finish_non_exhaustive()
     }
 }
 
@@ -76,13 +79,24 @@ impl Kms {
         let alias_prefix = format!("arn:aws:kms:{}:{}:", self.region, self.account);
         let local = name.strip_prefix(&alias_prefix).unwrap_or(name);
         let found = self.keys.iter().find(|k| {
-            k.spec.id == local || k.arn == name || local.strip_prefix("key/") == Some(k.spec.id.as_str()) || k.spec.alias.as_deref() == Some(local)
+            k.spec.id == local
+                || k.arn == name
+                || local.strip_prefix("key/") == Some(k.spec.id.as_str())
+                || k.spec.alias.as_deref() == Some(local)
         });
         found.ok_or_else(|| {
             if local.starts_with("alias/") {
                 not_found(&format!("Alias {alias_prefix}{local} is not found."))
             } else {
-                not_found(&format!("Key '{}{}' does not exist", alias_prefix, if local.starts_with("key/") { local.to_owned() } else { format!("key/{local}") }))
+                not_found(&format!(
+                    "Key '{}{}' does not exist",
+                    alias_prefix,
+                    if local.starts_with("key/") {
+                        local.to_owned()
+                    } else {
+                        format!("key/{local}")
+                    }
+                ))
             }
         })
     }
@@ -95,7 +109,13 @@ impl Kms {
     }
 
     /// GenerateDataKey: `bytes` random bytes, and their ciphertext bound to `context`.
-    pub fn generate_data_key(&self, caller: &Caller, name: &str, bytes: usize, context: &BTreeMap<String, String>) -> Result<(Vec<u8>, Vec<u8>, String), ApiError> {
+    pub fn generate_data_key(
+        &self,
+        caller: &Caller,
+        name: &str,
+        bytes: usize,
+        context: &BTreeMap<String, String>,
+    ) -> Result<(Vec<u8>, Vec<u8>, String), ApiError> {
         let key = self.find(name)?;
         authorize(caller, "kms:GenerateDataKey", &key.arn)?;
         if !key.spec.enabled {
@@ -110,7 +130,11 @@ impl Kms {
         let sealed = key
             .master
             .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plaintext, aad: aad.as_bytes() })
-            .map_err(|_| ApiError { code: "KMSInternalException", message: "encryption failed".into(), status: 500 })?;
+            .map_err(|_| ApiError {
+                code: "KMSInternalException",
+                message: "encryption failed".into(),
+                status: 500,
+            })?;
         let mut blob = BLOB_MAGIC.to_vec();
         blob.push(u8::try_from(key.spec.id.len()).unwrap_or(u8::MAX));
         blob.extend_from_slice(key.spec.id.as_bytes());
@@ -121,7 +145,12 @@ impl Kms {
 
     /// Decrypt, as the agent calls it with its instance role: the context must be the one the
     /// key was generated with, and `key_id` (when given) the key that made the blob.
-    pub fn decrypt(&self, blob: &[u8], context: &BTreeMap<String, String>, key_id: Option<&str>) -> Result<Vec<u8>, ApiError> {
+    pub fn decrypt(
+        &self,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+        key_id: Option<&str>,
+    ) -> Result<Vec<u8>, ApiError> {
         let invalid = || ApiError::client("InvalidCiphertextException", "");
         let rest = blob.strip_prefix(BLOB_MAGIC).ok_or_else(invalid)?;
         let (&id_len, rest) = rest.split_first().ok_or_else(invalid)?;
@@ -142,7 +171,9 @@ impl Kms {
             return Err(ApiError::client("DisabledException", format!("{} is disabled.", key.arn)));
         }
         let aad = canonical(context);
-        key.master.decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: aad.as_bytes() }).map_err(|_| invalid())
+        key.master
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: aad.as_bytes() })
+            .map_err(|_| invalid())
     }
 }
 
@@ -164,37 +195,99 @@ mod tests {
     use super::*;
 
     fn kms() -> Kms {
-        let key = |id: &str, alias: Option<&str>, enabled: bool| KmsKeySpec { id: id.into(), alias: alias.map(str::to_owned), enabled };
-        Kms::new(&[key("1234abcd-12ab-34cd-56ef-1234567890ab", Some("alias/sessions"), true), key("0000aaaa-0000-0000-0000-000000000000", None, false)], "us-east-1", "123456789012")
+        let key = |id: &str, alias: Option<&str>, enabled: bool| KmsKeySpec {
+            id: id.into(),
+            alias: alias.map(str::to_owned),
+            enabled,
+        };
+        Kms::new(
+            &[
+                key("1234abcd-12ab-34cd-56ef-1234567890ab", Some("alias/sessions"), true),
+                key("0000aaaa-0000-0000-0000-000000000000", None, false),
+            ],
+            "us-east-1",
+            "123456789012",
+        )
     }
 
     fn caller(denied: &[&str]) -> Caller {
-        Caller { access_key_id: "AKIA".into(), user: "demo".into(), arn: "arn:aws:iam::123456789012:user/demo".into(), temporary: false, denied: denied.iter().map(|d| (*d).to_owned()).collect(), run_as: None }
+        Caller {
+            access_key_id: "AKIA".into(),
+            user: "demo".into(),
+            arn: "arn:aws:iam::123456789012:user/demo".into(),
+            temporary: false,
+            denied: denied.iter().map(|d| (*d).to_owned()).collect(),
+            run_as: None,
+        }
     }
 
     fn context(session: &str) -> BTreeMap<String, String> {
-        [("aws:ssm:SessionId".to_owned(), session.to_owned()), ("aws:ssm:TargetId".to_owned(), "i-1".to_owned())].into()
+        [
+            ("aws:ssm:SessionId".to_owned(), session.to_owned()),
+            ("aws:ssm:TargetId".to_owned(), "i-1".to_owned()),
+        ]
+        .into()
     }
 
     #[test]
     fn a_data_key_decrypts_only_with_its_context() {
         let kms = kms();
-        let (plaintext, blob, arn) = kms.generate_data_key(&caller(&[]), "alias/sessions", 64, &context("s-1")).unwrap();
+        let (plaintext, blob, arn) =
+            kms.generate_data_key(&caller(&[]), "alias/sessions", 64, &context("s-1")).unwrap();
         assert_eq!(plaintext.len(), 64);
-        assert_eq!(arn, "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab");
+        assert_eq!(
+            arn,
+            "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        );
         assert_eq!(kms.decrypt(&blob, &context("s-1"), Some("alias/sessions")).unwrap(), plaintext);
-        assert_eq!(kms.decrypt(&blob, &context("s-2"), None).unwrap_err().code, "InvalidCiphertextException");
-        assert_eq!(kms.decrypt(&blob[..10], &context("s-1"), None).unwrap_err().code, "InvalidCiphertextException");
+        assert_eq!(
+            kms.decrypt(&blob, &context("s-2"), None).unwrap_err().code,
+            "InvalidCiphertextException"
+        );
+        assert_eq!(
+            kms.decrypt(&blob[..10], &context("s-1"), None).unwrap_err().code,
+            "InvalidCiphertextException"
+        );
     }
 
     #[test]
     fn refusals_are_kmss_own() {
         let kms = kms();
-        let refused = kms.generate_data_key(&caller(&["kms:GenerateDataKey"]), "alias/sessions", 64, &context("s")).unwrap_err();
+        let refused = kms
+            .generate_data_key(
+                &caller(&["kms:GenerateDataKey"]),
+                "alias/sessions",
+                64,
+                &context("s"),
+            )
+            .unwrap_err();
         assert_eq!(refused.code, "AccessDeniedException");
-        assert!(refused.message.contains("kms:GenerateDataKey on resource: arn:aws:kms:us-east-1:123456789012:key/1234abcd"), "{}", refused.message);
-        assert_eq!(kms.generate_data_key(&caller(&[]), "0000aaaa-0000-0000-0000-000000000000", 64, &context("s")).unwrap_err().code, "DisabledException");
-        let missing = kms.generate_data_key(&caller(&[]), "alias/nope", 64, &context("s")).unwrap_err();
-        assert_eq!((missing.code, missing.message.as_str()), ("NotFoundException", "Alias arn:aws:kms:us-east-1:123456789012:alias/nope is not found."));
+        assert!(
+            refused.message.contains(
+                "kms:GenerateDataKey on resource: arn:aws:kms:us-east-1:123456789012:key/1234abcd"
+            ),
+            "{}",
+            refused.message
+        );
+        assert_eq!(
+            kms.generate_data_key(
+                &caller(&[]),
+                "0000aaaa-0000-0000-0000-000000000000",
+                64,
+                &context("s")
+            )
+            .unwrap_err()
+            .code,
+            "DisabledException"
+        );
+        let missing =
+            kms.generate_data_key(&caller(&[]), "alias/nope", 64, &context("s")).unwrap_err();
+        assert_eq!(
+            (missing.code, missing.message.as_str()),
+            (
+                "NotFoundException",
+                "Alias arn:aws:kms:us-east-1:123456789012:alias/nope is not found."
+            )
+        );
     }
 }

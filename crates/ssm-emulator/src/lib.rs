@@ -136,18 +136,31 @@ pub struct Emulator;
 impl Emulator {
     /// Starts serving on the current tokio runtime.
     pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, StartError> {
-        let listener = TcpListener::bind(config.listen).await.map_err(|source| StartError::Listen { address: config.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Listen { address: config.listen, source })?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Listen { address: config.listen, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Listen { address: config.listen, source })?;
         let mut fleet = config.fleet.clone();
         if config.audience == Audience::OwnerOnly {
             for pair in &mut fleet.credentials {
-                *pair = KeyPair { access_key_id: random_access_key_id(), secret_access_key: random_secret(), ..pair.clone() };
+                *pair = KeyPair {
+                    access_key_id: random_access_key_id(),
+                    secret_access_key: random_secret(),
+                    ..pair.clone()
+                };
             }
         }
         let faults = Arc::new(Faults::new(fleet.faults.clone()));
         let metrics = Arc::new(Metrics::default());
-        let service = Service::new(&fleet, faults.clone(), metrics.clone(), config.paced, config.tls);
-        let state = api::AppState { service: service.clone(), faults: faults.clone(), metrics: metrics.clone() };
+        let service =
+            Service::new(&fleet, faults.clone(), metrics.clone(), config.paced, config.tls);
+        let state = api::AppState {
+            service: service.clone(),
+            faults: faults.clone(),
+            metrics: metrics.clone(),
+        };
         let router = match config.audience {
             Audience::Anyone => api::router(state),
             Audience::OwnerOnly => api::owner_only_router(state, addr),
@@ -161,7 +174,9 @@ impl Emulator {
             let mut names = config.server_names.clone();
             let proxy = if config.aws_hosts_proxy {
                 names.extend(tls::aws_host_names(&config.fleet.region));
-                let proxy = TcpListener::bind(SocketAddr::new(addr.ip(), 0)).await.map_err(|source| StartError::Listen { address: addr, source })?;
+                let proxy = TcpListener::bind(SocketAddr::new(addr.ip(), 0))
+                    .await
+                    .map_err(|source| StartError::Listen { address: addr, source })?;
                 proxy_addr = proxy.local_addr().ok();
                 Some(proxy)
             } else {
@@ -169,21 +184,42 @@ impl Emulator {
             };
             let authority = tls::Authority::generate(addr.ip(), &names)?;
             if let Some(path) = &config.ca_file {
-                std::fs::write(path, authority.ca_pem()).map_err(|source| StartError::CaFile { path: path.clone(), source })?;
+                std::fs::write(path, authority.ca_pem())
+                    .map_err(|source| StartError::CaFile { path: path.clone(), source })?;
             }
             let listener = authority.listen(listener, proxy);
             tokio::spawn(async move {
-                let _ = axum::serve(listener, router.into_make_service_with_connect_info::<api::PeerAddr>()).with_graceful_shutdown(stopped).await;
+                let _ = axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<api::PeerAddr>(),
+                )
+                .with_graceful_shutdown(stopped)
+                .await;
             });
             Some(authority.ca_pem().to_owned())
         } else {
             tokio::spawn(async move {
                 let listener = tls::PlainListener(listener);
-                let _ = axum::serve(listener, router.into_make_service_with_connect_info::<api::PeerAddr>()).with_graceful_shutdown(stopped).await;
+                let _ = axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<api::PeerAddr>(),
+                )
+                .with_graceful_shutdown(stopped)
+                .await;
             });
             None
         };
-        Ok(RunningEmulator { addr, proxy_addr, ca_pem, credentials: fleet.credentials[0].clone(), region: fleet.region.clone(), service, faults, metrics, _stop: stop })
+        Ok(RunningEmulator {
+            addr,
+            proxy_addr,
+            ca_pem,
+            credentials: fleet.credentials[0].clone(),
+            region: fleet.region.clone(),
+            service,
+            faults,
+            metrics,
+            _stop: stop,
+        })
     }
 }
 
@@ -255,7 +291,10 @@ fn random_access_key_id() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut rng = rand::rng();
-    "AKIA".chars().chain((0..16).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)).collect()
+    "AKIA"
+        .chars()
+        .chain((0..16).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char))
+        .collect()
 }
 
 /// A secret access key: 40 random characters, 238 bits.

@@ -59,7 +59,16 @@ async fn main() -> ExitCode {
         port => format!("ssm-emulator-{port}-ca.pem"),
     };
     let ca_file = args.ca_file.clone().unwrap_or_else(|| std::env::temp_dir().join(name));
-    let config = EmulatorConfig { listen: args.listen, fleet: fleet.clone(), paced: !args.unpaced, tls, ca_file: tls.then(|| ca_file.clone()), server_names: Vec::new(), aws_hosts_proxy: args.aws_hosts_proxy, ..EmulatorConfig::default() };
+    let config = EmulatorConfig {
+        listen: args.listen,
+        fleet: fleet.clone(),
+        paced: !args.unpaced,
+        tls,
+        ca_file: tls.then(|| ca_file.clone()),
+        server_names: Vec::new(),
+        aws_hosts_proxy: args.aws_hosts_proxy,
+        ..EmulatorConfig::default()
+    };
     let running = match Emulator::start(config).await {
         Ok(running) => running,
         Err(error) => {
@@ -67,12 +76,24 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    println!("ssm-emulator serving on {} ({})", running.endpoint_url(), if args.unpaced { "unpaced" } else { "paced like the agent" });
+    println!(
+        "ssm-emulator serving on {} ({})",
+        running.endpoint_url(),
+        if args.unpaced { "unpaced" } else { "paced like the agent" }
+    );
     println!();
     println!("{:<22} {:<16} {:<14} {:<8} {:<12} TAGS", "NODE", "NAME", "PING", "PLATFORM", "AGENT");
     for node in nodes.iter().take(20) {
         let tags: Vec<String> = node.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!("{:<22} {:<16} {:<14} {:<8} {:<12} {}", node.id, node.name, node.ping_status, node.platform, node.agent_version, tags.join(","));
+        println!(
+            "{:<22} {:<16} {:<14} {:<8} {:<12} {}",
+            node.id,
+            node.name,
+            node.ping_status,
+            node.platform,
+            node.agent_version,
+            tags.join(",")
+        );
     }
     if nodes.len() > 20 {
         println!("... and {} more", nodes.len() - 20);
@@ -85,14 +106,21 @@ async fn main() -> ExitCode {
     }
     if let Some(proxy) = running.proxy_url() {
         println!("Or by AWS's own host names, with no AWS_ENDPOINT_URL:");
-        println!("  export HTTPS_PROXY={proxy} AWS_CA_BUNDLE={} SSL_CERT_FILE={}", ca_file.display(), ca_file.display());
+        println!(
+            "  export HTTPS_PROXY={proxy} AWS_CA_BUNDLE={} SSL_CERT_FILE={}",
+            ca_file.display(),
+            ca_file.display()
+        );
     }
     println!("  export AWS_REGION={}", fleet.region);
     for key in &fleet.credentials {
         println!("  export AWS_ACCESS_KEY_ID={}", key.access_key_id);
         println!("  export AWS_SECRET_ACCESS_KEY={}", key.secret_access_key);
     }
-    println!("Faults: curl -X POST {}/_emulator/faults -d '{{\"to_client\":{{\"drop\":0.01}}}}'", running.endpoint_url());
+    println!(
+        "Faults: curl -X POST {}/_emulator/faults -d '{{\"to_client\":{{\"drop\":0.01}}}}'",
+        running.endpoint_url()
+    );
     let _ = tokio::signal::ctrl_c().await;
     ExitCode::SUCCESS
 }

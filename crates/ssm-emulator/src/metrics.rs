@@ -93,7 +93,11 @@ impl Metrics {
     }
 
     pub(crate) fn data_channel_peer(&self, ip: IpAddr) {
-        self.peers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).data_channel.insert(ip);
+        self.peers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .data_channel
+            .insert(ip);
     }
 
     /// Where connections came from so far.

@@ -135,14 +135,23 @@ pub struct Service {
 
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Service").field("nodes", &self.nodes.len()).field("documents", &self.documents.len()).finish_non_exhaustive()
+        f.debug_struct("Service")
+            .field("nodes", &self.nodes.len())
+            .field("documents", &self.documents.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl Service {
     /// The service for `fleet`. `paced` applies the agent's pacing and the message-rate limit;
     /// `tls` says the data channel is served as `wss://`.
-    pub fn new(fleet: &Fleet, faults: Arc<Faults>, metrics: Arc<Metrics>, paced: bool, tls: bool) -> Arc<Service> {
+    pub fn new(
+        fleet: &Fleet,
+        faults: Arc<Faults>,
+        metrics: Arc<Metrics>,
+        paced: bool,
+        tls: bool,
+    ) -> Arc<Service> {
         let mut documents = documents::standard(&fleet.preferences);
         for spec in &fleet.documents {
             if let Ok(mut document) = Document::parse(&spec.name, &spec.content) {
@@ -161,7 +170,9 @@ impl Service {
             faults,
             metrics,
             paced,
-            idle_timeout: Duration::from_secs_f64(fleet.minute_seconds * fleet.preferences.idle_minutes() as f64),
+            idle_timeout: Duration::from_secs_f64(
+                fleet.minute_seconds * fleet.preferences.idle_minutes() as f64,
+            ),
             handler_ready_delay: Duration::from_millis(fleet.handler_ready_delay_ms),
             preferences: fleet.preferences.clone(),
             minute: Duration::from_secs_f64(fleet.minute_seconds),
@@ -200,8 +211,23 @@ impl Service {
     }
 
     /// Verifies a request's signature for `service`.
-    pub fn authenticate(&self, method: &str, path_and_query: &str, headers: &HeaderMap, body: &[u8], service: &str) -> Result<Caller, sigv4::AuthError> {
-        sigv4::verify(method, path_and_query, headers, body, service, &|id| self.identities.key(id), self.faults.service_now())
+    pub fn authenticate(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+        service: &str,
+    ) -> Result<Caller, sigv4::AuthError> {
+        sigv4::verify(
+            method,
+            path_and_query,
+            headers,
+            body,
+            service,
+            &|id| self.identities.key(id),
+            self.faults.service_now(),
+        )
     }
 
     /// The account's KMS keys.
@@ -230,13 +256,25 @@ impl Service {
     ) -> Result<Grant, ApiError> {
         let node = self.nodes.iter().find(|n| n.id == target);
         let Some(node) = node.filter(|n| n.ping_status == "Online") else {
-            return Err(ApiError::client("TargetNotConnected", format!("{target} is not connected.")));
+            return Err(ApiError::client(
+                "TargetNotConnected",
+                format!("{target} is not connected."),
+            ));
         };
         let document_name = document_name.unwrap_or("SSM-SessionManagerRunShell");
-        let document = self.document(document_name).ok_or_else(|| ApiError::client("InvalidDocument", format!("Document with name {document_name} does not exist.")))?;
-        let properties = document.resolve(parameters).map_err(|m| ApiError::client("ValidationException", m))?;
+        let document = self.document(document_name).ok_or_else(|| {
+            ApiError::client(
+                "InvalidDocument",
+                format!("Document with name {document_name} does not exist."),
+            )
+        })?;
+        let properties =
+            document.resolve(parameters).map_err(|m| ApiError::client("ValidationException", m))?;
         if reason.as_ref().is_some_and(|r| r.is_empty() || r.chars().count() > 256) {
-            return Err(ApiError::client("ValidationException", "Reason must be 1 to 256 characters long."));
+            return Err(ApiError::client(
+                "ValidationException",
+                "Reason must be 1 to 256 characters long.",
+            ));
         }
         let id = format!("{}-{}", caller.user, &uuid::Uuid::new_v4().simple().to_string()[..17]);
         let spec = AgentSpec {
@@ -249,12 +287,21 @@ impl Service {
             idle_timeout: self.idle_timeout,
             handler_ready_delay: self.handler_ready_delay,
             instance_id: node.kms_target_id.clone().unwrap_or_else(|| node.id.clone()),
-            kms_key_id: Some(self.preferences.kms_key_id.trim().to_owned()).filter(|k| !k.is_empty() && document.session_type != "Port"),
+            kms_key_id: Some(self.preferences.kms_key_id.trim().to_owned())
+                .filter(|k| !k.is_empty() && document.session_type != "Port"),
             kms: Some(self.kms.clone()),
             // The caller's SSMSessionRunAs tag wins over the default user, as the service's does.
-            run_as: self.preferences.run_as_enabled.then(|| caller.run_as.clone().unwrap_or_else(|| self.preferences.run_as_default_user.clone())),
+            run_as: self.preferences.run_as_enabled.then(|| {
+                caller
+                    .run_as
+                    .clone()
+                    .unwrap_or_else(|| self.preferences.run_as_default_user.clone())
+            }),
             shell_profile: self.preferences.shell_profile.linux.clone(),
-            max_duration: self.preferences.max_minutes().map(|m| self.minute * u32::try_from(m).unwrap_or(u32::MAX)),
+            max_duration: self
+                .preferences
+                .max_minutes()
+                .map(|m| self.minute * u32::try_from(m).unwrap_or(u32::MAX)),
         };
         let token = new_token();
         self.lock().push(SessionRecord {
@@ -277,26 +324,39 @@ impl Service {
     /// ResumeSession: a new token for a live session, `Ok(None)` (no token) for one that ended.
     pub fn resume_session(&self, session_id: &str, host: &str) -> Result<Option<Grant>, ApiError> {
         if self.faults.get().refuse_resume {
-            return Err(ApiError::client("DoesNotExistException", format!("Session {session_id} does not exist (refused by fault injection).")));
+            return Err(ApiError::client(
+                "DoesNotExistException",
+                format!("Session {session_id} does not exist (refused by fault injection)."),
+            ));
         }
         let mut sessions = self.lock();
-        let record = sessions
-            .iter_mut()
-            .find(|r| r.id == session_id)
-            .ok_or_else(|| ApiError::client("DoesNotExistException", format!("Session {session_id} does not exist.")))?;
+        let record = sessions.iter_mut().find(|r| r.id == session_id).ok_or_else(|| {
+            ApiError::client(
+                "DoesNotExistException",
+                format!("Session {session_id} does not exist."),
+            )
+        })?;
         if !record.status.is_active() || record.handle.as_ref().is_some_and(|h| !h.is_running()) {
             return Ok(None);
         }
         record.token = new_token();
-        Ok(Some(Grant { session_id: session_id.to_owned(), token: record.token.clone(), stream_url: self.stream_url(host, session_id) }))
+        Ok(Some(Grant {
+            session_id: session_id.to_owned(),
+            token: record.token.clone(),
+            stream_url: self.stream_url(host, session_id),
+        }))
     }
 
     /// TerminateSession: ends the session's agent task (which sends channel_closed).
     pub fn terminate_session(&self, session_id: &str) {
         let mut sessions = self.lock();
-        if let Some(record) = sessions.iter_mut().find(|r| r.id == session_id && r.status.is_active()) {
+        if let Some(record) =
+            sessions.iter_mut().find(|r| r.id == session_id && r.status.is_active())
+        {
             match &record.handle {
-                Some(handle) if handle.send(SessionInput::Terminate) => record.status = Status::Terminating,
+                Some(handle) if handle.send(SessionInput::Terminate) => {
+                    record.status = Status::Terminating
+                }
                 _ => {
                     record.status = Status::Terminated;
                     record.end = Some(SystemTime::now());
@@ -315,7 +375,9 @@ impl Service {
     pub async fn session_ended(&self, session_id: &str) -> SessionRecord {
         let mut endings = self.endings.subscribe();
         loop {
-            if let Some(record) = self.sessions().into_iter().find(|r| r.id == session_id && !r.status.is_active()) {
+            if let Some(record) =
+                self.sessions().into_iter().find(|r| r.id == session_id && !r.status.is_active())
+            {
                 return record;
             }
             if endings.changed().await.is_err() {
@@ -369,11 +431,12 @@ impl SessionDirectory for Service {
             None => {
                 let me = self.me.clone();
                 let id = record.id.clone();
-                let handle = agent::spawn(record.spec.clone(), self.metrics.clone(), move |ending| {
-                    if let Some(service) = me.upgrade() {
-                        service.ended(&id, ending);
-                    }
-                });
+                let handle =
+                    agent::spawn(record.spec.clone(), self.metrics.clone(), move |ending| {
+                        if let Some(service) = me.upgrade() {
+                            service.ended(&id, ending);
+                        }
+                    });
                 record.handle = Some(handle.clone());
                 record.status = Status::Connected;
                 handle
@@ -386,7 +449,9 @@ impl SessionDirectory for Service {
         if !headers.contains_key("authorization") {
             return Ok(()); // older clients: the token in the first frame is the only credential
         }
-        self.authenticate("GET", path_and_query, headers, b"", "ssmmessages").map(|_| ()).map_err(|e| e.message())
+        self.authenticate("GET", path_and_query, headers, b"", "ssmmessages")
+            .map(|_| ())
+            .map_err(|e| e.message())
     }
 }
 
@@ -405,17 +470,28 @@ impl Service {
     fn stream_url(&self, host: &str, session_id: &str) -> String {
         // Reached by AWS's own name (through the AWS-hosts proxy), the data channel is where
         // the service puts it: ssmmessages.<region>.amazonaws.com, beside ssm.<region>.
-        let host = match host.strip_prefix("ssm.").filter(|rest| rest.ends_with(".amazonaws.com") || rest.ends_with(".amazonaws.com.cn")) {
+        let host = match host
+            .strip_prefix("ssm.")
+            .filter(|rest| rest.ends_with(".amazonaws.com") || rest.ends_with(".amazonaws.com.cn"))
+        {
             Some(rest) => format!("ssmmessages.{rest}"),
             None => host.to_owned(),
         };
-        let base = self.stream_url_base.clone().unwrap_or_else(|| format!("{}://{host}", self.stream_scheme));
+        let base = self
+            .stream_url_base
+            .clone()
+            .unwrap_or_else(|| format!("{}://{host}", self.stream_scheme));
         format!("{base}/v1/data-channel/{session_id}?role=publish_subscribe")
     }
 
     /// Refuses `action` on `resource` unless the caller's policies allow it, with the error
     /// the SSM JSON API gives.
-    pub fn authorize(&self, caller: &Caller, action: &str, resource: Option<&str>) -> Result<(), ApiError> {
+    pub fn authorize(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: Option<&str>,
+    ) -> Result<(), ApiError> {
         if caller.allows(action) {
             Ok(())
         } else {

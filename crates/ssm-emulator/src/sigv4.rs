@@ -9,7 +9,6 @@ use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettin
 use aws_sigv4::sign::v4;
 use axum::http::HeaderMap;
 
-
 /// How far a request's clock may be from ours.
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
@@ -53,12 +52,16 @@ impl AuthError {
     pub fn message(&self) -> String {
         match self {
             AuthError::Missing => "Request is missing Authentication Token".into(),
-            AuthError::UnknownKey(_) => "The security token included in the request is invalid.".into(),
+            AuthError::UnknownKey(_) => {
+                "The security token included in the request is invalid.".into()
+            }
             AuthError::BadSignature(why) => {
                 format!("The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. ({why})")
             }
             AuthError::Expired(why) => format!("Signature expired: {why}"),
-            AuthError::ExpiredToken => "The security token included in the request is expired".into(),
+            AuthError::ExpiredToken => {
+                "The security token included in the request is expired".into()
+            }
         }
     }
 }
@@ -123,10 +126,13 @@ struct Authorization<'a> {
 
 fn parse_authorization(header: &str) -> Result<Authorization<'_>, AuthError> {
     let bad = |m: &str| AuthError::BadSignature(m.to_owned());
-    let rest = header.strip_prefix("AWS4-HMAC-SHA256 ").ok_or_else(|| bad("only AWS4-HMAC-SHA256 is supported"))?;
+    let rest = header
+        .strip_prefix("AWS4-HMAC-SHA256 ")
+        .ok_or_else(|| bad("only AWS4-HMAC-SHA256 is supported"))?;
     let (mut credential, mut signed, mut signature) = (None, None, None);
     for part in rest.split(',') {
-        let (key, value) = part.trim().split_once('=').ok_or_else(|| bad("malformed Authorization header"))?;
+        let (key, value) =
+            part.trim().split_once('=').ok_or_else(|| bad("malformed Authorization header"))?;
         match key {
             "Credential" => credential = Some(value),
             "SignedHeaders" => signed = Some(value),
@@ -154,8 +160,20 @@ fn parse_amz_date(text: &str) -> Option<SystemTime> {
     if text.len() != 16 {
         return None;
     }
-    let rfc3339 = format!("{}-{}-{}T{}:{}:{}Z", &text[0..4], &text[4..6], &text[6..8], &text[9..11], &text[11..13], &text[13..15]);
-    let time = aws_smithy_types::DateTime::from_str(&rfc3339, aws_smithy_types::date_time::Format::DateTime).ok()?;
+    let rfc3339 = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &text[0..4],
+        &text[4..6],
+        &text[6..8],
+        &text[9..11],
+        &text[11..13],
+        &text[13..15]
+    );
+    let time = aws_smithy_types::DateTime::from_str(
+        &rfc3339,
+        aws_smithy_types::date_time::Format::DateTime,
+    )
+    .ok()?;
     SystemTime::try_from(time).ok()
 }
 
@@ -170,22 +188,39 @@ pub fn verify(
     now: SystemTime,
 ) -> Result<Caller, AuthError> {
     let header = headers.get("authorization").ok_or(AuthError::Missing)?;
-    let header = header.to_str().map_err(|_| AuthError::BadSignature("the Authorization header is not text".into()))?;
+    let header = header
+        .to_str()
+        .map_err(|_| AuthError::BadSignature("the Authorization header is not text".into()))?;
     let auth = parse_authorization(header)?;
-    let key = keys(auth.access_key_id).ok_or_else(|| AuthError::UnknownKey(auth.access_key_id.to_owned()))?;
+    let key = keys(auth.access_key_id)
+        .ok_or_else(|| AuthError::UnknownKey(auth.access_key_id.to_owned()))?;
     if auth.service != service {
-        return Err(AuthError::BadSignature(format!("credential should be scoped to correct service: '{service}'")));
+        return Err(AuthError::BadSignature(format!(
+            "credential should be scoped to correct service: '{service}'"
+        )));
     }
-    let amz_date = headers.get("x-amz-date").and_then(|v| v.to_str().ok()).ok_or_else(|| AuthError::BadSignature("no X-Amz-Date header".into()))?;
-    let time = parse_amz_date(amz_date).ok_or_else(|| AuthError::BadSignature(format!("X-Amz-Date {amz_date} is not yyyyMMddTHHmmssZ")))?;
+    let amz_date = headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| AuthError::BadSignature("no X-Amz-Date header".into()))?;
+    let time = parse_amz_date(amz_date).ok_or_else(|| {
+        AuthError::BadSignature(format!("X-Amz-Date {amz_date} is not yyyyMMddTHHmmssZ"))
+    })?;
     if !amz_date.starts_with(auth.date) {
-        return Err(AuthError::BadSignature("the credential scope date differs from X-Amz-Date".into()));
+        return Err(AuthError::BadSignature(
+            "the credential scope date differs from X-Amz-Date".into(),
+        ));
     }
     let skew = now.duration_since(time).unwrap_or_else(|e| e.duration());
     if skew > MAX_SKEW {
-        return Err(AuthError::Expired(format!("{amz_date} is more than 15 minutes from the server's time")));
+        return Err(AuthError::Expired(format!(
+            "{amz_date} is more than 15 minutes from the server's time"
+        )));
     }
-    let host = headers.get("host").and_then(|v| v.to_str().ok()).ok_or_else(|| AuthError::BadSignature("no Host header".into()))?;
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| AuthError::BadSignature("no Host header".into()))?;
     let session_token = headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
 
     let mut signed: Vec<(&str, String)> = Vec::new();
@@ -193,19 +228,32 @@ pub fn verify(
         if *name == "x-amz-security-token" {
             continue; // the signer adds it from the identity
         }
-        let values: Vec<&str> = headers.get_all(*name).iter().filter_map(|v| v.to_str().ok()).collect();
+        let values: Vec<&str> =
+            headers.get_all(*name).iter().filter_map(|v| v.to_str().ok()).collect();
         if values.is_empty() {
             return Err(AuthError::BadSignature(format!("signed header {name} is missing")));
         }
         signed.push((name, values.join(",")));
     }
     let uri = format!("http://{host}{path_and_query}");
-    let request = SignableRequest::new(method, uri, signed.iter().map(|(k, v)| (*k, v.as_str())), SignableBody::Bytes(body))
-        .map_err(|e| AuthError::BadSignature(e.to_string()))?;
+    let request = SignableRequest::new(
+        method,
+        uri,
+        signed.iter().map(|(k, v)| (*k, v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| AuthError::BadSignature(e.to_string()))?;
     if key.session_token.is_some() && key.session_token.as_deref() != session_token {
         return Err(AuthError::UnknownKey(auth.access_key_id.to_owned()));
     }
-    let identity = Credentials::new(auth.access_key_id, &key.secret_access_key, session_token.map(str::to_owned), None, "fleet").into();
+    let identity = Credentials::new(
+        auth.access_key_id,
+        &key.secret_access_key,
+        session_token.map(str::to_owned),
+        None,
+        "fleet",
+    )
+    .into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(auth.region)
@@ -238,7 +286,14 @@ mod tests {
             secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
             session_token: None,
             expired: false,
-            caller: Caller { access_key_id: id.into(), user: "alice".into(), arn: "arn:aws:iam::123456789012:user/alice".into(), temporary: false, denied: Vec::new(), run_as: None },
+            caller: Caller {
+                access_key_id: id.into(),
+                user: "alice".into(),
+                arn: "arn:aws:iam::123456789012:user/alice".into(),
+                temporary: false,
+                denied: Vec::new(),
+                run_as: None,
+            },
         })
     }
 
@@ -251,18 +306,45 @@ mod tests {
         signed_with_token(body, secret, time, None)
     }
 
-    fn signed_with_token(body: &[u8], secret: &str, time: SystemTime, token: Option<&str>) -> HeaderMap {
-        let base = [("host", "127.0.0.1:8790"), ("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "AmazonSSM.StartSession")];
-        let request = SignableRequest::new("POST", "http://127.0.0.1:8790/", base.iter().copied(), SignableBody::Bytes(body)).unwrap();
-        let identity = Credentials::new("AKIDEXAMPLE", secret, token.map(str::to_owned), None, "t").into();
-        let params = v4::SigningParams::builder().identity(&identity).region("us-east-1").name("ssm").time(time).settings(SigningSettings::default()).build().unwrap().into();
+    fn signed_with_token(
+        body: &[u8],
+        secret: &str,
+        time: SystemTime,
+        token: Option<&str>,
+    ) -> HeaderMap {
+        let base = [
+            ("host", "127.0.0.1:8790"),
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", "AmazonSSM.StartSession"),
+        ];
+        let request = SignableRequest::new(
+            "POST",
+            "http://127.0.0.1:8790/",
+            base.iter().copied(),
+            SignableBody::Bytes(body),
+        )
+        .unwrap();
+        let identity =
+            Credentials::new("AKIDEXAMPLE", secret, token.map(str::to_owned), None, "t").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("ssm")
+            .time(time)
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
         let (instructions, _) = sign(request, &params).unwrap().into_parts();
         let mut headers = HeaderMap::new();
         for (k, v) in base {
             headers.insert(k, v.parse().unwrap());
         }
         for (k, v) in instructions.headers() {
-            headers.insert(axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            headers.insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         headers
     }
@@ -279,26 +361,70 @@ mod tests {
     fn tampering_and_wrong_keys_are_refused() {
         let now = SystemTime::now();
         let headers = signed(b"{}", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", now);
-        assert!(matches!(verify("POST", "/", &headers, b"{\"x\":1}", "ssm", &alice, now), Err(AuthError::BadSignature(_))));
-        assert!(matches!(verify("POST", "/", &headers, b"{}", "ec2", &alice, now), Err(AuthError::BadSignature(_))));
+        assert!(matches!(
+            verify("POST", "/", &headers, b"{\"x\":1}", "ssm", &alice, now),
+            Err(AuthError::BadSignature(_))
+        ));
+        assert!(matches!(
+            verify("POST", "/", &headers, b"{}", "ec2", &alice, now),
+            Err(AuthError::BadSignature(_))
+        ));
         let wrong_secret = signed(b"{}", "not-the-secret", now);
-        assert!(matches!(verify("POST", "/", &wrong_secret, b"{}", "ssm", &alice, now), Err(AuthError::BadSignature(_))));
-        assert!(matches!(verify("POST", "/", &headers, b"{}", "ssm", &nobody, now), Err(AuthError::UnknownKey(_))));
-        assert_eq!(verify("POST", "/", &HeaderMap::new(), b"{}", "ssm", &alice, now), Err(AuthError::Missing));
+        assert!(matches!(
+            verify("POST", "/", &wrong_secret, b"{}", "ssm", &alice, now),
+            Err(AuthError::BadSignature(_))
+        ));
+        assert!(matches!(
+            verify("POST", "/", &headers, b"{}", "ssm", &nobody, now),
+            Err(AuthError::UnknownKey(_))
+        ));
+        assert_eq!(
+            verify("POST", "/", &HeaderMap::new(), b"{}", "ssm", &alice, now),
+            Err(AuthError::Missing)
+        );
         let later = now + Duration::from_secs(16 * 60);
-        assert!(matches!(verify("POST", "/", &headers, b"{}", "ssm", &alice, later), Err(AuthError::Expired(_))));
+        assert!(matches!(
+            verify("POST", "/", &headers, b"{}", "ssm", &alice, later),
+            Err(AuthError::Expired(_))
+        ));
     }
 
     #[test]
     fn temporary_keys_need_their_token_and_stop_when_expired() {
         let now = SystemTime::now();
         let headers = signed(b"{}", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", now);
-        let temporary = |expired: bool| move |id: &str| alice(id).map(|k| Key { session_token: Some("token".into()), expired, ..k });
-        assert!(matches!(verify("POST", "/", &headers, b"{}", "ssm", &temporary(false), now), Err(AuthError::UnknownKey(_))), "no token sent");
-        let with_token = signed_with_token(b"{}", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", now, Some("token"));
-        let wrong_token = signed_with_token(b"{}", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", now, Some("other"));
-        assert!(matches!(verify("POST", "/", &wrong_token, b"{}", "ssm", &temporary(false), now), Err(AuthError::UnknownKey(_))));
+        let temporary = |expired: bool| {
+            move |id: &str| {
+                alice(id).map(|k| Key { session_token: Some("token".into()), expired, ..k })
+            }
+        };
+        assert!(
+            matches!(
+                verify("POST", "/", &headers, b"{}", "ssm", &temporary(false), now),
+                Err(AuthError::UnknownKey(_))
+            ),
+            "no token sent"
+        );
+        let with_token = signed_with_token(
+            b"{}",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            now,
+            Some("token"),
+        );
+        let wrong_token = signed_with_token(
+            b"{}",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            now,
+            Some("other"),
+        );
+        assert!(matches!(
+            verify("POST", "/", &wrong_token, b"{}", "ssm", &temporary(false), now),
+            Err(AuthError::UnknownKey(_))
+        ));
         assert!(verify("POST", "/", &with_token, b"{}", "ssm", &temporary(false), now).is_ok());
-        assert_eq!(verify("POST", "/", &with_token, b"{}", "ssm", &temporary(true), now), Err(AuthError::ExpiredToken));
+        assert_eq!(
+            verify("POST", "/", &with_token, b"{}", "ssm", &temporary(true), now),
+            Err(AuthError::ExpiredToken)
+        );
     }
 }

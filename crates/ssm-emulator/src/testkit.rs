@@ -48,7 +48,11 @@ impl Pattern {
     }
 }
 
-async fn send_pattern(write: &mut (impl AsyncWriteExt + Unpin), seed: u64, size: usize) -> std::io::Result<()> {
+async fn send_pattern(
+    write: &mut (impl AsyncWriteExt + Unpin),
+    seed: u64,
+    size: usize,
+) -> std::io::Result<()> {
     let mut pattern = Pattern::new(seed);
     let mut buf = vec![0u8; CHUNK];
     let mut left = size;
@@ -61,14 +65,20 @@ async fn send_pattern(write: &mut (impl AsyncWriteExt + Unpin), seed: u64, size:
     Ok(())
 }
 
-async fn hash_exactly(read: &mut (impl AsyncReadExt + Unpin), size: usize) -> std::io::Result<[u8; 32]> {
+async fn hash_exactly(
+    read: &mut (impl AsyncReadExt + Unpin),
+    size: usize,
+) -> std::io::Result<[u8; 32]> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     let mut left = size;
     while left > 0 {
         let n = read.read(&mut buf[..left.min(CHUNK)]).await?;
         if n == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("the peer closed with {left} bytes to go")));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the peer closed with {left} bytes to go"),
+            ));
         }
         hasher.update(&buf[..n]);
         left -= n;
@@ -91,7 +101,9 @@ pub async fn transfer_server(size: usize) -> u16 {
                     return;
                 }
                 let index = u64::from_be_bytes(index);
-                let sender = tokio::spawn(async move { send_pattern(&mut write, index + 1000, size).await.map(|()| write) });
+                let sender = tokio::spawn(async move {
+                    send_pattern(&mut write, index + 1000, size).await.map(|()| write)
+                });
                 let Ok(digest) = hash_exactly(&mut read, size).await else { return };
                 if let Ok(Ok(mut write)) = sender.await {
                     let _ = write.write_all(&digest).await;
@@ -105,17 +117,26 @@ pub async fn transfer_server(size: usize) -> u16 {
 /// One connection to a [`transfer_server`] at `addr` (usually through a tunnel): moves `size`
 /// bytes each way and checks both by SHA-256. The error says which direction broke.
 pub async fn transfer_client(addr: SocketAddr, index: u64, size: usize) -> Result<(), String> {
-    let stream = TcpStream::connect(addr).await.map_err(|e| format!("connection {index}: cannot connect to {addr}: {e}"))?;
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connection {index}: cannot connect to {addr}: {e}"))?;
     let (mut read, mut write) = stream.into_split();
     let writer = tokio::spawn(async move {
         write.write_all(&index.to_be_bytes()).await?;
         send_pattern(&mut write, index, size).await?;
         Ok::<_, std::io::Error>(write) // the write side stays open until the reply is read
     });
-    let down = hash_exactly(&mut read, size).await.map_err(|e| format!("connection {index}: download: {e}"))?;
+    let down = hash_exactly(&mut read, size)
+        .await
+        .map_err(|e| format!("connection {index}: download: {e}"))?;
     let mut up = [0u8; 32];
-    read.read_exact(&mut up).await.map_err(|e| format!("connection {index}: reading the upload's digest: {e}"))?;
-    let _write = writer.await.map_err(|e| e.to_string())?.map_err(|e| format!("connection {index}: upload: {e}"))?;
+    read.read_exact(&mut up)
+        .await
+        .map_err(|e| format!("connection {index}: reading the upload's digest: {e}"))?;
+    let _write = writer
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("connection {index}: upload: {e}"))?;
     if down != Pattern::digest(index + 1000, size) {
         return Err(format!("connection {index}: the download arrived corrupted"));
     }
@@ -160,7 +181,8 @@ pub async fn one_way_server() -> u16 {
 
 /// Downloads `size` bytes from a [`one_way_server`] at `addr` and checks them.
 pub async fn download(addr: SocketAddr, size: usize) -> Result<(), String> {
-    let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let mut stream =
+        TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     let mut request = [b'D'; 9];
     request[1..].copy_from_slice(&(size as u64).to_be_bytes());
     stream.write_all(&request).await.map_err(|e| format!("download request: {e}"))?;
@@ -174,13 +196,17 @@ pub async fn download(addr: SocketAddr, size: usize) -> Result<(), String> {
 /// Uploads `size` bytes to a [`one_way_server`] at `addr`; returns once the server has
 /// confirmed every byte by its SHA-256.
 pub async fn upload(addr: SocketAddr, size: usize) -> Result<(), String> {
-    let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let mut stream =
+        TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     let mut request = [b'U'; 9];
     request[1..].copy_from_slice(&(size as u64).to_be_bytes());
     stream.write_all(&request).await.map_err(|e| format!("upload request: {e}"))?;
     send_pattern(&mut stream, 0, size).await.map_err(|e| format!("upload: {e}"))?;
     let mut digest = [0u8; 32];
-    stream.read_exact(&mut digest).await.map_err(|e| format!("reading the upload's digest: {e}"))?;
+    stream
+        .read_exact(&mut digest)
+        .await
+        .map_err(|e| format!("reading the upload's digest: {e}"))?;
     if digest != Pattern::digest(0, size) {
         return Err("the upload arrived corrupted".into());
     }

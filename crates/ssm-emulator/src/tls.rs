@@ -12,7 +12,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -48,7 +51,11 @@ impl Authority {
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca.distinguished_name.push(DnType::CommonName, "ssm-emulator test authority");
         ca.distinguished_name.push(DnType::OrganizationName, "Airlock (not a real CA)");
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let ca_key = KeyPair::generate().map_err(fail)?;
         let ca_cert = ca.self_signed(&ca_key).map_err(fail)?;
         let issuer = Issuer::new(ca, ca_key);
@@ -58,7 +65,9 @@ impl Authority {
         let mut leaf = CertificateParams::new(names).map_err(fail)?;
         leaf.distinguished_name.push(DnType::CommonName, "ssm-emulator");
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        for ip in [IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST), listen] {
+        for ip in
+            [IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST), listen]
+        {
             if !leaf.subject_alt_names.contains(&SanType::IpAddress(ip)) && !ip.is_unspecified() {
                 leaf.subject_alt_names.push(SanType::IpAddress(ip));
             }
@@ -68,12 +77,14 @@ impl Authority {
 
         let chain = vec![leaf_cert.der().clone(), CertificateDer::from(ca_cert.der().to_vec())];
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-        let server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| AuthorityError(e.to_string()))?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| AuthorityError(e.to_string()))?;
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| AuthorityError(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| AuthorityError(e.to_string()))?;
         Ok(Authority { ca_pem: ca_cert.pem(), server: Arc::new(server) })
     }
 
@@ -102,7 +113,9 @@ impl Authority {
                 let acceptor = acceptor.clone();
                 let ready = ready.clone();
                 tokio::spawn(async move {
-                    if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    if let Ok(Ok(tls)) =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+                    {
                         let _ = ready.send((tls, peer)).await;
                     }
                 });
@@ -128,7 +141,11 @@ async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
 
 /// The proxy's side: read `CONNECT host:port`, answer 200 for AWS host names (403 for any
 /// other), then run TLS on the tunnel as on a direct connection.
-async fn serve_proxy(listener: TcpListener, acceptor: TlsAcceptor, ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>) {
+async fn serve_proxy(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     loop {
         let (mut tcp, peer) = accept(&listener).await;
@@ -148,9 +165,20 @@ async fn serve_proxy(listener: TcpListener, acceptor: TlsAcceptor, ready: mpsc::
                 }
                 Some(String::from_utf8_lossy(&head).into_owned())
             };
-            let Ok(Some(head)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, head).await else { return };
-            let target = head.lines().next().and_then(|line| line.strip_prefix("CONNECT ")).and_then(|rest| rest.split(' ').next()).unwrap_or_default().to_owned();
-            let host = target.rsplit_once(':').map_or(target.as_str(), |(host, _)| host).to_ascii_lowercase();
+            let Ok(Some(head)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, head).await else {
+                return;
+            };
+            let target = head
+                .lines()
+                .next()
+                .and_then(|line| line.strip_prefix("CONNECT "))
+                .and_then(|rest| rest.split(' ').next())
+                .unwrap_or_default()
+                .to_owned();
+            let host = target
+                .rsplit_once(':')
+                .map_or(target.as_str(), |(host, _)| host)
+                .to_ascii_lowercase();
             if !(host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")) {
                 let _ = tcp.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n").await;
                 return;
@@ -158,7 +186,8 @@ async fn serve_proxy(listener: TcpListener, acceptor: TlsAcceptor, ready: mpsc::
             if tcp.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await.is_err() {
                 return;
             }
-            if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+            {
                 let _ = ready.send((tls, peer)).await;
             }
         });

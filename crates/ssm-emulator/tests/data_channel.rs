@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use airlock_core::datachannel::{self, Command, DriverConfig, Endpoint, Ending, Notice, Resume, ResumeFuture, SessionChannel};
+use airlock_core::datachannel::{
+    self, Command, DriverConfig, Ending, Endpoint, Notice, Resume, ResumeFuture, SessionChannel,
+};
 use airlock_core::network::{Network, NetworkSettings, TrustSettings};
 use airlock_core::tunnel::Tunnel;
 use ssm_emulator::agent::socket::{routes, Attached, DataChannelState, SessionDirectory};
@@ -40,7 +42,10 @@ struct Directory {
 impl Directory {
     fn add(&self, id: &str, spec: AgentSpec) -> String {
         let token = self.fresh_token();
-        self.sessions.lock().unwrap().insert(id.into(), Entry { token: token.clone(), spec, handle: None });
+        self.sessions
+            .lock()
+            .unwrap()
+            .insert(id.into(), Entry { token: token.clone(), spec, handle: None });
         token
     }
 
@@ -102,11 +107,19 @@ struct Emulator {
 async fn emulator() -> Emulator {
     let directory = Arc::new(Directory::default());
     let faults = Arc::new(Faults::default());
-    let state = DataChannelState { directory: directory.clone(), faults: faults.clone(), metrics: directory.metrics.clone() };
+    let state = DataChannelState {
+        directory: directory.clone(),
+        faults: faults.clone(),
+        metrics: directory.metrics.clone(),
+    };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let authority = Authority::generate(addr.ip(), &[]).unwrap();
-    let network = Network::new(&NetworkSettings { trust: TrustSettings::only(authority.ca_pem().as_bytes().to_vec(), "the test authority"), ..NetworkSettings::default() }).unwrap();
+    let network = Network::new(&NetworkSettings {
+        trust: TrustSettings::only(authority.ca_pem().as_bytes().to_vec(), "the test authority"),
+        ..NetworkSettings::default()
+    })
+    .unwrap();
     let listener = authority.listen(listener, None);
     tokio::spawn(async move { axum::serve(listener, routes(state)).await });
     Emulator { addr, directory, faults, network }
@@ -134,9 +147,16 @@ fn spec(session_type: &str, properties: serde_json::Value, agent_version: &str) 
 async fn open(emulator: &Emulator, id: &str, mut spec: AgentSpec) -> SessionChannel {
     spec.session_id = id.into();
     let token = emulator.directory.add(id, spec);
-    let endpoint = Endpoint { session_id: id.into(), stream_url: format!("wss://{}/v1/data-channel/{id}?role=publish_subscribe", emulator.addr), token, target: "i-0a1b2c3d4e5f60001".into() };
+    let endpoint = Endpoint {
+        session_id: id.into(),
+        stream_url: format!("wss://{}/v1/data-channel/{id}?role=publish_subscribe", emulator.addr),
+        token,
+        target: "i-0a1b2c3d4e5f60001".into(),
+    };
     let config = DriverConfig { message_rate: None, ..DriverConfig::new(emulator.network.clone()) };
-    datachannel::connect(endpoint, Box::new(DirectoryResume(emulator.directory.clone())), config).await.expect("the data channel opens")
+    datachannel::connect(endpoint, Box::new(DirectoryResume(emulator.directory.clone())), config)
+        .await
+        .expect("the data channel opens")
 }
 
 /// Reads notices until `done` says so; fails if the session ends first.
@@ -156,9 +176,18 @@ async fn until(session: &mut SessionChannel, mut done: impl FnMut(&Notice) -> bo
 async fn shell_echoes_resizes_and_ends_when_the_shell_exits() {
     tokio::time::timeout(HANG_GUARD, async {
         let emulator = emulator().await;
-        let mut session = open(&emulator, "shell-1", spec("Standard_Stream", serde_json::Value::Null, "3.3.1142.0")).await;
+        let mut session = open(
+            &emulator,
+            "shell-1",
+            spec("Standard_Stream", serde_json::Value::Null, "3.3.1142.0"),
+        )
+        .await;
         let mut screen = String::new();
-        until(&mut session, |n| matches!(n, Notice::Ready(ready) if ready.kind == SessionKind::Shell)).await;
+        until(
+            &mut session,
+            |n| matches!(n, Notice::Ready(ready) if ready.kind == SessionKind::Shell),
+        )
+        .await;
         session.commands.send(Command::Resize(TerminalSize { cols: 101, rows: 33 })).await.unwrap();
         session.commands.send(Command::Data(b"stty size; echo $((6*7))\n".to_vec())).await.unwrap();
         until(&mut session, |n| {
@@ -230,7 +259,12 @@ async fn a_command_reports_its_output_and_exit_code() {
     .expect("hung");
 }
 
-async fn tunnel(emulator: &Emulator, id: &str, agent_version: &str, port: u16) -> (Tunnel, PortMode) {
+async fn tunnel(
+    emulator: &Emulator,
+    id: &str,
+    agent_version: &str,
+    port: u16,
+) -> (Tunnel, PortMode) {
     let properties = serde_json::json!({ "portNumber": port.to_string(), "type": "LocalPortForwarding", "localPortNumber": "0" });
     let mut session = open(emulator, id, spec("Port", properties, agent_version)).await;
     let mut kind = None;
@@ -250,7 +284,8 @@ async fn tunnel(emulator: &Emulator, id: &str, agent_version: &str, port: u16) -
 
 async fn run_transfers(tunnel: &Tunnel, connections: u64, size: usize) {
     let addr = tunnel.local_addr();
-    let clients: Vec<_> = (0..connections).map(|i| tokio::spawn(transfer_client(addr, i, size))).collect();
+    let clients: Vec<_> =
+        (0..connections).map(|i| tokio::spawn(transfer_client(addr, i, size))).collect();
     for client in clients {
         client.await.expect("a transfer task panicked").expect("a transfer failed");
     }
@@ -290,19 +325,32 @@ async fn basic_tunnel_carries_connections_one_after_another() {
 async fn mux_tunnel_survives_loss_duplication_reordering_and_socket_kills() {
     tokio::time::timeout(HANG_GUARD, async {
         let emulator = emulator().await;
-        let lossy = DirectionFaults { drop: 0.01, duplicate: 0.01, reorder: 0.01, ..DirectionFaults::default() };
+        let lossy = DirectionFaults {
+            drop: 0.01,
+            duplicate: 0.01,
+            reorder: 0.01,
+            ..DirectionFaults::default()
+        };
         emulator
             .faults
-            .set(FaultConfig { to_client: lossy.clone(), to_agent: lossy, close_after_frames: Some(60_000), ..FaultConfig::default() })
+            .set(FaultConfig {
+                to_client: lossy.clone(),
+                to_agent: lossy,
+                close_after_frames: Some(60_000),
+                ..FaultConfig::default()
+            })
             .unwrap();
         let port = transfer_server(16 * MIB).await;
         let (tunnel, _) = tunnel(&emulator, "mux-faults", "3.3.1142.0", port).await;
         run_transfers(&tunnel, 8, 16 * MIB).await;
         let metrics = emulator.directory.metrics.snapshot();
-        assert!(metrics.links_killed >= 2, "the socket must have been killed at least twice, was {}", metrics.links_killed);
+        assert!(
+            metrics.links_killed >= 2,
+            "the socket must have been killed at least twice, was {}",
+            metrics.links_killed
+        );
         assert!(metrics.resends > 0, "1 % loss must cause resends");
     })
     .await
     .expect("hung");
 }
-

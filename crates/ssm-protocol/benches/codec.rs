@@ -36,7 +36,9 @@ fn codec(c: &mut Criterion) {
                 black_box(out.len())
             })
         });
-        group.bench_function("decode", |b| b.iter(|| ClientMessage::decode(black_box(&encoded)).expect("decodes")));
+        group.bench_function("decode", |b| {
+            b.iter(|| ClientMessage::decode(black_box(&encoded)).expect("decodes"))
+        });
         group.finish();
     }
 }

@@ -24,7 +24,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::codec::{ClientMessage, DecodeError, EncodeError, Flags, MessageId, MessageType, PayloadType, SeqNum};
+use crate::codec::{
+    ClientMessage, DecodeError, EncodeError, Flags, MessageId, MessageType, PayloadType, SeqNum,
+};
 use crate::payload::{Acknowledge, ChannelClosed, PayloadError, PortFlag, TerminalSize};
 use crate::reliability::{Acked, Delivered, Receipt, ReorderBuffer, SendWindow};
 use crate::rtt::{RttConfig, RttEstimator};
@@ -233,10 +235,7 @@ impl Channel {
     pub fn new(role: Role, config: Config, now: Instant, unix_millis: u64) -> Self {
         Channel {
             role,
-            clock: WallClock {
-                anchor: now,
-                unix_millis: unix_millis.max(1),
-            },
+            clock: WallClock { anchor: now, unix_millis: unix_millis.max(1) },
             ids: IdSource(config.id_seed),
             window: SendWindow::new(config.send_window),
             reorder: ReorderBuffer::new(config.reorder_capacity, config.reorder_bytes),
@@ -274,7 +273,10 @@ impl Channel {
     fn handle_frame_inner(&mut self, now: Instant, frame: &[u8]) -> Result<(), ChannelError> {
         let message = ClientMessage::decode(frame)?;
         if message.payload.len() > self.config.max_incoming_payload {
-            return Err(ChannelError::TooLarge { len: message.payload.len(), max: self.config.max_incoming_payload });
+            return Err(ChannelError::TooLarge {
+                len: message.payload.len(),
+                max: self.config.max_incoming_payload,
+            });
         }
         match &message.message_type {
             t if *t == self.role.incoming() => {
@@ -318,7 +320,11 @@ impl Channel {
         }
     }
 
-    fn handle_stream_message(&mut self, now: Instant, message: ClientMessage) -> Result<(), ChannelError> {
+    fn handle_stream_message(
+        &mut self,
+        now: Instant,
+        message: ClientMessage,
+    ) -> Result<(), ChannelError> {
         let (message_type, message_id) = (message.message_type, message.message_id);
         let seq = message.sequence_number;
         let room = !self.holding && self.undelivered < self.config.receive_buffer;
@@ -437,7 +443,12 @@ impl Channel {
 
     /// Sends one stream message with the given payload type. The payload is kept until the
     /// peer acknowledges it.
-    pub fn send(&mut self, now: Instant, payload_type: PayloadType, payload: &[u8]) -> Result<SeqNum, ChannelError> {
+    pub fn send(
+        &mut self,
+        now: Instant,
+        payload_type: PayloadType,
+        payload: &[u8],
+    ) -> Result<SeqNum, ChannelError> {
         if self.closed {
             return Err(ChannelError::Closed);
         }
@@ -490,7 +501,12 @@ impl Channel {
 
     /// Sends `channel_closed`, as the service does to the client when a session ends (agent
     /// role only: in the emulator the agent end also plays the service). Marks this end closed.
-    pub fn send_channel_closed(&mut self, now: Instant, session_id: &str, output: &str) -> Result<(), ChannelError> {
+    pub fn send_channel_closed(
+        &mut self,
+        now: Instant,
+        session_id: &str,
+        output: &str,
+    ) -> Result<(), ChannelError> {
         self.require(Role::Agent, "channel_closed comes from the service side")?;
         let message_id = self.ids.next_id();
         let payload = ChannelClosed {
@@ -502,7 +518,14 @@ impl Channel {
             schema_version: 1,
             output: output.to_owned(),
         };
-        let frame = self.encode(now, MessageType::ChannelClosed, SeqNum(0), Flags::SYN_FIN, PayloadType::None, &payload.to_bytes())?;
+        let frame = self.encode(
+            now,
+            MessageType::ChannelClosed,
+            SeqNum(0),
+            Flags::SYN_FIN,
+            PayloadType::None,
+            &payload.to_bytes(),
+        )?;
         self.closed = true;
         if self.link_up {
             self.transmit.push_back(frame);
@@ -514,8 +537,10 @@ impl Channel {
     /// about the other (agent role only, for the emulator).
     pub fn send_publication(&mut self, now: Instant, active: bool) -> Result<(), ChannelError> {
         self.require(Role::Agent, "publication notices come from the service side")?;
-        let message_type = if active { MessageType::StartPublication } else { MessageType::PausePublication };
-        let frame = self.encode(now, message_type, SeqNum(0), Flags::SYN_FIN, PayloadType::None, &[])?;
+        let message_type =
+            if active { MessageType::StartPublication } else { MessageType::PausePublication };
+        let frame =
+            self.encode(now, message_type, SeqNum(0), Flags::SYN_FIN, PayloadType::None, &[])?;
         if self.link_up {
             self.transmit.push_back(frame);
         }
@@ -549,9 +574,7 @@ impl Channel {
         let delivery = if self.delivery_failed {
             None
         } else {
-            self.window
-                .oldest_first_sent()
-                .map(|(_, first)| first + self.config.delivery_timeout)
+            self.window.oldest_first_sent().map(|(_, first)| first + self.config.delivery_timeout)
         };
         let resend = if self.paused { None } else { self.window.next_resend(&self.rtt) };
         match (resend, delivery) {
@@ -627,9 +650,22 @@ impl Channel {
         }
     }
 
-    fn queue_ack(&mut self, now: Instant, acked_type: &MessageType, acked_id: MessageId, seq: SeqNum) -> Result<(), ChannelError> {
+    fn queue_ack(
+        &mut self,
+        now: Instant,
+        acked_type: &MessageType,
+        acked_id: MessageId,
+        seq: SeqNum,
+    ) -> Result<(), ChannelError> {
         let payload = Acknowledge::of(acked_type, acked_id, seq).to_bytes();
-        let frame = self.encode(now, MessageType::Acknowledge, SeqNum(0), Flags::SYN_FIN, PayloadType::None, &payload)?;
+        let frame = self.encode(
+            now,
+            MessageType::Acknowledge,
+            SeqNum(0),
+            Flags::SYN_FIN,
+            PayloadType::None,
+            &payload,
+        )?;
         self.stats.acks_sent += 1;
         if self.link_up {
             self.transmit.push_back(frame);
@@ -707,7 +743,10 @@ mod tests {
     use super::*;
 
     fn pair(now: Instant) -> (Channel, Channel) {
-        (Channel::new(Role::Client, Config::default(), now, 1), Channel::new(Role::Agent, Config { id_seed: 7, ..Config::default() }, now, 1))
+        (
+            Channel::new(Role::Client, Config::default(), now, 1),
+            Channel::new(Role::Agent, Config { id_seed: 7, ..Config::default() }, now, 1),
+        )
     }
 
     fn carry(from: &mut Channel, to: &mut Channel, now: Instant) -> usize {
@@ -736,11 +775,18 @@ mod tests {
         client.send_size(t0, TerminalSize { cols: 120, rows: 40 }).unwrap();
         client.send(t0, PayloadType::Output, b"ls\r").unwrap();
         assert_eq!(carry(&mut client, &mut agent, t0), 2);
-        assert!(messages(&mut agent).is_empty(), "nothing is delivered while the handler is not ready");
+        assert!(
+            messages(&mut agent).is_empty(),
+            "nothing is delivered while the handler is not ready"
+        );
         // The size (in order) is refused; the keystrokes, ahead of it, are kept and
         // acknowledged, as the agent does with out-of-order input.
         assert_eq!(carry(&mut agent, &mut client, t0), 1, "one acknowledgement: the keystrokes'");
-        assert_eq!(client.send_room(), client.config.send_window - 1, "the size waits in the client's window");
+        assert_eq!(
+            client.send_room(),
+            client.config.send_window - 1,
+            "the size waits in the client's window"
+        );
 
         // The handler becomes ready; the client's resend timer brings both again.
         agent.hold_input(false);
@@ -787,7 +833,10 @@ mod tests {
         let later = t0 + Duration::from_millis(300);
         client.handle_frame(later, &outputs[1]).unwrap(); // the agent's resend
         let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
-        assert!(matches!(&events[..], [Event::Message(a), Event::Message(b), Event::Closed(_)] if a.payload == b"one" && b.payload == b"two"), "{events:?}");
+        assert!(
+            matches!(&events[..], [Event::Message(a), Event::Message(b), Event::Closed(_)] if a.payload == b"one" && b.payload == b"two"),
+            "{events:?}"
+        );
     }
 
     #[test]
@@ -811,7 +860,10 @@ mod tests {
         }
         let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
         assert_eq!(events.len(), 4);
-        assert!(matches!(events[3], Event::Closed(_)), "nothing missing: closed at once, after the output");
+        assert!(
+            matches!(events[3], Event::Closed(_)),
+            "nothing missing: closed at once, after the output"
+        );
     }
 
     #[test]
@@ -823,10 +875,16 @@ mod tests {
         agent.send(t0, PayloadType::Output, b"fine").unwrap();
         let sent = frames(&mut agent);
         let refused = client.handle_frame(t0, &sent[0]).unwrap_err();
-        assert!(matches!(refused, ChannelError::TooLarge { len, max } if len == limit + 1 && max == limit), "{refused}");
+        assert!(
+            matches!(refused, ChannelError::TooLarge { len, max } if len == limit + 1 && max == limit),
+            "{refused}"
+        );
         assert_eq!(client.stats().frames_rejected, 1);
         client.handle_frame(t0, &sent[1]).unwrap();
-        assert!(messages(&mut client).is_empty(), "the next one waits behind the refused one, unacknowledged");
+        assert!(
+            messages(&mut client).is_empty(),
+            "the next one waits behind the refused one, unacknowledged"
+        );
         assert_eq!(client.reorder.ahead_bytes(), 4);
     }
 }

@@ -34,11 +34,14 @@ use base64::Engine as _;
 use crate::channel::{Channel, ChannelError, Config, Event, Role};
 use crate::codec::PayloadType;
 use crate::codec::SeqNum;
-use crate::handshake::{answer_request, gates, KmsAnswer, PortMode, SessionKind, Version, CLIENT_VERSION};
+use crate::handshake::{
+    answer_request, gates, KmsAnswer, PortMode, SessionKind, Version, CLIENT_VERSION,
+};
 use crate::kms::{self, Cipher, CipherError, DataKey, End};
 use crate::pacing::Pacer;
 use crate::payload::{
-    ClientAction, EncryptionChallenge, ExitCode, HandshakeComplete, HandshakeRequest, KmsEncryptionRequest, PortFlag, TerminalSize,
+    ClientAction, EncryptionChallenge, ExitCode, HandshakeComplete, HandshakeRequest,
+    KmsEncryptionRequest, PortFlag, TerminalSize,
 };
 use crate::Delivered;
 
@@ -68,7 +71,12 @@ pub struct ClientConfig {
 impl ClientConfig {
     /// The defaults for a session: Airlock's client version, pacing just under the service's
     /// limit (950 messages a second), 64 KiB of input held.
-    pub fn new(session_id: impl Into<String>, target: impl Into<String>, id_seed: u64, nonce_start: [u8; kms::NONCE_BYTES]) -> Self {
+    pub fn new(
+        session_id: impl Into<String>,
+        target: impl Into<String>,
+        id_seed: u64,
+        nonce_start: [u8; kms::NONCE_BYTES],
+    ) -> Self {
         ClientConfig {
             channel: Config { id_seed, ..Config::default() },
             client_version: CLIENT_VERSION.to_owned(),
@@ -158,7 +166,11 @@ enum Stage {
     /// Nothing from the agent yet: a HandshakeRequest, or a shell's first output.
     AwaitingAgent,
     /// The agent asked for KMS; the caller is getting a data key.
-    AwaitingDataKey { request: HandshakeRequest, kms: KmsEncryptionRequest, acknowledge_challenge: bool },
+    AwaitingDataKey {
+        request: HandshakeRequest,
+        kms: KmsEncryptionRequest,
+        acknowledge_challenge: bool,
+    },
     /// The response went out; the challenge (with KMS) and HandshakeComplete are due.
     AwaitingCompletion { kind: SessionKind, encrypted_with: Option<String> },
     /// The session runs.
@@ -249,7 +261,9 @@ impl ClientSession {
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) -> Result<(), ChannelError> {
         let result = self.channel.handle_frame(now, frame);
         if let Some(boundary) = &mut self.boundary {
-            if boundary.at_ack.is_none() && boundary.flag.is_some_and(|f| self.channel.is_acknowledged(f)) {
+            if boundary.at_ack.is_none()
+                && boundary.flag.is_some_and(|f| self.channel.is_acknowledged(f))
+            {
                 boundary.at_ack = Some(self.channel.highest_received().unwrap_or(NOTHING_RECEIVED));
             }
         }
@@ -289,7 +303,15 @@ impl ClientSession {
             Ok(cipher) => {
                 self.cipher = Some(cipher);
                 let blob = base64::engine::general_purpose::STANDARD.encode(&key.ciphertext_blob);
-                self.answer(now, &request, KmsAnswer::Generated { ciphertext_key_b64: blob, challenge_acknowledged: acknowledge_challenge }, Some(kms.kms_key_id));
+                self.answer(
+                    now,
+                    &request,
+                    KmsAnswer::Generated {
+                        ciphertext_key_b64: blob,
+                        challenge_acknowledged: acknowledge_challenge,
+                    },
+                    Some(kms.kms_key_id),
+                );
             }
             Err(error) => self.fail_data_key(now, &request, error.to_string()),
         }
@@ -307,7 +329,9 @@ impl ClientSession {
             return None;
         }
         match std::mem::replace(&mut self.stage, Stage::AwaitingAgent) {
-            Stage::AwaitingDataKey { request, kms, acknowledge_challenge } => Some((request, kms, acknowledge_challenge)),
+            Stage::AwaitingDataKey { request, kms, acknowledge_challenge } => {
+                Some((request, kms, acknowledge_challenge))
+            }
             // Checked just above.
             other => {
                 self.stage = other;
@@ -319,8 +343,12 @@ impl ClientSession {
     fn fail_data_key(&mut self, now: Instant, request: &HandshakeRequest, reason: String) {
         // The plugin's words, which the agent quotes in its own error.
         let told = format!("Failed to process action KMSEncryption: {reason}");
-        let answer = answer_request(request, &self.config.client_version, |_| KmsAnswer::Failed(told.clone()));
-        if let Err(error) = self.channel.send(now, PayloadType::HandshakeResponse, &answer.response.to_bytes()) {
+        let answer = answer_request(request, &self.config.client_version, |_| {
+            KmsAnswer::Failed(told.clone())
+        });
+        if let Err(error) =
+            self.channel.send(now, PayloadType::HandshakeResponse, &answer.response.to_bytes())
+        {
             return self.end_for(error);
         }
         self.end(SessionEnd::DataKey(reason));
@@ -386,7 +414,10 @@ impl ClientSession {
     #[must_use]
     pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
         let channel = self.channel.poll_timeout();
-        let paced = if matches!(self.stage, Stage::Open) && !self.input.is_empty() && self.channel.send_room() > 0 {
+        let paced = if matches!(self.stage, Stage::Open)
+            && !self.input.is_empty()
+            && self.channel.send_room() > 0
+        {
             self.pacer.as_mut().map(|p| p.next_at(now))
         } else {
             None
@@ -442,7 +473,9 @@ impl ClientSession {
                 }
                 if let Some(boundary) = self.boundary {
                     match boundary.last_old() {
-                        Some(last_old) if message.sequence_number > last_old => self.boundary = None,
+                        Some(last_old) if message.sequence_number > last_old => {
+                            self.boundary = None
+                        }
                         // The closed connection's: dropped.
                         _ => return,
                     }
@@ -506,8 +539,10 @@ impl ClientSession {
                 let agent_version = request.agent_version.parse::<Version>().ok();
                 // The random-challenge context only where the agent offers it (from 3.3.808.0);
                 // an older agent decrypts with the two-key context, whatever the client says.
-                let acknowledge_challenge =
-                    kms.challenge.is_some() && agent_version.as_ref().is_none_or(|v| v.is_at_least(&gates::agent_kms_challenge()));
+                let acknowledge_challenge = kms.challenge.is_some()
+                    && agent_version
+                        .as_ref()
+                        .is_none_or(|v| v.is_at_least(&gates::agent_kms_challenge()));
                 let context = kms::encryption_context(
                     &self.config.session_id,
                     &self.config.target,
@@ -520,14 +555,27 @@ impl ClientSession {
                 }));
                 self.stage = Stage::AwaitingDataKey { request, kms, acknowledge_challenge };
             }
-            None => self.answer(now, &request, KmsAnswer::Failed("no KMS action was requested".into()), None),
+            None => self.answer(
+                now,
+                &request,
+                KmsAnswer::Failed("no KMS action was requested".into()),
+                None,
+            ),
         }
     }
 
     /// Sends the HandshakeResponse; what follows depends on the session kind understood.
-    fn answer(&mut self, now: Instant, request: &HandshakeRequest, kms: KmsAnswer, encrypted_with: Option<String>) {
+    fn answer(
+        &mut self,
+        now: Instant,
+        request: &HandshakeRequest,
+        kms: KmsAnswer,
+        encrypted_with: Option<String>,
+    ) {
         let answer = answer_request(request, &self.config.client_version, |_| kms.clone());
-        if let Err(error) = self.channel.send(now, PayloadType::HandshakeResponse, &answer.response.to_bytes()) {
+        if let Err(error) =
+            self.channel.send(now, PayloadType::HandshakeResponse, &answer.response.to_bytes())
+        {
             return self.end_for(error);
         }
         match answer.kind {
@@ -549,11 +597,16 @@ impl ClientSession {
 
     fn handle_challenge(&mut self, now: Instant, payload: &[u8]) {
         let Some(cipher) = &mut self.cipher else {
-            return self.end(SessionEnd::BadHandshake("the agent sent a KMS challenge to a session without encryption".into()));
+            return self.end(SessionEnd::BadHandshake(
+                "the agent sent a KMS challenge to a session without encryption".into(),
+            ));
         };
-        let sealed = EncryptionChallenge::from_bytes(payload)
-            .map_err(|e| e.to_string())
-            .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c.challenge).map_err(|e| format!("the challenge is not base64: {e}")));
+        let sealed =
+            EncryptionChallenge::from_bytes(payload).map_err(|e| e.to_string()).and_then(|c| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(c.challenge)
+                    .map_err(|e| format!("the challenge is not base64: {e}"))
+            });
         let sealed = match sealed {
             Ok(sealed) => sealed,
             Err(reason) => return self.end(SessionEnd::BadHandshake(reason)),
@@ -562,8 +615,12 @@ impl ClientSession {
             Ok(answer) => answer,
             Err(error) => return self.end(SessionEnd::Undecryptable(error)),
         };
-        let response = EncryptionChallenge { challenge: base64::engine::general_purpose::STANDARD.encode(answer) };
-        if let Err(error) = self.channel.send(now, PayloadType::EncChallengeResponse, &response.to_bytes()) {
+        let response = EncryptionChallenge {
+            challenge: base64::engine::general_purpose::STANDARD.encode(answer),
+        };
+        if let Err(error) =
+            self.channel.send(now, PayloadType::EncChallengeResponse, &response.to_bytes())
+        {
             self.end_for(error);
         }
     }
@@ -571,7 +628,9 @@ impl ClientSession {
     fn handle_complete(&mut self, payload: &[u8]) {
         match std::mem::replace(&mut self.stage, Stage::Open) {
             Stage::AwaitingCompletion { kind, encrypted_with } => {
-                let message = HandshakeComplete::from_bytes(payload).map(|c| c.customer_message).unwrap_or_default();
+                let message = HandshakeComplete::from_bytes(payload)
+                    .map(|c| c.customer_message)
+                    .unwrap_or_default();
                 self.become_ready(kind, encrypted_with, message);
             }
             Stage::AwaitingAgent => {
@@ -584,11 +643,20 @@ impl ClientSession {
         }
     }
 
-    fn become_ready(&mut self, kind: SessionKind, encrypted_with: Option<String>, customer_message: String) {
+    fn become_ready(
+        &mut self,
+        kind: SessionKind,
+        encrypted_with: Option<String>,
+        customer_message: String,
+    ) {
         self.kind = Some(kind.clone());
         self.stage = Stage::Open;
         self.ready_by = None;
-        self.events.push_back(SessionEvent::Ready(Ready { kind, encrypted_with, customer_message }));
+        self.events.push_back(SessionEvent::Ready(Ready {
+            kind,
+            encrypted_with,
+            customer_message,
+        }));
     }
 
     /// Moves what waits into the window: controls first, then input as pacing allows.
@@ -601,7 +669,8 @@ impl ClientSession {
             let sent = match control {
                 Control::Size(size) => self.channel.send_size(now, size).map(|_| ()),
                 Control::Flag(flag) => self.channel.send_flag(now, flag).map(|seq| {
-                    if let (PortFlag::DisconnectToPort, Some(boundary)) = (flag, &mut self.boundary) {
+                    if let (PortFlag::DisconnectToPort, Some(boundary)) = (flag, &mut self.boundary)
+                    {
                         // The latest disconnect is the one whose acknowledgement counts.
                         *boundary = Boundary { flag: Some(seq), ..Boundary::default() };
                     }
@@ -629,7 +698,8 @@ impl ClientSession {
             }
             if let Some(boundary) = &mut self.boundary {
                 if boundary.flag.is_some() && boundary.at_input.is_none() {
-                    boundary.at_input = Some(self.channel.highest_received().unwrap_or(NOTHING_RECEIVED));
+                    boundary.at_input =
+                        Some(self.channel.highest_received().unwrap_or(NOTHING_RECEIVED));
                 }
             }
             budget -= 1;

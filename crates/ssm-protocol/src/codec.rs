@@ -84,10 +84,8 @@ impl ClientMessage {
     ///
     /// Fails only when the payload is longer than the length field can say (4 GiB).
     pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let payload_length =
-            u32::try_from(self.payload.len()).map_err(|_| EncodeError::PayloadTooLarge {
-                length: self.payload.len(),
-            })?;
+        let payload_length = u32::try_from(self.payload.len())
+            .map_err(|_| EncodeError::PayloadTooLarge { length: self.payload.len() })?;
         out.reserve(ENCODED_OVERHEAD + self.payload.len());
         out.extend_from_slice(&HEADER_LENGTH.to_be_bytes());
         let name = self.message_type.as_str().as_bytes();
@@ -114,9 +112,8 @@ impl ClientMessage {
 
     /// Parses one whole frame. Never panics, whatever the input.
     pub fn decode(frame: &[u8]) -> Result<Self, DecodeError> {
-        let header_length = read_u32(frame, 0).ok_or(DecodeError::TooShort {
-            length: frame.len(),
-        })?;
+        let header_length =
+            read_u32(frame, 0).ok_or(DecodeError::TooShort { length: frame.len() })?;
         // The payload length field sits at `header_length` and the payload after it; both
         // must lie inside the frame, and the fixed fields before 112 must be present.
         let payload_start = (header_length as usize).checked_add(4);
@@ -124,19 +121,19 @@ impl ClientMessage {
             && payload_start.is_some_and(|start| start <= frame.len());
         if !header_fits {
             if frame.len() < ENCODED_OVERHEAD {
-                return Err(DecodeError::TooShort {
-                    length: frame.len(),
-                });
+                return Err(DecodeError::TooShort { length: frame.len() });
             }
             return Err(DecodeError::HeaderLengthOutOfRange { header_length });
         }
         let payload_start = header_length as usize + 4;
 
-        let message_type = MessageType::from_field(&frame[OFFSET_MESSAGE_TYPE..OFFSET_SCHEMA_VERSION])?;
+        let message_type =
+            MessageType::from_field(&frame[OFFSET_MESSAGE_TYPE..OFFSET_SCHEMA_VERSION])?;
         // Fixed offsets below 112 are inside the frame: header_length >= 112 was checked above.
         let schema_version = read_u32(frame, OFFSET_SCHEMA_VERSION).unwrap_or_default();
         let created_date = read_u64(frame, OFFSET_CREATED_DATE).unwrap_or_default();
-        let sequence_number = SeqNum(read_u64(frame, OFFSET_SEQUENCE_NUMBER).unwrap_or_default() as i64);
+        let sequence_number =
+            SeqNum(read_u64(frame, OFFSET_SEQUENCE_NUMBER).unwrap_or_default() as i64);
         let flags = Flags(read_u64(frame, OFFSET_FLAGS).unwrap_or_default());
         let mut id = [0u8; 16];
         id.copy_from_slice(&frame[OFFSET_MESSAGE_ID..OFFSET_PAYLOAD_DIGEST]);
@@ -151,9 +148,7 @@ impl ClientMessage {
         let payload = &frame[payload_start..];
 
         if created_date == 0 {
-            return Err(DecodeError::Malformed {
-                what: "CreatedDate is zero",
-            });
+            return Err(DecodeError::Malformed { what: "CreatedDate is zero" });
         }
         // The service is seen to send publication messages with a wrong length and digest
         // (protocol.md §3.1); they carry no payload anyone reads, so those checks are skipped.
@@ -295,10 +290,7 @@ impl MessageType {
     /// Whether this is one of the two publication notices, whose length and digest the
     /// service does not keep right.
     pub fn is_publication(&self) -> bool {
-        matches!(
-            self,
-            MessageType::StartPublication | MessageType::PausePublication
-        )
+        matches!(self, MessageType::StartPublication | MessageType::PausePublication)
     }
 
     /// Parses a bare name (no padding).
@@ -324,9 +316,7 @@ impl MessageType {
             .map_err(|_| DecodeError::BadMessageType)?
             .trim_matches(|c: char| c == '\0' || c.is_ascii_whitespace());
         if text.is_empty() {
-            return Err(DecodeError::Malformed {
-                what: "MessageType is empty",
-            });
+            return Err(DecodeError::Malformed { what: "MessageType is empty" });
         }
         Self::from_name(text)
     }
@@ -598,10 +588,7 @@ mod tests {
         frame.push(0);
         assert_eq!(
             ClientMessage::decode(&frame),
-            Err(DecodeError::LengthMismatch {
-                declared: 3,
-                actual: 4
-            }),
+            Err(DecodeError::LengthMismatch { declared: 3, actual: 4 }),
             "bytes after the declared payload are not silently ignored"
         );
     }
@@ -620,16 +607,12 @@ mod tests {
         frame[..4].copy_from_slice(&1000u32.to_be_bytes());
         assert_eq!(
             ClientMessage::decode(&frame),
-            Err(DecodeError::HeaderLengthOutOfRange {
-                header_length: 1000
-            })
+            Err(DecodeError::HeaderLengthOutOfRange { header_length: 1000 })
         );
         frame[..4].copy_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(
             ClientMessage::decode(&frame),
-            Err(DecodeError::HeaderLengthOutOfRange {
-                header_length: u32::MAX
-            }),
+            Err(DecodeError::HeaderLengthOutOfRange { header_length: u32::MAX }),
             "HL + 4 overflowing 32 bits must not wrap around"
         );
     }
@@ -675,12 +658,10 @@ mod tests {
 
     #[test]
     fn publication_messages_skip_length_and_digest() {
-        let mut frame = ClientMessage {
-            message_type: MessageType::StartPublication,
-            ..sample(b"x")
-        }
-        .encode()
-        .expect("small payload");
+        let mut frame =
+            ClientMessage { message_type: MessageType::StartPublication, ..sample(b"x") }
+                .encode()
+                .expect("small payload");
         // Little-endian length and a zeroed digest, as observed from the service.
         frame[116..120].copy_from_slice(&1u32.to_le_bytes());
         frame[OFFSET_PAYLOAD_DIGEST..OFFSET_PAYLOAD_TYPE].fill(0);
@@ -690,12 +671,9 @@ mod tests {
 
     #[test]
     fn nul_padded_type_is_trimmed() {
-        let mut frame = ClientMessage {
-            message_type: MessageType::ChannelClosed,
-            ..sample(b"{}")
-        }
-        .encode()
-        .expect("small payload");
+        let mut frame = ClientMessage { message_type: MessageType::ChannelClosed, ..sample(b"{}") }
+            .encode()
+            .expect("small payload");
         for b in &mut frame[OFFSET_MESSAGE_TYPE..OFFSET_SCHEMA_VERSION] {
             if *b == b' ' {
                 *b = 0;
@@ -709,16 +687,9 @@ mod tests {
 
     #[test]
     fn zero_created_date_is_malformed() {
-        let frame = ClientMessage {
-            created_date: 0,
-            ..sample(b"a")
-        }
-        .encode()
-        .expect("small payload");
-        assert!(matches!(
-            ClientMessage::decode(&frame),
-            Err(DecodeError::Malformed { .. })
-        ));
+        let frame =
+            ClientMessage { created_date: 0, ..sample(b"a") }.encode().expect("small payload");
+        assert!(matches!(ClientMessage::decode(&frame), Err(DecodeError::Malformed { .. })));
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use crate::channel::{Channel, Config, Event, Role};
 use crate::codec::{ClientMessage, Flags, MessageId, MessageType, PayloadType, SeqNum};
 use crate::payload::{
-    Acknowledge, ChannelClosed, EncryptionChallenge, ExitCode, HandshakeComplete, HandshakeRequest, HandshakeResponse,
-    OpenDataChannel, PortFlag, TerminalSize,
+    Acknowledge, ChannelClosed, EncryptionChallenge, ExitCode, HandshakeComplete, HandshakeRequest,
+    HandshakeResponse, OpenDataChannel, PortFlag, TerminalSize,
 };
 use crate::smux::{self, Session, SessionConfig, Side};
 
@@ -35,9 +35,10 @@ pub fn parse_json_payloads(data: &[u8]) {
         for action in &request.requested_client_actions {
             let _ = action.kind();
         }
-        let _ = crate::handshake::answer_request(&request, crate::handshake::CLIENT_VERSION, |_| {
-            crate::handshake::KmsAnswer::Failed("fuzzing".into())
-        });
+        let _ =
+            crate::handshake::answer_request(&request, crate::handshake::CLIENT_VERSION, |_| {
+                crate::handshake::KmsAnswer::Failed("fuzzing".into())
+            });
         assert_eq!(HandshakeRequest::from_bytes(&request.to_bytes()).ok(), Some(request));
     }
     if let Ok(response) = HandshakeResponse::from_bytes(data) {
@@ -73,8 +74,14 @@ pub fn parse_json_payloads(data: &[u8]) {
 pub fn smux_session(data: &[u8]) {
     let Some((&head, rest)) = data.split_first() else { return };
     let side = if head & 1 == 0 { Side::Client } else { Side::Server };
-    let config = SessionConfig { version: if head & 2 == 0 { 1 } else { 2 }, max_receive_buffer: 16 * 1024, max_streams: 8, ..SessionConfig::default() };
-    let (max_buffer, max_streams, version) = (config.max_receive_buffer, config.max_streams, config.version);
+    let config = SessionConfig {
+        version: if head & 2 == 0 { 1 } else { 2 },
+        max_receive_buffer: 16 * 1024,
+        max_streams: 8,
+        ..SessionConfig::default()
+    };
+    let (max_buffer, max_streams, version) =
+        (config.max_receive_buffer, config.max_streams, config.version);
     let piece = usize::from(head >> 2) + 1;
     let now = Instant::now();
     let mut session = Session::new(side, config, now);
@@ -88,7 +95,10 @@ pub fn smux_session(data: &[u8]) {
         let take = inbox.len().min(piece);
         let consumed = session.handle_bytes(now, &inbox[..take]);
         inbox = &inbox[consumed..];
-        assert!(session.buffered_incoming() <= max_buffer + usize::from(u16::MAX), "the receive buffer outgrew its bound");
+        assert!(
+            session.buffered_incoming() <= max_buffer + usize::from(u16::MAX),
+            "the receive buffer outgrew its bound"
+        );
         assert!(session.stream_count() <= max_streams + 1, "more streams than the cap");
         while let Some(event) = session.poll_event() {
             if let smux::Event::Opened(id) = event {
@@ -105,7 +115,10 @@ pub fn smux_session(data: &[u8]) {
         while let Some(bytes) = session.poll_transmit(1024) {
             wire.extend(bytes);
         }
-        if consumed == 0 && session.buffered_incoming() == 0 || inbox.is_empty() || session.is_closed() {
+        if consumed == 0 && session.buffered_incoming() == 0
+            || inbox.is_empty()
+            || session.is_closed()
+        {
             break;
         }
     }
@@ -130,7 +143,13 @@ pub fn channel_frames(data: &[u8]) {
     let t0 = Instant::now();
     // Limits scaled down (a 4 KiB payload cap, not 64 KiB) so that each run is cheap and the
     // limits are reached often.
-    let config = Config { reorder_capacity: 16, reorder_bytes: 16 * 1024, receive_buffer: 32 * 1024, max_incoming_payload: 4096, ..Config::default() };
+    let config = Config {
+        reorder_capacity: 16,
+        reorder_bytes: 16 * 1024,
+        receive_buffer: 32 * 1024,
+        max_incoming_payload: 4096,
+        ..Config::default()
+    };
     let mut channel = Channel::new(Role::Client, config, t0, 1);
     let mut now = t0;
     let mut next_expected = 0i64;
@@ -147,14 +166,20 @@ pub fn channel_frames(data: &[u8]) {
                 let delta = i64::from(i16::from_be_bytes([a, b]));
                 let seq = (highest_sent + 1 + delta % 24).max(0);
                 highest_sent = highest_sent.max(seq);
-                let len = if kind == 1 && c % 2 == 1 { 4097 + usize::from(b) } else { usize::from(c) * 8 };
+                let len = if kind == 1 && c % 2 == 1 {
+                    4097 + usize::from(b)
+                } else {
+                    usize::from(c) * 8
+                };
                 let message = ClientMessage {
                     message_type: MessageType::OutputStreamData,
                     schema_version: 1,
                     created_date: 1,
                     sequence_number: SeqNum(seq),
                     flags: if seq == 0 { Flags::SYN } else { Flags::NONE },
-                    message_id: MessageId::from_random(u128::from(u32::from_be_bytes([op[0], a, b, c]))),
+                    message_id: MessageId::from_random(u128::from(u32::from_be_bytes([
+                        op[0], a, b, c,
+                    ]))),
                     payload_type: PayloadType::Output,
                     payload: vec![a; len],
                 };
@@ -168,7 +193,12 @@ pub fn channel_frames(data: &[u8]) {
                 }
             }
             3 => {
-                let ack = Acknowledge { message_type: "input_stream_data".into(), message_id: String::new(), sequence_number: i64::from(a), is_sequential_message: true };
+                let ack = Acknowledge {
+                    message_type: "input_stream_data".into(),
+                    message_id: String::new(),
+                    sequence_number: i64::from(a),
+                    is_sequential_message: true,
+                };
                 let message = ClientMessage {
                     message_type: MessageType::Acknowledge,
                     schema_version: 1,
@@ -194,7 +224,8 @@ pub fn channel_frames(data: &[u8]) {
                     payload_type: PayloadType::None,
                     payload: closed.to_bytes(),
                 };
-                let _ = channel.handle_frame(now, &message.encode().expect("channel_closed encodes"));
+                let _ =
+                    channel.handle_frame(now, &message.encode().expect("channel_closed encodes"));
             }
             5 => {
                 let _ = channel.handle_frame(now, &[a, b, c, a, b, c]);
@@ -221,7 +252,10 @@ pub fn channel_frames(data: &[u8]) {
 fn drain(channel: &mut Channel, next_expected: &mut i64) {
     while let Some(event) = channel.poll_event() {
         if let Event::Message(message) = event {
-            assert_eq!(message.sequence_number.0, *next_expected, "delivered out of order or twice");
+            assert_eq!(
+                message.sequence_number.0, *next_expected,
+                "delivered out of order or twice"
+            );
             *next_expected += 1;
         }
     }

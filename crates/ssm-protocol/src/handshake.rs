@@ -17,8 +17,8 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use crate::payload::{
-    ActionStatus, ClientAction, HandshakeComplete, HandshakeRequest, HandshakeResponse, KmsEncryptionRequest,
-    ProcessedClientAction, RequestedClientAction, SessionTypeRequest,
+    ActionStatus, ClientAction, HandshakeComplete, HandshakeRequest, HandshakeResponse,
+    KmsEncryptionRequest, ProcessedClientAction, RequestedClientAction, SessionTypeRequest,
 };
 
 /// A dotted version such as `3.3.987.0`, compared part by part.
@@ -56,9 +56,7 @@ impl FromStr for Version {
         let parts: Option<Vec<u64>> = text.trim().split('.').map(|p| p.parse().ok()).collect();
         match parts {
             Some(parts) if !parts.is_empty() => Ok(Version(parts)),
-            _ => Err(HandshakeError::BadVersion {
-                text: text.chars().take(40).collect(),
-            }),
+            _ => Err(HandshakeError::BadVersion { text: text.chars().take(40).collect() }),
         }
     }
 }
@@ -252,7 +250,10 @@ pub fn answer_request(
 }
 
 /// The session kind a client derives from the SessionType action and the agent's version.
-pub fn session_kind(session: &SessionTypeRequest, agent_version: Option<&Version>) -> Result<SessionKind, String> {
+pub fn session_kind(
+    session: &SessionTypeRequest,
+    agent_version: Option<&Version>,
+) -> Result<SessionKind, String> {
     match session.session_type.as_str() {
         "Standard_Stream" | "InteractiveCommands" => Ok(SessionKind::Shell),
         "NonInteractiveCommands" => Ok(SessionKind::Command),
@@ -261,14 +262,14 @@ pub fn session_kind(session: &SessionTypeRequest, agent_version: Option<&Version
             let mode = if session.property("type") != Some(LOCAL_PORT_FORWARDING) {
                 PortMode::Stdio
             } else if newer(gates::agent_mux()) {
-                PortMode::Mux {
-                    keep_alive: !newer(gates::agent_no_keep_alive()),
-                }
+                PortMode::Mux { keep_alive: !newer(gates::agent_no_keep_alive()) }
             } else {
                 PortMode::Basic
             };
             if session.property("localConnectionType") == Some("unix") {
-                return Err("local Unix-socket forwarding is not supported by this client".to_owned());
+                return Err(
+                    "local Unix-socket forwarding is not supported by this client".to_owned()
+                );
             }
             Ok(SessionKind::Port(PortSession {
                 mode,
@@ -340,7 +341,12 @@ impl AgentHandshake {
     pub const TIMEOUT: Duration = Duration::from_secs(15);
 
     /// Builds the request (SessionType first, then KMS when asked) at `now`.
-    pub fn new(now: Instant, agent_version: &str, session: &SessionTypeRequest, kms: Option<&KmsEncryptionRequest>) -> Self {
+    pub fn new(
+        now: Instant,
+        agent_version: &str,
+        session: &SessionTypeRequest,
+        kms: Option<&KmsEncryptionRequest>,
+    ) -> Self {
         let mut actions = vec![RequestedClientAction::session_type(session)];
         actions.extend(kms.map(RequestedClientAction::kms_encryption));
         AgentHandshake {
@@ -385,9 +391,7 @@ impl AgentHandshake {
                 .processed_client_actions
                 .iter()
                 .find(|p| p.action_type == requested.action_type)
-                .ok_or(HandshakeError::Malformed {
-                    what: "a requested action has no answer",
-                })?;
+                .ok_or(HandshakeError::Malformed { what: "a requested action has no answer" })?;
             if answered.action_status != ActionStatus::Success {
                 return Err(HandshakeError::ActionFailed {
                     action: requested.action_type.clone(),
@@ -400,17 +404,36 @@ impl AgentHandshake {
             }
         }
         let client_version = response.client_version.parse::<Version>().ok();
-        let at_least = |gate: Version| client_version.as_ref().is_some_and(|v| v.is_at_least(&gate));
+        let at_least =
+            |gate: Version| client_version.as_ref().is_some_and(|v| v.is_at_least(&gate));
         let newer = |gate: Version| client_version.as_ref().is_some_and(|v| v.is_newer_than(&gate));
-        let kms_result = response.processed_client_actions.iter().find(|p| p.action_type == RequestedClientAction::KMS_ENCRYPTION).map(|p| &p.action_result);
-        let challenge_acknowledged = kms_result.is_some_and(|r| r.get("ChallengeAcknowledgement") == Some(&serde_json::Value::Bool(true)));
-        let kms_requested = self.request.requested_client_actions.iter().any(|a| a.action_type == RequestedClientAction::KMS_ENCRYPTION);
+        let kms_result = response
+            .processed_client_actions
+            .iter()
+            .find(|p| p.action_type == RequestedClientAction::KMS_ENCRYPTION)
+            .map(|p| &p.action_result);
+        let challenge_acknowledged = kms_result.is_some_and(|r| {
+            r.get("ChallengeAcknowledgement") == Some(&serde_json::Value::Bool(true))
+        });
+        let kms_requested = self
+            .request
+            .requested_client_actions
+            .iter()
+            .any(|a| a.action_type == RequestedClientAction::KMS_ENCRYPTION);
         let kms_ciphertext = match kms_result.filter(|_| kms_requested) {
             None => None,
             Some(result) => {
                 use base64::Engine as _;
-                let text = result.get("KMSCipherTextKey").and_then(serde_json::Value::as_str).ok_or(HandshakeError::Malformed { what: "the KMS answer has no KMSCipherTextKey" })?;
-                let blob = base64::engine::general_purpose::STANDARD.decode(text).map_err(|_| HandshakeError::Malformed { what: "KMSCipherTextKey is not base64" })?;
+                let text = result
+                    .get("KMSCipherTextKey")
+                    .and_then(serde_json::Value::as_str)
+                    .ok_or(HandshakeError::Malformed {
+                        what: "the KMS answer has no KMSCipherTextKey",
+                    })?;
+                let blob =
+                    base64::engine::general_purpose::STANDARD.decode(text).map_err(|_| {
+                        HandshakeError::Malformed { what: "KMSCipherTextKey is not base64" }
+                    })?;
                 Some(blob)
             }
         };
@@ -438,10 +461,9 @@ mod tests {
     fn port_request(agent: &str, properties: serde_json::Value) -> HandshakeRequest {
         HandshakeRequest {
             agent_version: agent.into(),
-            requested_client_actions: vec![RequestedClientAction::session_type(&SessionTypeRequest {
-                session_type: "Port".into(),
-                properties,
-            })],
+            requested_client_actions: vec![RequestedClientAction::session_type(
+                &SessionTypeRequest { session_type: "Port".into(), properties },
+            )],
         }
     }
 
@@ -455,24 +477,48 @@ mod tests {
         assert!(v("3.0.196.1").is_newer_than(&v("3.0.196.0")));
         assert!(!v("3.0.196.0").is_newer_than(&v("3.0.196.0")), "equal is not newer");
         assert!(v("3.0.196.0").is_at_least(&v("3.0.196.0")));
-        assert!(!v("4.0").is_newer_than(&v("3.0.196.0")), "different part counts never pass a gate");
-        assert!(v("3.10.1.0").is_newer_than(&v("3.9.99.0")), "parts compare numerically, not as text");
+        assert!(
+            !v("4.0").is_newer_than(&v("3.0.196.0")),
+            "different part counts never pass a gate"
+        );
+        assert!(
+            v("3.10.1.0").is_newer_than(&v("3.9.99.0")),
+            "parts compare numerically, not as text"
+        );
         assert!("3.x.1.0".parse::<Version>().is_err());
     }
 
     #[test]
     fn port_mode_follows_the_agent_version_gates() {
         let props = serde_json::json!({"portNumber":"80","type":"LocalPortForwarding","localPortNumber":"0"});
-        let mode = |agent: &str| match answer_request(&port_request(agent, props.clone()), CLIENT_VERSION, no_kms).kind {
+        let mode = |agent: &str| match answer_request(
+            &port_request(agent, props.clone()),
+            CLIENT_VERSION,
+            no_kms,
+        )
+        .kind
+        {
             Some(SessionKind::Port(p)) => p.mode,
             other => panic!("a Port action gives a port session, got {other:?}"),
         };
-        assert_eq!(mode("3.0.196.0"), PortMode::Basic, "3.0.196.0 itself is not newer than the gate");
+        assert_eq!(
+            mode("3.0.196.0"),
+            PortMode::Basic,
+            "3.0.196.0 itself is not newer than the gate"
+        );
         assert_eq!(mode("3.0.196.1"), PortMode::Mux { keep_alive: true });
         assert_eq!(mode("3.1.1511.0"), PortMode::Mux { keep_alive: true });
         assert_eq!(mode("3.3.987.0"), PortMode::Mux { keep_alive: false });
-        assert_eq!(mode("garbage"), PortMode::Basic, "an unreadable agent version gets the oldest behaviour");
-        let ssh = answer_request(&port_request("3.3.987.0", serde_json::json!({"portNumber":"22"})), CLIENT_VERSION, no_kms);
+        assert_eq!(
+            mode("garbage"),
+            PortMode::Basic,
+            "an unreadable agent version gets the oldest behaviour"
+        );
+        let ssh = answer_request(
+            &port_request("3.3.987.0", serde_json::json!({"portNumber":"22"})),
+            CLIENT_VERSION,
+            no_kms,
+        );
         assert!(
             matches!(ssh.kind, Some(SessionKind::Port(PortSession { mode: PortMode::Stdio, .. }))),
             "no type property means a stdio stream (AWS-StartSSHSession)"
@@ -481,16 +527,19 @@ mod tests {
 
     #[test]
     fn every_action_is_answered() {
-        let mut request = port_request("3.3.987.0", serde_json::json!({"type":"LocalPortForwarding","portNumber":"5432"}));
-        request.requested_client_actions.push(RequestedClientAction::kms_encryption(&KmsEncryptionRequest {
-            kms_key_id: "alias/k".into(),
-            challenge: None,
-        }));
+        let mut request = port_request(
+            "3.3.987.0",
+            serde_json::json!({"type":"LocalPortForwarding","portNumber":"5432"}),
+        );
+        request.requested_client_actions.push(RequestedClientAction::kms_encryption(
+            &KmsEncryptionRequest { kms_key_id: "alias/k".into(), challenge: None },
+        ));
         request.requested_client_actions.push(RequestedClientAction {
             action_type: "Teleport".into(),
             action_parameters: serde_json::Value::Null,
         });
-        let answer = answer_request(&request, CLIENT_VERSION, |_| KmsAnswer::Failed("no KMS access".into()));
+        let answer =
+            answer_request(&request, CLIENT_VERSION, |_| KmsAnswer::Failed("no KMS access".into()));
         let statuses: Vec<_> = answer
             .response
             .processed_client_actions
@@ -531,7 +580,10 @@ mod tests {
             agent.handle_response(t0, &failed, ""),
             Err(HandshakeError::ActionFailed { .. })
         ));
-        assert_eq!(agent.check_deadline(t0 + Duration::from_secs(15)), Err(HandshakeError::TimedOut));
+        assert_eq!(
+            agent.check_deadline(t0 + Duration::from_secs(15)),
+            Err(HandshakeError::TimedOut)
+        );
         assert_eq!(agent.check_deadline(t0 + Duration::from_millis(14_999)), Ok(()));
     }
 }

@@ -50,7 +50,11 @@ pub const ENCRYPTED_MESSAGE: &str = "This session is encrypted using AWS KMS.";
 
 /// The KMS encryption context of a session: what GenerateDataKey (client) and Decrypt
 /// (agent) must both name, or Decrypt fails.
-pub fn encryption_context(session_id: &str, target: &str, random_challenge: Option<&str>) -> BTreeMap<String, String> {
+pub fn encryption_context(
+    session_id: &str,
+    target: &str,
+    random_challenge: Option<&str>,
+) -> BTreeMap<String, String> {
     let mut context = BTreeMap::new();
     context.insert(CONTEXT_SESSION_ID.to_owned(), session_id.to_owned());
     context.insert(CONTEXT_TARGET_ID.to_owned(), target.to_owned());
@@ -81,7 +85,10 @@ pub struct DataKey {
 
 impl fmt::Debug for DataKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DataKey").field("plaintext", &"<redacted>").field("ciphertext_blob", &format!("{} bytes", self.ciphertext_blob.len())).finish()
+        f.debug_struct("DataKey")
+            .field("plaintext", &"<redacted>")
+            .field("ciphertext_blob", &format!("{} bytes", self.ciphertext_blob.len()))
+            .finish()
     }
 }
 
@@ -134,7 +141,11 @@ const NONCE_SPACE: u128 = 1 << 96;
 
 impl Cipher {
     /// The cipher of `end` for a 64-byte data key; `nonce_start` is 12 random bytes.
-    pub fn new(end: End, plaintext: &[u8], nonce_start: [u8; NONCE_BYTES]) -> Result<Cipher, CipherError> {
+    pub fn new(
+        end: End,
+        plaintext: &[u8],
+        nonce_start: [u8; NONCE_BYTES],
+    ) -> Result<Cipher, CipherError> {
         if plaintext.len() != DATA_KEY_BYTES {
             return Err(CipherError::KeyLength(plaintext.len()));
         }
@@ -210,17 +221,28 @@ pub enum ChallengeError {
 
 impl AgentChallenge {
     /// The challenge for `random` (64 bytes from a good source), and its payload.
-    pub fn new(cipher: &mut Cipher, random: [u8; CHALLENGE_BYTES]) -> Result<(AgentChallenge, crate::payload::EncryptionChallenge), CipherError> {
+    pub fn new(
+        cipher: &mut Cipher,
+        random: [u8; CHALLENGE_BYTES],
+    ) -> Result<(AgentChallenge, crate::payload::EncryptionChallenge), CipherError> {
         use base64::Engine as _;
         let sealed = cipher.seal(&random)?;
-        let payload = crate::payload::EncryptionChallenge { challenge: base64::engine::general_purpose::STANDARD.encode(sealed) };
+        let payload = crate::payload::EncryptionChallenge {
+            challenge: base64::engine::general_purpose::STANDARD.encode(sealed),
+        };
         Ok((AgentChallenge { expected: Zeroizing::new(random.to_vec()) }, payload))
     }
 
     /// Checks the client's answer.
-    pub fn check(&self, cipher: &Cipher, answer: &crate::payload::EncryptionChallenge) -> Result<(), ChallengeError> {
+    pub fn check(
+        &self,
+        cipher: &Cipher,
+        answer: &crate::payload::EncryptionChallenge,
+    ) -> Result<(), ChallengeError> {
         use base64::Engine as _;
-        let sealed = base64::engine::general_purpose::STANDARD.decode(&answer.challenge).map_err(|_| ChallengeError::Malformed)?;
+        let sealed = base64::engine::general_purpose::STANDARD
+            .decode(&answer.challenge)
+            .map_err(|_| ChallengeError::Malformed)?;
         let opened = Zeroizing::new(cipher.open(&sealed)?);
         if *opened == *self.expected {
             Ok(())
@@ -245,7 +267,11 @@ mod tests {
         let up = client.seal(b"ls -la\r").unwrap();
         assert_eq!(up.len(), 7 + OVERHEAD, "nonce in front, tag behind");
         assert_eq!(agent.open(&up).unwrap(), b"ls -la\r");
-        assert_eq!(client.open(&up), Err(CipherError::Rejected), "the client's own key half does not open its output");
+        assert_eq!(
+            client.open(&up),
+            Err(CipherError::Rejected),
+            "the client's own key half does not open its output"
+        );
         let down = agent.seal(b"total 0\r\n").unwrap();
         assert_eq!(client.open(&down).unwrap(), b"total 0\r\n");
     }
@@ -264,7 +290,10 @@ mod tests {
 
     #[test]
     fn keys_payloads_and_tampering_are_checked() {
-        assert_eq!(Cipher::new(End::Agent, &[0; 32], [0; 12]).unwrap_err(), CipherError::KeyLength(32));
+        assert_eq!(
+            Cipher::new(End::Agent, &[0; 32], [0; 12]).unwrap_err(),
+            CipherError::KeyLength(32)
+        );
         let mut agent = Cipher::new(End::Agent, &key(), [0; 12]).unwrap();
         let client = Cipher::new(End::Client, &key(), [0; 12]).unwrap();
         assert_eq!(client.open(&[0; 27]), Err(CipherError::TooShort(27)));
@@ -279,7 +308,14 @@ mod tests {
         assert_eq!(two.len(), 2);
         assert_eq!(two[CONTEXT_SESSION_ID], "alice-0123");
         let three = encryption_context("alice-0123", "i-0a1b", Some("c2VjcmV0LWNoYWxsZW5nZQ=="));
-        assert_eq!(three[CONTEXT_RANDOM_CHALLENGE], "c2VjcmV0LWNoYWxsZW5nZQ==", "verbatim, not decoded");
-        assert!(encrypted_by_agent(PayloadType::ExitCode) && !encrypted_by_client(PayloadType::Size) && !encrypted_by_agent(PayloadType::Flag));
+        assert_eq!(
+            three[CONTEXT_RANDOM_CHALLENGE], "c2VjcmV0LWNoYWxsZW5nZQ==",
+            "verbatim, not decoded"
+        );
+        assert!(
+            encrypted_by_agent(PayloadType::ExitCode)
+                && !encrypted_by_client(PayloadType::Size)
+                && !encrypted_by_agent(PayloadType::Flag)
+        );
     }
 }

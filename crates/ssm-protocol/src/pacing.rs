@@ -62,7 +62,11 @@ mod tests {
         assert_eq!(pacer.available(t0), 0);
         assert_eq!(pacer.next_at(t0), t0 + Duration::from_millis(1));
         assert_eq!(pacer.available(t0 + Duration::from_millis(10)), 10);
-        assert_eq!(pacer.available(t0 + Duration::from_secs(5)), 50, "unused time is capped at the burst");
+        assert_eq!(
+            pacer.available(t0 + Duration::from_secs(5)),
+            50,
+            "unused time is capped at the burst"
+        );
     }
 
     #[test]

@@ -37,7 +37,10 @@ pub enum PayloadError {
     },
 }
 
-fn from_json<'a, T: Deserialize<'a>>(what: &'static str, bytes: &'a [u8]) -> Result<T, PayloadError> {
+fn from_json<'a, T: Deserialize<'a>>(
+    what: &'static str,
+    bytes: &'a [u8],
+) -> Result<T, PayloadError> {
     serde_json::from_slice(bytes).map_err(|source| PayloadError::Json { what, source })
 }
 
@@ -221,9 +224,7 @@ impl RequestedClientAction {
 
     /// Reads the parameters for the action's type.
     pub fn kind(&self) -> Result<ClientAction, PayloadError> {
-        let parse = |what| {
-            move |source| PayloadError::Json { what, source }
-        };
+        let parse = |what| move |source| PayloadError::Json { what, source };
         Ok(match self.action_type.as_str() {
             Self::SESSION_TYPE => ClientAction::SessionType(
                 serde_json::from_value(self.action_parameters.clone())
@@ -460,9 +461,8 @@ impl PortFlag {
 
     /// Reads four payload bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, PayloadError> {
-        let raw: [u8; 4] = bytes
-            .try_into()
-            .map_err(|_| PayloadError::Malformed { what: "flag" })?;
+        let raw: [u8; 4] =
+            bytes.try_into().map_err(|_| PayloadError::Malformed { what: "flag" })?;
         Ok(match u32::from_be_bytes(raw) {
             0x1 => PortFlag::DisconnectToPort,
             0x2 => PortFlag::TerminateSession,
@@ -487,7 +487,8 @@ impl ExitCode {
     /// Reads the payload text.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, PayloadError> {
         let malformed = PayloadError::Malformed { what: "exit code" };
-        let text = std::str::from_utf8(bytes).map_err(|_| PayloadError::Malformed { what: "exit code" })?;
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| PayloadError::Malformed { what: "exit code" })?;
         let number = text.trim().strip_prefix(Self::PREFIX.trim_end()).ok_or(malformed)?;
         number
             .trim()
@@ -522,7 +523,9 @@ mod tests {
             br#"{"AgentVersion":"3.3.987.0","RequestedClientActions":[{"ActionType":"SessionType","ActionParameters":{"SessionType":"Port","Properties":{"portNumber":"22","type":"LocalPortForwarding","localPortNumber":"0"}}},{"ActionType":"Teleport","ActionParameters":{}}]}"#,
         )
         .expect("agent's shape");
-        let ClientAction::SessionType(session) = request.requested_client_actions[0].kind().expect("typed") else {
+        let ClientAction::SessionType(session) =
+            request.requested_client_actions[0].kind().expect("typed")
+        else {
             panic!("first action is SessionType");
         };
         assert_eq!(session.session_type, "Port");

@@ -80,15 +80,7 @@ impl SendWindow {
     pub(crate) fn push(&mut self, now: Instant, frame: Vec<u8>) -> SeqNum {
         let seq = self.next;
         self.next = seq.next();
-        self.unacked.insert(
-            seq,
-            Outstanding {
-                frame,
-                first_sent: now,
-                last_sent: now,
-                sends: 1,
-            },
-        );
+        self.unacked.insert(seq, Outstanding { frame, first_sent: now, last_sent: now, sends: 1 });
         self.deadlines.push_back((now, seq));
         seq
     }
@@ -96,7 +88,8 @@ impl SendWindow {
     pub(crate) fn ack(&mut self, now: Instant, seq: SeqNum) -> Acked {
         match self.unacked.remove(&seq) {
             Some(message) => Acked::Removed {
-                sample: (message.sends == 1).then(|| now.saturating_duration_since(message.last_sent)),
+                sample: (message.sends == 1)
+                    .then(|| now.saturating_duration_since(message.last_sent)),
             },
             None => Acked::Unknown,
         }
@@ -131,17 +124,12 @@ impl SendWindow {
     pub(crate) fn take_all(&mut self, now: Instant) -> Vec<Vec<u8>> {
         let seqs: Vec<SeqNum> = self.unacked.keys().copied().collect();
         self.deadlines.clear();
-        seqs.into_iter()
-            .filter_map(|seq| self.mark_sent(now, seq))
-            .collect()
+        seqs.into_iter().filter_map(|seq| self.mark_sent(now, seq)).collect()
     }
 
     /// The send time of the oldest unacknowledged message, for the delivery budget.
     pub(crate) fn oldest_first_sent(&self) -> Option<(SeqNum, Instant)> {
-        self.unacked
-            .iter()
-            .next()
-            .map(|(&seq, message)| (seq, message.first_sent))
+        self.unacked.iter().next().map(|(&seq, message)| (seq, message.first_sent))
     }
 
     fn mark_sent(&mut self, now: Instant, seq: SeqNum) -> Option<Vec<u8>> {
@@ -154,10 +142,7 @@ impl SendWindow {
 
     fn drop_stale_deadlines(&mut self) {
         while let Some(&(sent, seq)) = self.deadlines.front() {
-            let live = self
-                .unacked
-                .get(&seq)
-                .is_some_and(|message| message.last_sent == sent);
+            let live = self.unacked.get(&seq).is_some_and(|message| message.last_sent == sent);
             if live {
                 break;
             }
@@ -292,16 +277,32 @@ mod tests {
     fn the_three_sequence_cases() {
         let mut rx = ReorderBuffer::new(8, 1 << 20);
         assert_eq!(rx.receive(delivered(1), true), Receipt::Buffered, "seq > expected is buffered");
-        assert_eq!(rx.receive(delivered(1), true), Receipt::Duplicate, "a buffered seq again is a duplicate");
-        assert_eq!(seqs(rx.receive(delivered(0), true)), vec![0, 1], "the gap filled delivers the run");
-        assert_eq!(rx.receive(delivered(0), true), Receipt::Duplicate, "seq < expected is a duplicate");
+        assert_eq!(
+            rx.receive(delivered(1), true),
+            Receipt::Duplicate,
+            "a buffered seq again is a duplicate"
+        );
+        assert_eq!(
+            seqs(rx.receive(delivered(0), true)),
+            vec![0, 1],
+            "the gap filled delivers the run"
+        );
+        assert_eq!(
+            rx.receive(delivered(0), true),
+            Receipt::Duplicate,
+            "seq < expected is a duplicate"
+        );
         assert_eq!(rx.expected(), SeqNum(2));
     }
 
     #[test]
     fn no_room_means_refused_not_lost() {
         let mut rx = ReorderBuffer::new(2, 1 << 20);
-        assert_eq!(rx.receive(delivered(0), false), Receipt::Refused, "application full: refuse in-order");
+        assert_eq!(
+            rx.receive(delivered(0), false),
+            Receipt::Refused,
+            "application full: refuse in-order"
+        );
         assert_eq!(rx.receive(delivered(5), true), Receipt::Refused, "too far ahead of the gap");
         assert_eq!(rx.receive(delivered(1), true), Receipt::Buffered);
         assert_eq!(rx.receive(delivered(2), true), Receipt::Buffered);
@@ -315,7 +316,11 @@ mod tests {
         let mut rx = ReorderBuffer::new(4096, 2500);
         assert_eq!(rx.receive(big(1), true), Receipt::Buffered);
         assert_eq!(rx.receive(big(2), true), Receipt::Buffered);
-        assert_eq!(rx.receive(big(3), true), Receipt::Refused, "a third kilobyte passes 2500 bytes");
+        assert_eq!(
+            rx.receive(big(3), true),
+            Receipt::Refused,
+            "a third kilobyte passes 2500 bytes"
+        );
         assert_eq!(rx.receive(delivered(3), true), Receipt::Buffered, "a small one still fits");
         assert_eq!(rx.ahead_bytes(), 2001);
         assert_eq!(seqs(rx.receive(delivered(0), true)), vec![0, 1, 2, 3]);
@@ -332,11 +337,25 @@ mod tests {
             tx.push(t0 + Duration::from_millis(i as u64), vec![i]);
         }
         assert_eq!(tx.room(), 12);
-        assert!(matches!(tx.ack(t0 + Duration::from_millis(50), SeqNum(1)), Acked::Removed { sample: Some(_) }));
-        assert_eq!(tx.next_resend(&rtt), Some(t0 + Duration::from_millis(200)), "oldest send + RTO");
-        assert!(tx.take_due(t0 + Duration::from_millis(199), &rtt).is_empty(), "nothing due before the RTO");
+        assert!(matches!(
+            tx.ack(t0 + Duration::from_millis(50), SeqNum(1)),
+            Acked::Removed { sample: Some(_) }
+        ));
+        assert_eq!(
+            tx.next_resend(&rtt),
+            Some(t0 + Duration::from_millis(200)),
+            "oldest send + RTO"
+        );
+        assert!(
+            tx.take_due(t0 + Duration::from_millis(199), &rtt).is_empty(),
+            "nothing due before the RTO"
+        );
         let due = tx.take_due(t0 + Duration::from_millis(300), &rtt);
-        assert_eq!(due, vec![vec![0], vec![2], vec![3]], "all three unacked messages are due, not just the oldest");
+        assert_eq!(
+            due,
+            vec![vec![0], vec![2], vec![3]],
+            "all three unacked messages are due, not just the oldest"
+        );
         assert_eq!(
             tx.next_resend(&rtt),
             Some(t0 + Duration::from_millis(500)),

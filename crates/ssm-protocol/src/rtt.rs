@@ -96,7 +96,11 @@ mod tests {
         rtt.back_off();
         assert_eq!(rtt.rto(), Duration::from_secs(1), "capped at the maximum");
         rtt.on_sample(Duration::from_millis(20));
-        assert_eq!(rtt.rto(), Duration::from_millis(170), "a sample brings the computed value back");
+        assert_eq!(
+            rtt.rto(),
+            Duration::from_millis(170),
+            "a sample brings the computed value back"
+        );
     }
 
     #[test]

@@ -203,7 +203,8 @@ impl FrameDecoder {
         // Invariant: check_header accepted the command byte.
         let command = Command::from_byte(bytes[1]).expect("command checked with the header");
         let stream_id = StreamId(u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]));
-        let frame = Frame { version: bytes[0], command, stream_id, data: bytes[HEADER_LEN..].to_vec() };
+        let frame =
+            Frame { version: bytes[0], command, stream_id, data: bytes[HEADER_LEN..].to_vec() };
         if command == Command::Upd && frame.data.len() != 8 {
             return Err(FrameError::BadWindowUpdate(frame.data.len()));
         }
@@ -360,7 +361,10 @@ struct Stream {
 
 impl Stream {
     fn new(version: u8) -> Self {
-        Stream { peer_window: if version >= 2 { INITIAL_PEER_WINDOW } else { u32::MAX }, ..Stream::default() }
+        Stream {
+            peer_window: if version >= 2 { INITIAL_PEER_WINDOW } else { u32::MAX },
+            ..Stream::default()
+        }
     }
 }
 
@@ -481,7 +485,8 @@ impl Session {
                 update = Some(stream.bytes_read);
             }
         }
-        let finished = stream.remote_fin && stream.incoming.is_empty() && !stream.finished_signalled;
+        let finished =
+            stream.remote_fin && stream.incoming.is_empty() && !stream.finished_signalled;
         if finished {
             stream.finished_signalled = true;
         }
@@ -759,7 +764,12 @@ mod tests {
 
     #[test]
     fn header_is_little_endian_as_in_smux() {
-        let frame = Frame { version: 1, command: Command::Psh, stream_id: StreamId(3), data: b"hi".to_vec() };
+        let frame = Frame {
+            version: 1,
+            command: Command::Psh,
+            stream_id: StreamId(3),
+            data: b"hi".to_vec(),
+        };
         assert_eq!(frame.encode(), [1, 2, 2, 0, 3, 0, 0, 0, b'h', b'i']);
     }
 
@@ -767,7 +777,12 @@ mod tests {
     fn decoder_reassembles_frames_split_at_every_byte() {
         let frames = [
             Frame { version: 1, command: Command::Syn, stream_id: StreamId(3), data: vec![] },
-            Frame { version: 1, command: Command::Psh, stream_id: StreamId(3), data: (0..=255).collect() },
+            Frame {
+                version: 1,
+                command: Command::Psh,
+                stream_id: StreamId(3),
+                data: (0..=255).collect(),
+            },
             Frame { version: 1, command: Command::Fin, stream_id: StreamId(3), data: vec![] },
         ];
         let bytes: Vec<u8> = frames.iter().flat_map(Frame::encode).collect();
@@ -793,7 +808,10 @@ mod tests {
         let mut decoder = FrameDecoder::new(1);
         assert_eq!(decoder.decode(&[1, 4, 8, 0, 3, 0, 0, 0]), Err(FrameError::BadCommand(4)));
         let mut decoder = FrameDecoder::new(2);
-        assert_eq!(decoder.decode(&[2, 4, 1, 0, 3, 0, 0, 0, 7]), Err(FrameError::BadWindowUpdate(1)));
+        assert_eq!(
+            decoder.decode(&[2, 4, 1, 0, 3, 0, 0, 0, 7]),
+            Err(FrameError::BadWindowUpdate(1))
+        );
     }
 
     #[test]
@@ -871,7 +889,11 @@ mod tests {
         while let Some(bytes) = server.poll_transmit(4096) {
             wire.extend(bytes);
         }
-        assert_eq!(client.handle_bytes(t, &wire), wire.len(), "nothing waits for a reader that is gone");
+        assert_eq!(
+            client.handle_bytes(t, &wire),
+            wire.len(),
+            "nothing waits for a reader that is gone"
+        );
         let mut buf = [0u8; 64];
         assert_eq!(client.read(busy, &mut buf).unwrap(), 10);
         assert_eq!(&buf[..10], b"still here");
@@ -894,9 +916,16 @@ mod tests {
         assert_eq!(client.poll_event(), None, "no Opened, no Readable");
         assert_eq!((client.stream_count(), client.buffered_incoming()), (0, 0));
         let fin = client.poll_transmit(1024).unwrap();
-        assert_eq!(fin, Frame { version: 1, command: Command::Fin, stream_id: id, data: vec![] }.encode());
+        assert_eq!(
+            fin,
+            Frame { version: 1, command: Command::Fin, stream_id: id, data: vec![] }.encode()
+        );
         server.handle_bytes(t, &fin);
-        assert_eq!(server.poll_event(), Some(Event::Finished(id)), "the opener learns it is closed");
+        assert_eq!(
+            server.poll_event(),
+            Some(Event::Finished(id)),
+            "the opener learns it is closed"
+        );
     }
 
     #[test]
@@ -924,7 +953,8 @@ mod tests {
     #[test]
     fn write_pushes_back_when_the_stream_buffer_is_full_and_signals_room() {
         let t = now();
-        let config = SessionConfig { max_stream_buffer: 10, max_frame_size: 4, ..SessionConfig::default() };
+        let config =
+            SessionConfig { max_stream_buffer: 10, max_frame_size: 4, ..SessionConfig::default() };
         let mut client = Session::new(Side::Client, config, t);
         let id = client.open_stream().unwrap();
         assert_eq!(client.write(id, &[7; 25]).unwrap(), 10);
@@ -950,7 +980,11 @@ mod tests {
         let first = server.handle_bytes(t, &wire);
         assert!(first < wire.len(), "the server must stop consuming at its buffer limit");
         assert_eq!(server.buffered_incoming(), 100);
-        assert_eq!(server.handle_bytes(t, &wire[first..]), 0, "nothing more until the application reads");
+        assert_eq!(
+            server.handle_bytes(t, &wire[first..]),
+            0,
+            "nothing more until the application reads"
+        );
         let mut offset = first;
         let mut sink = vec![0u8; 1000];
         let mut total = 0;
@@ -983,7 +1017,8 @@ mod tests {
     #[test]
     fn keep_alive_pings_and_times_out_on_silence() {
         let t = now();
-        let keep_alive = KeepAlive { interval: Duration::from_secs(10), timeout: Duration::from_secs(30) };
+        let keep_alive =
+            KeepAlive { interval: Duration::from_secs(10), timeout: Duration::from_secs(30) };
         let config = SessionConfig { keep_alive: Some(keep_alive), ..SessionConfig::default() };
         let mut session = Session::new(Side::Client, config, t);
         assert_eq!(session.poll_timeout(), Some(t + Duration::from_secs(10)));
@@ -994,7 +1029,10 @@ mod tests {
         session.handle_timeout(t + Duration::from_secs(40));
         assert!(!session.is_closed(), "a frame at 25 s keeps it alive at 40 s");
         session.handle_timeout(t + Duration::from_secs(55));
-        assert_eq!(session.poll_event(), Some(Event::Closed(CloseReason::KeepAliveTimeout(keep_alive.timeout))));
+        assert_eq!(
+            session.poll_event(),
+            Some(Event::Closed(CloseReason::KeepAliveTimeout(keep_alive.timeout)))
+        );
     }
 
     #[test]
@@ -1009,14 +1047,21 @@ mod tests {
         let mut session = Session::new(Side::Server, SessionConfig::default(), t);
         session.handle_bytes(t, &[1, 42, 0, 0, 0, 0, 0, 0]);
         assert!(session.is_closed());
-        assert_eq!(session.poll_event(), Some(Event::Closed(CloseReason::Protocol(FrameError::BadCommand(42)))));
+        assert_eq!(
+            session.poll_event(),
+            Some(Event::Closed(CloseReason::Protocol(FrameError::BadCommand(42))))
+        );
         assert!(matches!(session.open_stream(), Err(StreamError::SessionClosed(_))));
     }
 
     #[test]
     fn v2_sender_waits_for_the_window_then_continues_after_upd() {
         let t = now();
-        let config = SessionConfig { version: 2, max_stream_buffer: INITIAL_PEER_WINDOW as usize * 2, ..SessionConfig::default() };
+        let config = SessionConfig {
+            version: 2,
+            max_stream_buffer: INITIAL_PEER_WINDOW as usize * 2,
+            ..SessionConfig::default()
+        };
         let mut client = Session::new(Side::Client, config.clone(), t);
         let mut server = Session::new(Side::Server, config, t);
         let id = client.open_stream().unwrap();
@@ -1027,7 +1072,11 @@ mod tests {
             sent.extend(bytes);
         }
         assert_eq!(server.handle_bytes(t, &sent), sent.len());
-        assert_eq!(server.readable_len(id), INITIAL_PEER_WINDOW as usize, "the window caps what is sent");
+        assert_eq!(
+            server.readable_len(id),
+            INITIAL_PEER_WINDOW as usize,
+            "the window caps what is sent"
+        );
         let mut sink = vec![0u8; total];
         server.read(id, &mut sink).unwrap();
         let upd = server.poll_transmit(1024).unwrap();

@@ -16,7 +16,9 @@ fn message_type() -> impl Strategy<Value = MessageType> {
         Just(MessageType::OutputStreamData),
         Just(MessageType::Acknowledge),
         Just(MessageType::ChannelClosed),
-        "[a-z_]{1,32}".prop_map(|name| MessageType::from_name(&name).expect("the pattern only makes valid names")),
+        "[a-z_]{1,32}".prop_map(
+            |name| MessageType::from_name(&name).expect("the pattern only makes valid names")
+        ),
     ]
 }
 
@@ -31,16 +33,27 @@ fn message() -> impl Strategy<Value = ClientMessage> {
         any::<u32>(),
         proptest::collection::vec(any::<u8>(), 0..2048),
     )
-        .prop_map(|(message_type, schema_version, created_date, seq, flags, id, payload_type, payload)| ClientMessage {
-            message_type,
-            schema_version,
-            created_date,
-            sequence_number: SeqNum(seq),
-            flags: Flags(flags),
-            message_id: MessageId(id),
-            payload_type: PayloadType::from_u32(payload_type),
-            payload,
-        })
+        .prop_map(
+            |(
+                message_type,
+                schema_version,
+                created_date,
+                seq,
+                flags,
+                id,
+                payload_type,
+                payload,
+            )| ClientMessage {
+                message_type,
+                schema_version,
+                created_date,
+                sequence_number: SeqNum(seq),
+                flags: Flags(flags),
+                message_id: MessageId(id),
+                payload_type: PayloadType::from_u32(payload_type),
+                payload,
+            },
+        )
 }
 
 proptest! {
@@ -142,9 +155,21 @@ impl Pair {
     fn new(faults: Faults, seed: u64) -> Self {
         let now = Instant::now();
         let unix = 1_763_812_345_678;
-        let client = Channel::new(Role::Client, Config { id_seed: seed, ..Config::default() }, now, unix);
-        let agent = Channel::new(Role::Agent, Config { id_seed: !seed, ..Config::default() }, now, unix);
-        Pair { now, client, agent, link: BTreeMap::new(), counter: 0, frames_carried: 0, faults, rng: Rng(seed), killed: false }
+        let client =
+            Channel::new(Role::Client, Config { id_seed: seed, ..Config::default() }, now, unix);
+        let agent =
+            Channel::new(Role::Agent, Config { id_seed: !seed, ..Config::default() }, now, unix);
+        Pair {
+            now,
+            client,
+            agent,
+            link: BTreeMap::new(),
+            counter: 0,
+            frames_carried: 0,
+            faults,
+            rng: Rng(seed),
+            killed: false,
+        }
     }
 
     fn channel(&mut self, side: Side) -> &mut Channel {
@@ -250,10 +275,21 @@ struct Outcome {
 }
 
 /// Runs both directions to completion within `max_steps`, or fails.
-fn exchange(faults: Faults, seed: u64, up: &[Vec<u8>], down: &[Vec<u8>], max_steps: usize) -> Result<Outcome, String> {
+fn exchange(
+    faults: Faults,
+    seed: u64,
+    up: &[Vec<u8>],
+    down: &[Vec<u8>],
+    max_steps: usize,
+) -> Result<Outcome, String> {
     let mut pair = Pair::new(faults, seed);
     let (mut next_up, mut next_down) = (0, 0);
-    let mut outcome = Outcome { to_agent: Vec::new(), to_client: Vec::new(), client_resends: 0, agent_resends: 0 };
+    let mut outcome = Outcome {
+        to_agent: Vec::new(),
+        to_client: Vec::new(),
+        client_resends: 0,
+        agent_resends: 0,
+    };
     for _ in 0..max_steps {
         let now = pair.now;
         pump(&mut pair.client, now, up, &mut next_up);
@@ -335,7 +371,13 @@ proptest! {
 fn a_lossy_link_resends_but_only_what_was_lost_or_late() {
     // Deterministic companion of the property above: with 20 % loss both ways, resends happen,
     // and the channel still finishes.
-    let faults = Faults { drop: 200, duplicate: 0, reorder: 0, latency: Duration::from_millis(20), kill_after: None };
+    let faults = Faults {
+        drop: 200,
+        duplicate: 0,
+        reorder: 0,
+        latency: Duration::from_millis(20),
+        kill_after: None,
+    };
     let up: Vec<Vec<u8>> = (0..500u32).map(|i| i.to_be_bytes().to_vec()).collect();
     let outcome = exchange(faults, 7, &up, &[], 500_000).expect("finishes");
     assert_eq!(outcome.to_agent, up);

@@ -28,7 +28,14 @@ struct End {
 
 impl End {
     fn new(side: Side, config: SessionConfig, now: Instant, expected: usize) -> Self {
-        End { session: Session::new(side, config, now), inbox: Vec::new(), to_write: BTreeMap::new(), received: BTreeMap::new(), expected, closed: Vec::new() }
+        End {
+            session: Session::new(side, config, now),
+            inbox: Vec::new(),
+            to_write: BTreeMap::new(),
+            received: BTreeMap::new(),
+            expected,
+            closed: Vec::new(),
+        }
     }
 
     /// Writes what the stream buffers accept; closes streams whose data is all written and
@@ -114,34 +121,62 @@ fn run(config: SessionConfig, streams: usize, up: usize, down: usize) {
             server_replied = true;
             moved = true;
         }
-        let all_done = server_replied && ids.iter().all(|id| server.closed.contains(id) && client.closed.contains(id));
+        let all_done = server_replied
+            && ids.iter().all(|id| server.closed.contains(id) && client.closed.contains(id));
         if all_done && !moved {
             break;
         }
-        assert!(all_done || moved || server.to_write.values().any(|d| !d.is_empty()) || client.to_write.values().any(|d| !d.is_empty()), "stalled");
+        assert!(
+            all_done
+                || moved
+                || server.to_write.values().any(|d| !d.is_empty())
+                || client.to_write.values().any(|d| !d.is_empty()),
+            "stalled"
+        );
     }
     for (s, id) in ids.iter().enumerate() {
-        assert_eq!(Sha256::digest(&server.received[id]), Sha256::digest(content(s, up)), "{id} upload");
-        assert_eq!(Sha256::digest(&client.received[id]), Sha256::digest(content(s + 100, down)), "{id} download");
+        assert_eq!(
+            Sha256::digest(&server.received[id]),
+            Sha256::digest(content(s, up)),
+            "{id} upload"
+        );
+        assert_eq!(
+            Sha256::digest(&client.received[id]),
+            Sha256::digest(content(s + 100, down)),
+            "{id} download"
+        );
     }
 }
 
 #[test]
 fn eight_streams_v1_with_backpressure() {
-    let config = SessionConfig { max_receive_buffer: 16 * 1024, max_stream_buffer: 8 * 1024, ..SessionConfig::default() };
+    let config = SessionConfig {
+        max_receive_buffer: 16 * 1024,
+        max_stream_buffer: 8 * 1024,
+        ..SessionConfig::default()
+    };
     run(config, 8, 300_000, 200_000);
 }
 
 #[test]
 fn eight_streams_v2_with_windows() {
-    let config = SessionConfig { version: 2, max_receive_buffer: 64 * 1024, max_stream_buffer: 16 * 1024, ..SessionConfig::default() };
+    let config = SessionConfig {
+        version: 2,
+        max_receive_buffer: 64 * 1024,
+        max_stream_buffer: 16 * 1024,
+        ..SessionConfig::default()
+    };
     run(config, 8, 300_000, 200_000);
 }
 
 #[test]
 fn streams_share_the_wire_round_robin() {
     let now = Instant::now();
-    let mut client = Session::new(Side::Client, SessionConfig { max_frame_size: 100, ..SessionConfig::default() }, now);
+    let mut client = Session::new(
+        Side::Client,
+        SessionConfig { max_frame_size: 100, ..SessionConfig::default() },
+        now,
+    );
     let a = client.open_stream().unwrap();
     let b = client.open_stream().unwrap();
     client.write(a, &[1; 1000]).unwrap();

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 use ssm_protocol::codec::{ClientMessage, Flags, MessageId, MessageType, PayloadType, SeqNum};
-use ssm_protocol::payload::{Acknowledge, HandshakeComplete, HandshakeRequest, HandshakeResponse, PortFlag, TerminalSize};
+use ssm_protocol::payload::{
+    Acknowledge, HandshakeComplete, HandshakeRequest, HandshakeResponse, PortFlag, TerminalSize,
+};
 
 #[derive(Debug, Deserialize)]
 struct Vector {
@@ -27,7 +29,8 @@ fn data_dir() -> PathBuf {
 }
 
 fn vectors() -> Vec<Vector> {
-    let text = std::fs::read_to_string(data_dir().join("client-messages.json")).expect("the vector file is part of the crate");
+    let text = std::fs::read_to_string(data_dir().join("client-messages.json"))
+        .expect("the vector file is part of the crate");
     let vectors: Vec<Vector> = serde_json::from_str(&text).expect("the vector file is valid JSON");
     assert!(vectors.len() >= 8, "the official file holds at least eight vectors");
     vectors
@@ -35,7 +38,8 @@ fn vectors() -> Vec<Vector> {
 
 fn message_of(v: &Vector) -> ClientMessage {
     ClientMessage {
-        message_type: MessageType::from_name(&v.message_type).expect("vector types are valid names"),
+        message_type: MessageType::from_name(&v.message_type)
+            .expect("vector types are valid names"),
         schema_version: v.schema_version,
         created_date: v.created_date_ms,
         sequence_number: SeqNum(v.sequence_number),
@@ -50,7 +54,12 @@ fn message_of(v: &Vector) -> ClientMessage {
 fn every_vector_encodes_to_its_exact_bytes() {
     for v in vectors() {
         let encoded = message_of(&v).encode().expect("vector payloads are small");
-        assert_eq!(hex::encode(&encoded), v.encoded_hex, "vector {} must encode byte for byte as the plugin does", v.name);
+        assert_eq!(
+            hex::encode(&encoded),
+            v.encoded_hex,
+            "vector {} must encode byte for byte as the plugin does",
+            v.name
+        );
     }
 }
 
@@ -58,9 +67,20 @@ fn every_vector_encodes_to_its_exact_bytes() {
 fn every_vector_decodes_to_its_fields() {
     for v in vectors() {
         let bytes = hex::decode(&v.encoded_hex).expect("encoded_hex is hex");
-        let decoded = ClientMessage::decode(&bytes).unwrap_or_else(|e| panic!("vector {} must decode: {e}", v.name));
-        assert_eq!(decoded, message_of(&v), "vector {} decodes to the fields listed beside it", v.name);
-        assert_eq!(decoded.message_id.to_string(), v.message_id, "vector {}: id text survives", v.name);
+        let decoded = ClientMessage::decode(&bytes)
+            .unwrap_or_else(|e| panic!("vector {} must decode: {e}", v.name));
+        assert_eq!(
+            decoded,
+            message_of(&v),
+            "vector {} decodes to the fields listed beside it",
+            v.name
+        );
+        assert_eq!(
+            decoded.message_id.to_string(),
+            v.message_id,
+            "vector {}: id text survives",
+            v.name
+        );
     }
 }
 
@@ -69,11 +89,21 @@ fn every_vector_payload_parses_as_its_type() {
     for v in vectors() {
         let m = message_of(&v);
         let parsed = match (&m.message_type, m.payload_type) {
-            (MessageType::Acknowledge, _) => Acknowledge::from_bytes(&m.payload).map(|a| format!("{a:?}")),
-            (_, PayloadType::Size) => TerminalSize::from_bytes(&m.payload).map(|s| format!("{s:?}")),
-            (_, PayloadType::HandshakeRequest) => HandshakeRequest::from_bytes(&m.payload).map(|r| format!("{r:?}")),
-            (_, PayloadType::HandshakeResponse) => HandshakeResponse::from_bytes(&m.payload).map(|r| format!("{r:?}")),
-            (_, PayloadType::HandshakeComplete) => HandshakeComplete::from_bytes(&m.payload).map(|r| format!("{r:?}")),
+            (MessageType::Acknowledge, _) => {
+                Acknowledge::from_bytes(&m.payload).map(|a| format!("{a:?}"))
+            }
+            (_, PayloadType::Size) => {
+                TerminalSize::from_bytes(&m.payload).map(|s| format!("{s:?}"))
+            }
+            (_, PayloadType::HandshakeRequest) => {
+                HandshakeRequest::from_bytes(&m.payload).map(|r| format!("{r:?}"))
+            }
+            (_, PayloadType::HandshakeResponse) => {
+                HandshakeResponse::from_bytes(&m.payload).map(|r| format!("{r:?}"))
+            }
+            (_, PayloadType::HandshakeComplete) => {
+                HandshakeComplete::from_bytes(&m.payload).map(|r| format!("{r:?}"))
+            }
             (_, PayloadType::Flag) => PortFlag::from_bytes(&m.payload).map(|f| format!("{f:?}")),
             _ => Ok(String::new()),
         };
@@ -92,7 +122,11 @@ fn every_vector_survives_one_flipped_byte_without_panic() {
             corrupt[i] ^= 0x5a;
             let result = ClientMessage::decode(&corrupt);
             if i >= 120 {
-                assert!(result.is_err(), "vector {}: a flipped payload byte {i} must fail the digest", v.name);
+                assert!(
+                    result.is_err(),
+                    "vector {}: a flipped payload byte {i} must fail the digest",
+                    v.name
+                );
             }
         }
     }
@@ -102,11 +136,17 @@ fn every_vector_survives_one_flipped_byte_without_panic() {
 /// so a change to the official vectors cannot be missed.
 #[test]
 fn the_copy_matches_shared_vectors_when_present() {
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/client-messages.json");
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/vectors/client-messages.json");
     let Ok(official) = std::fs::read(&shared) else {
         eprintln!("shared/vectors not beside this checkout; comparing nothing");
         return;
     };
-    let copy = std::fs::read(data_dir().join("client-messages.json")).expect("the copy is part of the crate");
-    assert!(official == copy, "tests/data/client-messages.json differs from {}: copy the new file in", shared.display());
+    let copy = std::fs::read(data_dir().join("client-messages.json"))
+        .expect("the copy is part of the crate");
+    assert!(
+        official == copy,
+        "tests/data/client-messages.json differs from {}: copy the new file in",
+        shared.display()
+    );
 }

@@ -38,7 +38,9 @@ pub fn save_settings(state: State<'_, AppState>, settings: SettingsDto) -> Resul
 
 #[tauri::command]
 pub fn copy_text(app: tauri::AppHandle, text: String) -> Result<(), UiError> {
-    app.clipboard().write_text(text).map_err(|e| UiError::new("clipboard", format!("Could not copy to the clipboard: {e}")))
+    app.clipboard()
+        .write_text(text)
+        .map_err(|e| UiError::new("clipboard", format!("Could not copy to the clipboard: {e}")))
 }
 
 #[tauri::command]
@@ -54,5 +56,7 @@ pub fn open_url(app: tauri::AppHandle, url: String) -> Result<(), UiError> {
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(UiError::invalid("Only web links (http and https) are opened."));
     }
-    app.opener().open_url(url, None::<&str>).map_err(|e| UiError::new("open", format!("Could not open the link: {e}")))
+    app.opener()
+        .open_url(url, None::<&str>)
+        .map_err(|e| UiError::new("open", format!("Could not open the link: {e}")))
 }

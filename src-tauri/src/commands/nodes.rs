@@ -48,7 +48,10 @@ pub struct NodeListingDto {
 
 impl From<NodeListing> for NodeListingDto {
     fn from(listing: NodeListing) -> Self {
-        NodeListingDto { notices: listing.gaps.iter().map(ToString::to_string).collect(), nodes: listing.nodes.into_iter().map(NodeDto::from).collect() }
+        NodeListingDto {
+            notices: listing.gaps.iter().map(ToString::to_string).collect(),
+            nodes: listing.nodes.into_iter().map(NodeDto::from).collect(),
+        }
     }
 }
 
@@ -66,6 +69,9 @@ pub async fn list_documents(state: State<'_, AppState>) -> Result<Vec<SessionDoc
 
 #[tauri::command]
 #[tracing::instrument(skip(state), err)]
-pub async fn document_details(state: State<'_, AppState>, name: String) -> Result<DocumentDetails, UiError> {
+pub async fn document_details(
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<DocumentDetails, UiError> {
     Ok(state.place()?.aws.document_details(&name).await?)
 }

@@ -35,16 +35,26 @@ pub struct ChoiceDto {
     region: Option<String>,
 }
 
-fn describe(state: &AppState, files: &ProfileFiles, notice: Option<String>) -> Result<ContextDto, UiError> {
+fn describe(
+    state: &AppState,
+    files: &ProfileFiles,
+    notice: Option<String>,
+) -> Result<ContextDto, UiError> {
     let place = state.place()?;
     let mut regions: Vec<String> = REGIONS.iter().map(|r| (*r).to_owned()).collect();
-    for region in files.list().into_iter().filter_map(|p| p.region).chain([place.aws.region().to_owned()]) {
+    for region in
+        files.list().into_iter().filter_map(|p| p.region).chain([place.aws.region().to_owned()])
+    {
         if !regions.contains(&region) {
             regions.push(region);
         }
     }
     Ok(ContextDto {
-        place: PlaceDto { demo: place.demo, profile: place.profile.clone(), region: place.aws.region().to_owned() },
+        place: PlaceDto {
+            demo: place.demo,
+            profile: place.profile.clone(),
+            region: place.aws.region().to_owned(),
+        },
         profiles: files.list(),
         regions,
         credentials_configured: credentials_configured(files),
@@ -67,16 +77,17 @@ pub async fn context(state: State<'_, AppState>) -> Result<ContextDto, UiError> 
             }
         };
         let choice = Choice::initial(&settings, &files);
-        let (opened, opened_notice) = match place::open(&choice, &state.demo, &files, state.prompter()).await {
-            Ok(opened) => opened,
-            // The remembered place cannot be opened (for example its region is gone): the demo
-            // fleet always can, and the notice says why it is shown.
-            Err(error) if choice != Choice::Demo => {
-                notice = Some(format!("{} Showing the demo fleet instead.", error.message));
-                place::open(&Choice::Demo, &state.demo, &files, state.prompter()).await?
-            }
-            Err(error) => return Err(error),
-        };
+        let (opened, opened_notice) =
+            match place::open(&choice, &state.demo, &files, state.prompter()).await {
+                Ok(opened) => opened,
+                // The remembered place cannot be opened (for example its region is gone): the demo
+                // fleet always can, and the notice says why it is shown.
+                Err(error) if choice != Choice::Demo => {
+                    notice = Some(format!("{} Showing the demo fleet instead.", error.message));
+                    place::open(&Choice::Demo, &state.demo, &files, state.prompter()).await?
+                }
+                Err(error) => return Err(error),
+            };
         state.set_place(opened);
         notice = notice.or(opened_notice);
     }
@@ -86,9 +97,16 @@ pub async fn context(state: State<'_, AppState>) -> Result<ContextDto, UiError> 
 /// Switches to another place, and remembers it.
 #[tauri::command]
 #[tracing::instrument(skip_all, err)]
-pub async fn choose_place(state: State<'_, AppState>, choice: ChoiceDto) -> Result<ContextDto, UiError> {
+pub async fn choose_place(
+    state: State<'_, AppState>,
+    choice: ChoiceDto,
+) -> Result<ContextDto, UiError> {
     let files = ProfileFiles::load();
-    let choice = if choice.demo { Choice::Demo } else { Choice::Aws { profile: choice.profile, region: choice.region } };
+    let choice = if choice.demo {
+        Choice::Demo
+    } else {
+        Choice::Aws { profile: choice.profile, region: choice.region }
+    };
     let (opened, notice) = place::open(&choice, &state.demo, &files, state.prompter()).await?;
     if let Ok(store) = state.settings_store() {
         // Remembering is a convenience: a settings file that cannot be written does not stop
@@ -116,19 +134,29 @@ pub async fn whoami(state: State<'_, AppState>) -> Result<Identity, UiError> {
 /// `target` (a node id) when one is given.
 #[tauri::command]
 #[tracing::instrument(skip(state), err)]
-pub async fn doctor(state: State<'_, AppState>, target: Option<String>) -> Result<airlock_core::doctor::Report, UiError> {
+pub async fn doctor(
+    state: State<'_, AppState>,
+    target: Option<String>,
+) -> Result<airlock_core::doctor::Report, UiError> {
     Ok(state.place()?.aws.doctor(target.as_deref()).await)
 }
 
 /// The window's channel for credential prompts (MFA codes, SSO logins).
 #[tauri::command]
-pub fn watch_prompts(state: State<'_, AppState>, channel: tauri::ipc::Channel<crate::prompts::PromptEvent>) {
+pub fn watch_prompts(
+    state: State<'_, AppState>,
+    channel: tauri::ipc::Channel<crate::prompts::PromptEvent>,
+) {
     state.prompts.0.watch(channel);
 }
 
 /// The user's answer to a credential prompt; `null` cancels it.
 #[tauri::command]
-pub fn answer_prompt(state: State<'_, AppState>, id: u64, answer: Option<String>) -> Result<(), UiError> {
+pub fn answer_prompt(
+    state: State<'_, AppState>,
+    id: u64,
+    answer: Option<String>,
+) -> Result<(), UiError> {
     if state.prompts.0.answer(id, answer) {
         Ok(())
     } else {

@@ -46,8 +46,14 @@ impl TryFrom<ProfileDto> for Profile {
     type Error = UiError;
 
     fn try_from(p: ProfileDto) -> Result<Self, UiError> {
-        let bind: IpAddr = p.bind.trim().parse().map_err(|_| UiError::invalid(format!("Bind address {:?} is not an IP address; use 127.0.0.1 for this machine only.", p.bind)))?;
-        let blank_to_none = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let bind: IpAddr = p.bind.trim().parse().map_err(|_| {
+            UiError::invalid(format!(
+                "Bind address {:?} is not an IP address; use 127.0.0.1 for this machine only.",
+                p.bind
+            ))
+        })?;
+        let blank_to_none =
+            |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
         Ok(Profile {
             name: p.name.trim().to_owned(),
             aws_profile: blank_to_none(p.aws_profile),
@@ -72,7 +78,11 @@ pub fn list_profiles(state: State<'_, AppState>) -> Result<Vec<ProfileDto>, UiEr
 /// Adds a profile (`previous_name` null) or replaces one (which may rename it).
 #[tauri::command]
 #[tracing::instrument(skip(state), err)]
-pub fn save_profile(state: State<'_, AppState>, previous_name: Option<String>, profile: ProfileDto) -> Result<(), UiError> {
+pub fn save_profile(
+    state: State<'_, AppState>,
+    previous_name: Option<String>,
+    profile: ProfileDto,
+) -> Result<(), UiError> {
     let profile = Profile::try_from(profile)?;
     let store = state.profiles()?;
     match previous_name {
@@ -103,12 +113,24 @@ pub struct ImportPreviewDto {
 /// cancels. Nothing is added until [`import_profiles`].
 #[tauri::command]
 #[tracing::instrument(skip_all, err)]
-pub async fn choose_profiles_import(app: tauri::AppHandle, state: State<'_, AppState>) -> Result<Option<ImportPreviewDto>, UiError> {
-    let picked = app.dialog().file().set_title("Import tunnel profiles").add_filter("Airlock profiles", &["toml"]).blocking_pick_file();
+pub async fn choose_profiles_import(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+) -> Result<Option<ImportPreviewDto>, UiError> {
+    let picked = app
+        .dialog()
+        .file()
+        .set_title("Import tunnel profiles")
+        .add_filter("Airlock profiles", &["toml"])
+        .blocking_pick_file();
     let Some(path) = picked.and_then(|p| p.into_path().ok()) else { return Ok(None) };
     let profiles = state.profiles()?.preview_import(&path)?;
     let concerns = profiles.iter().flat_map(Profile::import_concerns).collect();
-    Ok(Some(ImportPreviewDto { path: path.display().to_string(), profiles: profiles.into_iter().map(ProfileDto::from).collect(), concerns }))
+    Ok(Some(ImportPreviewDto {
+        path: path.display().to_string(),
+        profiles: profiles.into_iter().map(ProfileDto::from).collect(),
+        concerns,
+    }))
 }
 
 /// Adds every profile of the file the user chose (and agreed to) in [`choose_profiles_import`].
@@ -121,8 +143,17 @@ pub fn import_profiles(state: State<'_, AppState>, path: String) -> Result<usize
 /// Asks where to save and writes every profile there; `None` when the user cancels.
 #[tauri::command]
 #[tracing::instrument(skip_all, err)]
-pub async fn export_profiles(app: tauri::AppHandle, state: State<'_, AppState>) -> Result<Option<usize>, UiError> {
-    let picked = app.dialog().file().set_title("Export tunnel profiles").set_file_name("airlock-profiles.toml").add_filter("Airlock profiles", &["toml"]).blocking_save_file();
+pub async fn export_profiles(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+) -> Result<Option<usize>, UiError> {
+    let picked = app
+        .dialog()
+        .file()
+        .set_title("Export tunnel profiles")
+        .set_file_name("airlock-profiles.toml")
+        .add_filter("Airlock profiles", &["toml"])
+        .blocking_save_file();
     let Some(path) = picked.and_then(|p| p.into_path().ok()) else { return Ok(None) };
     Ok(Some(state.profiles()?.export(&path)?))
 }
@@ -146,7 +177,10 @@ mod tests {
             auto_start: true,
         };
         let profile = Profile::try_from(dto).unwrap();
-        assert_eq!((profile.name.as_str(), profile.aws_profile.as_deref(), profile.remote_host.as_deref()), ("db", None, None));
+        assert_eq!(
+            (profile.name.as_str(), profile.aws_profile.as_deref(), profile.remote_host.as_deref()),
+            ("db", None, None)
+        );
         let back = ProfileDto::from(profile);
         assert_eq!(back.bind, "127.0.0.1");
         assert_eq!(back.region.as_deref(), Some("eu-west-1"));

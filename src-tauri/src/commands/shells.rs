@@ -29,7 +29,10 @@ pub struct SizeDto {
 impl SizeDto {
     fn checked(self) -> Result<TerminalSize, UiError> {
         if self.cols == 0 || self.rows == 0 || self.cols > 10_000 || self.rows > 10_000 {
-            return Err(UiError::invalid(format!("A terminal of {}×{} cells is not possible.", self.cols, self.rows)));
+            return Err(UiError::invalid(format!(
+                "A terminal of {}×{} cells is not possible.",
+                self.cols, self.rows
+            )));
         }
         Ok(TerminalSize { cols: self.cols, rows: self.rows })
     }
@@ -39,13 +42,27 @@ impl SizeDto {
 #[derive(Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum StateDto {
-    Connecting { stage: &'static str },
+    Connecting {
+        stage: &'static str,
+    },
     #[serde(rename_all = "camelCase")]
-    Connected { session_id: String, encrypted_with: Option<String>, message: Option<String> },
+    Connected {
+        session_id: String,
+        encrypted_with: Option<String>,
+        message: Option<String>,
+    },
     #[serde(rename_all = "camelCase")]
-    Reconnecting { attempt: u32, delay_ms: u64, reason: String },
+    Reconnecting {
+        attempt: u32,
+        delay_ms: u64,
+        reason: String,
+    },
     #[serde(rename_all = "camelCase")]
-    Ended { reason: String, exit_code: Option<i32>, by_user: bool },
+    Ended {
+        reason: String,
+        exit_code: Option<i32>,
+        by_user: bool,
+    },
 }
 
 impl From<TerminalState> for StateDto {
@@ -58,9 +75,15 @@ impl From<TerminalState> for StateDto {
                     Stage::WaitingForAgent => "waiting-for-agent",
                 },
             },
-            TerminalState::Connected { session_id, encrypted_with, message } => StateDto::Connected { session_id, encrypted_with, message },
-            TerminalState::Reconnecting { attempt, delay, reason } => StateDto::Reconnecting { attempt, delay_ms: delay.as_millis() as u64, reason },
-            TerminalState::Ended { reason, exit_code, by_user } => StateDto::Ended { reason, exit_code, by_user },
+            TerminalState::Connected { session_id, encrypted_with, message } => {
+                StateDto::Connected { session_id, encrypted_with, message }
+            }
+            TerminalState::Reconnecting { attempt, delay, reason } => {
+                StateDto::Reconnecting { attempt, delay_ms: delay.as_millis() as u64, reason }
+            }
+            TerminalState::Ended { reason, exit_code, by_user } => {
+                StateDto::Ended { reason, exit_code, by_user }
+            }
         }
     }
 }
@@ -69,14 +92,22 @@ impl From<TerminalState> for StateDto {
 pub fn message(event: TerminalEvent) -> InvokeResponseBody {
     match event {
         TerminalEvent::Output(bytes) => InvokeResponseBody::Raw(bytes),
-        TerminalEvent::State(state) => InvokeResponseBody::Json(serde_json::to_string(&StateDto::from(state)).unwrap_or_else(|_| "null".into())),
+        TerminalEvent::State(state) => InvokeResponseBody::Json(
+            serde_json::to_string(&StateDto::from(state)).unwrap_or_else(|_| "null".into()),
+        ),
     }
 }
 
 /// Opens a terminal; returns its id at once. How it goes arrives on `channel`.
 #[tauri::command]
 #[tracing::instrument(skip(app, state, channel), fields(target = %request.target), err)]
-pub async fn open_shell(app: tauri::AppHandle, state: State<'_, AppState>, request: ShellRequestDto, size: SizeDto, channel: Channel<InvokeResponseBody>) -> Result<u64, UiError> {
+pub async fn open_shell(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    request: ShellRequestDto,
+    size: SizeDto,
+    channel: Channel<InvokeResponseBody>,
+) -> Result<u64, UiError> {
     let size = size.checked()?;
     if request.target.trim().is_empty() {
         return Err(UiError::invalid("Choose a node to open the session on."));
@@ -85,10 +116,16 @@ pub async fn open_shell(app: tauri::AppHandle, state: State<'_, AppState>, reque
     let start = StartRequest {
         target: request.target.trim().to_owned(),
         document: request.document.filter(|d| !d.is_empty()),
-        parameters: request.parameters.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k, vec![v])).collect(),
+        parameters: request
+            .parameters
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k, vec![v]))
+            .collect(),
         reason: request.reason.filter(|r| !r.trim().is_empty()),
     };
-    let (handle, mut events, done) = open_terminal(place.aws.clone(), start, place.aws.driver_config(), size);
+    let (handle, mut events, done) =
+        open_terminal(place.aws.clone(), start, place.aws.driver_config(), size);
     let id = state.next_id();
     state.add_terminal(id, OpenTerminal { handle, done: Some(done) });
     tokio::spawn(async move {
@@ -145,13 +182,24 @@ mod tests {
     #[test]
     fn states_cross_as_the_ui_reads_them() {
         let json = |s: TerminalState| serde_json::to_value(StateDto::from(s)).unwrap();
-        assert_eq!(json(TerminalState::Connecting(Stage::OpeningDataChannel)), serde_json::json!({"state": "connecting", "stage": "opening-data-channel"}));
         assert_eq!(
-            json(TerminalState::Connected { session_id: "s-1".into(), encrypted_with: Some("alias/k".into()), message: Some("This session is encrypted using AWS KMS.".into()) }),
+            json(TerminalState::Connecting(Stage::OpeningDataChannel)),
+            serde_json::json!({"state": "connecting", "stage": "opening-data-channel"})
+        );
+        assert_eq!(
+            json(TerminalState::Connected {
+                session_id: "s-1".into(),
+                encrypted_with: Some("alias/k".into()),
+                message: Some("This session is encrypted using AWS KMS.".into())
+            }),
             serde_json::json!({"state": "connected", "sessionId": "s-1", "encryptedWith": "alias/k", "message": "This session is encrypted using AWS KMS."})
         );
         assert_eq!(
-            json(TerminalState::Reconnecting { attempt: 2, delay: Duration::from_millis(1500), reason: "reset".into() }),
+            json(TerminalState::Reconnecting {
+                attempt: 2,
+                delay: Duration::from_millis(1500),
+                reason: "reset".into()
+            }),
             serde_json::json!({"state": "reconnecting", "attempt": 2, "delayMs": 1500, "reason": "reset"})
         );
         assert_eq!(
@@ -162,14 +210,26 @@ mod tests {
 
     #[test]
     fn output_crosses_as_raw_bytes() {
-        assert!(matches!(message(TerminalEvent::Output(vec![1, 2, 3])), InvokeResponseBody::Raw(b) if b == [1, 2, 3]));
-        assert!(matches!(message(TerminalEvent::State(TerminalState::Connected { session_id: "s".into(), encrypted_with: None, message: None })), InvokeResponseBody::Json(_)));
+        assert!(
+            matches!(message(TerminalEvent::Output(vec![1, 2, 3])), InvokeResponseBody::Raw(b) if b == [1, 2, 3])
+        );
+        assert!(matches!(
+            message(TerminalEvent::State(TerminalState::Connected {
+                session_id: "s".into(),
+                encrypted_with: None,
+                message: None
+            })),
+            InvokeResponseBody::Json(_)
+        ));
     }
 
     #[test]
     fn impossible_sizes_are_refused() {
         assert!(SizeDto { cols: 0, rows: 24 }.checked().is_err());
         assert!(SizeDto { cols: 80, rows: 100_000 }.checked().is_err());
-        assert_eq!(SizeDto { cols: 80, rows: 24 }.checked().unwrap(), TerminalSize { cols: 80, rows: 24 });
+        assert_eq!(
+            SizeDto { cols: 80, rows: 24 }.checked().unwrap(),
+            TerminalSize { cols: 80, rows: 24 }
+        );
     }
 }

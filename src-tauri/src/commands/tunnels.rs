@@ -32,13 +32,26 @@ pub struct TunnelRequestDto {
 
 impl TunnelRequestDto {
     fn spec(self) -> Result<TunnelSpec, UiError> {
-        let bind: IpAddr = self.bind.trim().parse().map_err(|_| UiError::new("invalid", format!("{:?} is not an IP address; use 127.0.0.1 for this machine only.", self.bind)))?;
+        let bind: IpAddr = self.bind.trim().parse().map_err(|_| {
+            UiError::new(
+                "invalid",
+                format!(
+                    "{:?} is not an IP address; use 127.0.0.1 for this machine only.",
+                    self.bind
+                ),
+            )
+        })?;
         if self.target.trim().is_empty() {
             return Err(UiError::invalid("Choose the node the tunnel goes through."));
         }
         let document = self.document.filter(|d| !d.is_empty()).map(|name| PortDocument {
             name,
-            parameters: self.parameters.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k, vec![v])).collect(),
+            parameters: self
+                .parameters
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k, vec![v]))
+                .collect(),
         });
         Ok(TunnelSpec {
             target: self.target.trim().to_owned(),
@@ -93,9 +106,14 @@ impl From<TunnelFigures> for FiguresDto {
 #[derive(Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum TunnelMessage {
-    Figures { figures: FiguresDto },
+    Figures {
+        figures: FiguresDto,
+    },
     #[serde(rename_all = "camelCase")]
-    Ended { reason: String, by_user: bool },
+    Ended {
+        reason: String,
+        by_user: bool,
+    },
 }
 
 impl From<TunnelEvent> for TunnelMessage {
@@ -107,7 +125,13 @@ impl From<TunnelEvent> for TunnelMessage {
     }
 }
 
-async fn start(app: tauri::AppHandle, state: &AppState, aws: &Aws, spec: TunnelSpec, channel: Channel<TunnelMessage>) -> Result<TunnelStarted, UiError> {
+async fn start(
+    app: tauri::AppHandle,
+    state: &AppState,
+    aws: &Aws,
+    spec: TunnelSpec,
+    channel: Channel<TunnelMessage>,
+) -> Result<TunnelStarted, UiError> {
     let tunnel = aws.forward(&spec).await?;
     let (handle, mut events) = monitor::watch(tunnel);
     let id = state.next_id();
@@ -125,7 +149,12 @@ async fn start(app: tauri::AppHandle, state: &AppState, aws: &Aws, spec: TunnelS
 /// Starts a tunnel from the form.
 #[tauri::command]
 #[tracing::instrument(skip(app, state, channel), err)]
-pub async fn start_tunnel(app: tauri::AppHandle, state: State<'_, AppState>, request: TunnelRequestDto, channel: Channel<TunnelMessage>) -> Result<TunnelStarted, UiError> {
+pub async fn start_tunnel(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    request: TunnelRequestDto,
+    channel: Channel<TunnelMessage>,
+) -> Result<TunnelStarted, UiError> {
     let spec = request.spec()?;
     let place = state.place()?;
     start(app, &state, &place.aws, spec, channel).await
@@ -135,7 +164,12 @@ pub async fn start_tunnel(app: tauri::AppHandle, state: State<'_, AppState>, req
 /// them, else where the app looks now.
 #[tauri::command]
 #[tracing::instrument(skip(app, state, channel), err)]
-pub async fn start_profile(app: tauri::AppHandle, state: State<'_, AppState>, name: String, channel: Channel<TunnelMessage>) -> Result<TunnelStarted, UiError> {
+pub async fn start_profile(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    name: String,
+    channel: Channel<TunnelMessage>,
+) -> Result<TunnelStarted, UiError> {
     let profile = state.profiles()?.get(&name)?;
     let current = state.place()?;
     let place: Arc<place::Place> = match (&profile.aws_profile, &profile.region) {
@@ -144,8 +178,18 @@ pub async fn start_profile(app: tauri::AppHandle, state: State<'_, AppState>, na
         (None, Some(_)) if current.demo => current,
         (None, Some(region)) if region == current.aws.region() => current,
         (aws_profile, region) => {
-            let choice = Choice::Aws { profile: aws_profile.clone().or_else(|| current.profile.clone()), region: region.clone() };
-            place::open(&choice, &state.demo, &airlock_core::aws_profiles::ProfileFiles::load(), state.prompter()).await?.0
+            let choice = Choice::Aws {
+                profile: aws_profile.clone().or_else(|| current.profile.clone()),
+                region: region.clone(),
+            };
+            place::open(
+                &choice,
+                &state.demo,
+                &airlock_core::aws_profiles::ProfileFiles::load(),
+                state.prompter(),
+            )
+            .await?
+            .0
         }
     };
     start(app, &state, &place.aws, profile.tunnel_spec(), channel).await
@@ -165,10 +209,16 @@ pub async fn stop_tunnel(state: State<'_, AppState>, id: u64) -> Result<(), UiEr
 #[tauri::command]
 #[tracing::instrument(err)]
 pub async fn free_port(bind: String) -> Result<u16, UiError> {
-    let ip: IpAddr = bind.trim().parse().map_err(|_| UiError::invalid(format!("{bind:?} is not an IP address.")))?;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, 0))
-        .await
-        .map_err(|e| UiError::new("invalid", format!("Cannot listen on {ip}: {e}. Use 127.0.0.1, or an address of this machine.")))?;
+    let ip: IpAddr = bind
+        .trim()
+        .parse()
+        .map_err(|_| UiError::invalid(format!("{bind:?} is not an IP address.")))?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, 0)).await.map_err(|e| {
+        UiError::new(
+            "invalid",
+            format!("Cannot listen on {ip}: {e}. Use 127.0.0.1, or an address of this machine."),
+        )
+    })?;
     Ok(listener.local_addr().map_err(|e| UiError::new("io", e.to_string()))?.port())
 }
 
@@ -197,8 +247,23 @@ mod tests {
         assert_eq!(spec.remote_host, None, "a blank host is no host");
         assert_eq!(spec.reason, None);
         assert_eq!(spec.local, SocketAddr::from(([127, 0, 0, 1], 0)));
-        let custom = TunnelRequestDto { document: Some("Team-Db".into()), parameters: HashMap::from([("portNumber".into(), "5432".into()), ("x".into(), "".into())]), ..request() }.spec().unwrap();
-        assert_eq!(custom.document, Some(PortDocument { name: "Team-Db".into(), parameters: HashMap::from([("portNumber".into(), vec!["5432".into()])]) }));
+        let custom = TunnelRequestDto {
+            document: Some("Team-Db".into()),
+            parameters: HashMap::from([
+                ("portNumber".into(), "5432".into()),
+                ("x".into(), "".into()),
+            ]),
+            ..request()
+        }
+        .spec()
+        .unwrap();
+        assert_eq!(
+            custom.document,
+            Some(PortDocument {
+                name: "Team-Db".into(),
+                parameters: HashMap::from([("portNumber".into(), vec!["5432".into()])])
+            })
+        );
     }
 
     #[test]
@@ -209,9 +274,21 @@ mod tests {
 
     #[test]
     fn messages_cross_as_the_ui_reads_them() {
-        let ended = serde_json::to_value(TunnelMessage::from(TunnelEvent::Ended { reason: "stopped".into(), by_user: true })).unwrap();
-        assert_eq!(ended, serde_json::json!({"kind": "ended", "reason": "stopped", "byUser": true}));
-        let figures = serde_json::to_value(TunnelMessage::from(TunnelEvent::Figures(TunnelFigures { bytes_down: 5, ..Default::default() }))).unwrap();
+        let ended = serde_json::to_value(TunnelMessage::from(TunnelEvent::Ended {
+            reason: "stopped".into(),
+            by_user: true,
+        }))
+        .unwrap();
+        assert_eq!(
+            ended,
+            serde_json::json!({"kind": "ended", "reason": "stopped", "byUser": true})
+        );
+        let figures =
+            serde_json::to_value(TunnelMessage::from(TunnelEvent::Figures(TunnelFigures {
+                bytes_down: 5,
+                ..Default::default()
+            })))
+            .unwrap();
         assert_eq!(figures["kind"], "figures");
         assert_eq!(figures["figures"]["bytesDown"], 5);
     }

@@ -50,7 +50,10 @@ pub fn set_key(text: &str, header: &str, key: &str, value: &str) -> String {
             lines.push(assignment);
         }
         Some(start) => {
-            let end = lines[start + 1..].iter().position(|l| header_name(l).is_some()).map_or(lines.len(), |i| start + 1 + i);
+            let end = lines[start + 1..]
+                .iter()
+                .position(|l| header_name(l).is_some())
+                .map_or(lines.len(), |i| start + 1 + i);
             match (start + 1..end).find(|&i| key_of(&lines[i]).as_deref() == Some(key)) {
                 Some(i) => lines[i] = assignment,
                 None => lines.insert(start + 1, assignment),
@@ -66,9 +69,18 @@ pub fn set_key(text: &str, header: &str, key: &str, value: &str) -> String {
 /// nothing but blank lines is left under it.
 pub fn remove_keys(text: &str, header: &str, keys: &[&str]) -> String {
     let lines: Vec<&str> = text.lines().collect();
-    let Some(start) = lines.iter().position(|l| same_header(l, header)) else { return text.to_owned() };
-    let end = lines[start + 1..].iter().position(|l| header_name(l).is_some()).map_or(lines.len(), |i| start + 1 + i);
-    let kept: Vec<&str> = lines[start + 1..end].iter().copied().filter(|l| !key_of(l).is_some_and(|k| keys.contains(&k.as_str()))).collect();
+    let Some(start) = lines.iter().position(|l| same_header(l, header)) else {
+        return text.to_owned();
+    };
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| header_name(l).is_some())
+        .map_or(lines.len(), |i| start + 1 + i);
+    let kept: Vec<&str> = lines[start + 1..end]
+        .iter()
+        .copied()
+        .filter(|l| !key_of(l).is_some_and(|k| keys.contains(&k.as_str())))
+        .collect();
     let mut out: Vec<&str> = lines[..start].to_vec();
     if kept.iter().any(|l| !l.trim().is_empty()) {
         out.push(lines[start]);
@@ -89,7 +101,11 @@ fn read(path: &Path) -> Result<String, CredentialError> {
 }
 
 /// Points `profile` in the config file at `command` as its `credential_process`.
-pub fn set_credential_process(config: &Path, profile: &str, command: &str) -> Result<(), CredentialError> {
+pub fn set_credential_process(
+    config: &Path,
+    profile: &str,
+    command: &str,
+) -> Result<(), CredentialError> {
     let _held = lock(config).map_err(|e| CredentialError::Config(e.to_string()))?;
     let text = read(config)?;
     let updated = set_key(&text, &config_header(profile), "credential_process", command);
@@ -98,13 +114,30 @@ pub fn set_credential_process(config: &Path, profile: &str, command: &str) -> Re
 
 /// Takes `profile`'s key pair (and session token) out of the credentials file, after copying
 /// the file to a backup beside it (readable by the owner only); returns the backup's path.
-pub fn remove_keys_from_credentials(credentials: &Path, profile: &str) -> Result<PathBuf, CredentialError> {
+pub fn remove_keys_from_credentials(
+    credentials: &Path,
+    profile: &str,
+) -> Result<PathBuf, CredentialError> {
     let _held = lock(credentials).map_err(|e| CredentialError::Config(e.to_string()))?;
     let text = read(credentials)?;
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-    let backup = credentials.with_file_name(format!("{}.airlock-backup-{stamp}", credentials.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "credentials".into())));
-    write_backup(&backup, &text, credentials).map_err(|e| CredentialError::Config(e.to_string()))?;
-    let updated = remove_keys(&text, &format!("[{profile}]"), &["aws_access_key_id", "aws_secret_access_key", "aws_session_token"]);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let backup = credentials.with_file_name(format!(
+        "{}.airlock-backup-{stamp}",
+        credentials
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "credentials".into())
+    ));
+    write_backup(&backup, &text, credentials)
+        .map_err(|e| CredentialError::Config(e.to_string()))?;
+    let updated = remove_keys(
+        &text,
+        &format!("[{profile}]"),
+        &["aws_access_key_id", "aws_secret_access_key", "aws_session_token"],
+    );
     write_atomically(credentials, &updated).map_err(|e| CredentialError::Config(e.to_string()))?;
     Ok(backup)
 }
@@ -117,10 +150,24 @@ mod tests {
 
     #[test]
     fn setting_a_key_keeps_everything_else() {
-        let replaced = set_key(CONFIG, "[profile work]", "credential_process", "airlock credential-process work");
-        assert_eq!(replaced, CONFIG.replace("credential_process = old-tool", "credential_process = airlock credential-process work"));
+        let replaced = set_key(
+            CONFIG,
+            "[profile work]",
+            "credential_process",
+            "airlock credential-process work",
+        );
+        assert_eq!(
+            replaced,
+            CONFIG.replace(
+                "credential_process = old-tool",
+                "credential_process = airlock credential-process work"
+            )
+        );
         let inserted = set_key(CONFIG, "[profile  other]", "credential_process", "x");
-        assert!(inserted.contains("[profile other]\ncredential_process = x\noutput = json\n"), "{inserted}");
+        assert!(
+            inserted.contains("[profile other]\ncredential_process = x\noutput = json\n"),
+            "{inserted}"
+        );
         let appended = set_key(CONFIG, "[profile new]", "credential_process", "y");
         assert_eq!(appended, format!("{CONFIG}\n[profile new]\ncredential_process = y\n"));
         assert_eq!(set_key("", "[default]", "k", "v"), "[default]\nk = v\n");
@@ -129,8 +176,14 @@ mod tests {
     #[test]
     fn removing_keys_drops_an_empty_section_and_nothing_else() {
         let credentials = "[work]\naws_access_key_id = AKIA1\naws_secret_access_key = s1\n\n[keep]\naws_access_key_id = AKIA2\naws_secret_access_key = s2\nregion = x\n";
-        assert_eq!(remove_keys(credentials, "[work]", &["aws_access_key_id", "aws_secret_access_key"]), "[keep]\naws_access_key_id = AKIA2\naws_secret_access_key = s2\nregion = x\n");
-        assert_eq!(remove_keys(credentials, "[keep]", &["aws_access_key_id", "aws_secret_access_key"]), "[work]\naws_access_key_id = AKIA1\naws_secret_access_key = s1\n\n[keep]\nregion = x\n");
+        assert_eq!(
+            remove_keys(credentials, "[work]", &["aws_access_key_id", "aws_secret_access_key"]),
+            "[keep]\naws_access_key_id = AKIA2\naws_secret_access_key = s2\nregion = x\n"
+        );
+        assert_eq!(
+            remove_keys(credentials, "[keep]", &["aws_access_key_id", "aws_secret_access_key"]),
+            "[work]\naws_access_key_id = AKIA1\naws_secret_access_key = s1\n\n[keep]\nregion = x\n"
+        );
         assert_eq!(remove_keys(credentials, "[absent]", &["aws_access_key_id"]), credentials);
     }
 

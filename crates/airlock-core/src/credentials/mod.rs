@@ -97,7 +97,9 @@ struct Inner {
 
 impl std::fmt::Debug for ProfileCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProfileCredentials").field("profile", &self.inner.profile).finish_non_exhaustive()
+        f.debug_struct("ProfileCredentials")
+            .field("profile", &self.inner.profile)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,18 +110,29 @@ fn fresh(credentials: &Credentials) -> bool {
 type Resolved<'a> = Pin<Box<dyn Future<Output = Result<Credentials, CredentialError>> + Send + 'a>>;
 
 /// Runs a keyring call off the async threads (the native stores block).
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, VaultError> + Send + 'static) -> Result<T, VaultError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(VaultError::Unavailable(format!("the keyring call failed: {e}"))))
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, VaultError> + Send + 'static,
+) -> Result<T, VaultError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(VaultError::Unavailable(format!("the keyring call failed: {e}"))))
 }
 
-fn sts_error<E: ProvideErrorMetadata + std::fmt::Debug>(profile: &str, action: &'static str, error: &aws_sdk_sts::error::SdkError<E>, with_mfa: bool) -> CredentialError {
+fn sts_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+    profile: &str,
+    action: &'static str,
+    error: &aws_sdk_sts::error::SdkError<E>,
+    with_mfa: bool,
+) -> CredentialError {
     let code = error.code().unwrap_or("Unknown");
     let detail = match error.message() {
         Some(message) => format!("{code}: {message}"),
         None => format!("{error}"),
     };
     let hint = match code {
-        "AccessDenied" if with_mfa => ": check the MFA code (it changes every 30 seconds) and the role's trust policy",
+        "AccessDenied" if with_mfa => {
+            ": check the MFA code (it changes every 30 seconds) and the role's trust policy"
+        }
         "AccessDenied" => ": check role_arn, external_id and the role's trust policy",
         "ExpiredToken" => ": the source credentials have expired; try again to refresh them",
         _ => "",
@@ -129,14 +142,33 @@ fn sts_error<E: ProvideErrorMetadata + std::fmt::Debug>(profile: &str, action: &
 
 fn from_sts(credentials: aws_sdk_sts::types::Credentials, provider: &'static str) -> Credentials {
     let expiry = SystemTime::try_from(credentials.expiration).unwrap_or(UNIX_EPOCH);
-    Credentials::new(credentials.access_key_id, credentials.secret_access_key, Some(credentials.session_token), Some(expiry), provider)
+    Credentials::new(
+        credentials.access_key_id,
+        credentials.secret_access_key,
+        Some(credentials.session_token),
+        Some(expiry),
+        provider,
+    )
 }
 
 impl ProfileCredentials {
     /// A provider for `profile` as `files` describe it; STS and SSO are reached with `base`'s
     /// region and endpoints.
-    pub fn new(profile: &str, files: ProfileFiles, base: SdkConfig, prompter: Arc<dyn Prompter>) -> ProfileCredentials {
-        ProfileCredentials { inner: Arc::new(Inner { profile: profile.to_owned(), files, base, prompter, cache: tokio::sync::Mutex::new(None) }) }
+    pub fn new(
+        profile: &str,
+        files: ProfileFiles,
+        base: SdkConfig,
+        prompter: Arc<dyn Prompter>,
+    ) -> ProfileCredentials {
+        ProfileCredentials {
+            inner: Arc::new(Inner {
+                profile: profile.to_owned(),
+                files,
+                base,
+                prompter,
+                cache: tokio::sync::Mutex::new(None),
+            }),
+        }
     }
 
     /// The profile.
@@ -169,7 +201,11 @@ impl ProfileCredentials {
             if depth > 10 {
                 return Err(CredentialError::Loop(self.inner.profile.clone()));
             }
-            let keys = self.inner.files.get(name).ok_or_else(|| CredentialError::UnknownProfile(name.to_owned()))?;
+            let keys = self
+                .inner
+                .files
+                .get(name)
+                .ok_or_else(|| CredentialError::UnknownProfile(name.to_owned()))?;
             if let Some(role_arn) = keys.get("role_arn") {
                 let source = match (keys.get("source_profile"), keys.get("credential_source"), keys.get("web_identity_token_file")) {
                     (Some(source), _, _) if source == name => self.base_keys(name).await?,
@@ -181,11 +217,19 @@ impl ProfileCredentials {
                 return self.assume_role(name, role_arn, source).await;
             }
             if keys.contains_key("sso_session") || keys.contains_key("sso_start_url") {
-                return sso::role_credentials(&self.inner.base, &self.inner.files, name, self.inner.prompter.as_ref()).await;
+                return sso::role_credentials(
+                    &self.inner.base,
+                    &self.inner.files,
+                    name,
+                    self.inner.prompter.as_ref(),
+                )
+                .await;
             }
             let base = self.base_keys(name).await?;
             match keys.get("mfa_serial") {
-                Some(serial) if base.session_token().is_none() => self.session_token(name, serial, base).await,
+                Some(serial) if base.session_token().is_none() => {
+                    self.session_token(name, serial, base).await
+                }
                 _ => Ok(base),
             }
         })
@@ -194,16 +238,41 @@ impl ProfileCredentials {
     /// A profile's own credentials: keys in the file, in the keyring, or from the SDK's
     /// providers (credential_process, web identity).
     async fn base_keys(&self, name: &str) -> Result<Credentials, CredentialError> {
-        let keys = self.inner.files.get(name).ok_or_else(|| CredentialError::UnknownProfile(name.to_owned()))?;
-        if let (Some(id), Some(secret)) = (keys.get("aws_access_key_id"), keys.get("aws_secret_access_key")) {
-            return Ok(Credentials::new(id, secret, keys.get("aws_session_token").cloned(), None, "airlock-profile-file"));
+        let keys = self
+            .inner
+            .files
+            .get(name)
+            .ok_or_else(|| CredentialError::UnknownProfile(name.to_owned()))?;
+        if let (Some(id), Some(secret)) =
+            (keys.get("aws_access_key_id"), keys.get("aws_secret_access_key"))
+        {
+            return Ok(Credentials::new(
+                id,
+                secret,
+                keys.get("aws_session_token").cloned(),
+                None,
+                "airlock-profile-file",
+            ));
         }
         if let Some(command) = keys.get("credential_process").filter(|c| is_keyring_process(c)) {
             // Airlock's own process: read the keyring directly rather than run ourselves.
-            let held = command.split_whitespace().nth(2).unwrap_or(name).trim_matches(['"', '\'']).to_owned();
+            let held = command
+                .split_whitespace()
+                .nth(2)
+                .unwrap_or(name)
+                .trim_matches(['"', '\''])
+                .to_owned();
             let lookup = held.clone();
-            let pair = blocking(move || Vault.keys(&lookup)).await?.ok_or(CredentialError::NotInKeyring(held))?;
-            return Ok(Credentials::new(pair.access_key_id, pair.secret_access_key, None, None, "airlock-keyring"));
+            let pair = blocking(move || Vault.keys(&lookup))
+                .await?
+                .ok_or(CredentialError::NotInKeyring(held))?;
+            return Ok(Credentials::new(
+                pair.access_key_id,
+                pair.secret_access_key,
+                None,
+                None,
+                "airlock-keyring",
+            ));
         }
         if keys.contains_key("credential_process") || keys.contains_key("web_identity_token_file") {
             return self.sdk_profile(name).await;
@@ -213,14 +282,20 @@ impl ProfileCredentials {
 
     /// The SDK's own profile provider, for kinds it handles fully.
     async fn sdk_profile(&self, name: &str) -> Result<Credentials, CredentialError> {
-        let provider = aws_config::profile::ProfileFileCredentialsProvider::builder().configure(&self.provider_config()).profile_name(name).build();
-        provider.provide_credentials().await.map_err(|e| CredentialError::Provider(format!("the profile {name}: {}", error_chain(&e))))
+        let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .configure(&self.provider_config())
+            .profile_name(name)
+            .build();
+        provider.provide_credentials().await.map_err(|e| {
+            CredentialError::Provider(format!("the profile {name}: {}", error_chain(&e)))
+        })
     }
 
     /// What the SDK's own providers run on: the base configuration's region and HTTP client
     /// (Airlock's, with its trust and proxies).
     fn provider_config(&self) -> aws_config::provider_config::ProviderConfig {
-        let config = aws_config::provider_config::ProviderConfig::without_region().with_region(self.inner.base.region().cloned());
+        let config = aws_config::provider_config::ProviderConfig::without_region()
+            .with_region(self.inner.base.region().cloned());
         match self.inner.base.http_client() {
             Some(client) => config.with_http_client(client),
             None => config,
@@ -228,7 +303,11 @@ impl ProfileCredentials {
     }
 
     /// `credential_source` of a role profile.
-    async fn credential_source(&self, name: &str, source: &str) -> Result<Credentials, CredentialError> {
+    async fn credential_source(
+        &self,
+        name: &str,
+        source: &str,
+    ) -> Result<Credentials, CredentialError> {
         let result = match source {
             "Environment" => aws_config::environment::EnvironmentVariableCredentialsProvider::new().provide_credentials().await,
             "Ec2InstanceMetadata" => aws_config::imds::credentials::ImdsCredentialsProvider::builder().configure(&self.provider_config()).build().provide_credentials().await,
@@ -239,11 +318,17 @@ impl ProfileCredentials {
                 )))
             }
         };
-        result.map_err(|e| CredentialError::Provider(format!("credential_source {source} of {name}: {}", error_chain(&e))))
+        result.map_err(|e| {
+            CredentialError::Provider(format!(
+                "credential_source {source} of {name}: {}",
+                error_chain(&e)
+            ))
+        })
     }
 
     fn sts(&self, source: Credentials) -> aws_sdk_sts::Client {
-        let mut config = aws_sdk_sts::config::Builder::from(&self.inner.base).credentials_provider(SharedCredentialsProvider::new(source));
+        let mut config = aws_sdk_sts::config::Builder::from(&self.inner.base)
+            .credentials_provider(SharedCredentialsProvider::new(source));
         if self.inner.base.region().is_none() {
             config = config.region(aws_config::Region::new("us-east-1"));
         }
@@ -256,26 +341,46 @@ impl ProfileCredentials {
             .prompter
             .ask(Prompt::MfaCode { profile: name.to_owned(), serial: serial.to_owned() })
             .await
-            .map_err(|_| CredentialError::Declined { profile: name.to_owned(), what: "the MFA code" })?;
+            .map_err(|_| CredentialError::Declined {
+                profile: name.to_owned(),
+                what: "the MFA code",
+            })?;
         let code = code.trim().to_owned();
         if !prompt::valid_mfa_code(&code) {
-            return Err(CredentialError::Config(format!("the MFA code for {name} must be six digits")));
+            return Err(CredentialError::Config(format!(
+                "the MFA code for {name} must be six digits"
+            )));
         }
         Ok(code)
     }
 
     /// AssumeRole for a role profile, with its MFA device when it names one; MFA sessions are
     /// kept in the keyring until they end.
-    async fn assume_role(&self, name: &str, role_arn: &str, source: Credentials) -> Result<Credentials, CredentialError> {
-        let keys = self.inner.files.get(name).ok_or_else(|| CredentialError::UnknownProfile(name.to_owned()))?;
+    async fn assume_role(
+        &self,
+        name: &str,
+        role_arn: &str,
+        source: Credentials,
+    ) -> Result<Credentials, CredentialError> {
+        let keys = self
+            .inner
+            .files
+            .get(name)
+            .ok_or_else(|| CredentialError::UnknownProfile(name.to_owned()))?;
         let serial = keys.get("mfa_serial");
         if serial.is_some() {
             if let Some(kept) = self.kept_session(name).await {
                 return Ok(kept);
             }
         }
-        let session_name = keys.get("role_session_name").cloned().unwrap_or_else(|| format!("airlock-{}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()));
-        let mut call = self.sts(source).assume_role().role_arn(role_arn).role_session_name(session_name);
+        let session_name = keys.get("role_session_name").cloned().unwrap_or_else(|| {
+            format!(
+                "airlock-{}",
+                SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+            )
+        });
+        let mut call =
+            self.sts(source).assume_role().role_arn(role_arn).role_session_name(session_name);
         if let Some(external_id) = keys.get("external_id") {
             call = call.external_id(external_id);
         }
@@ -285,8 +390,14 @@ impl ProfileCredentials {
         if let Some(serial) = serial {
             call = call.serial_number(serial).token_code(self.ask_mfa(name, serial).await?);
         }
-        let output = call.send().await.map_err(|e| sts_error(name, "AssumeRole", &e, serial.is_some()))?;
-        let credentials = from_sts(output.credentials.ok_or_else(|| CredentialError::Provider("AssumeRole returned no credentials".into()))?, "airlock-assume-role");
+        let output =
+            call.send().await.map_err(|e| sts_error(name, "AssumeRole", &e, serial.is_some()))?;
+        let credentials = from_sts(
+            output.credentials.ok_or_else(|| {
+                CredentialError::Provider("AssumeRole returned no credentials".into())
+            })?,
+            "airlock-assume-role",
+        );
         if serial.is_some() {
             self.keep_session(name, &credentials).await;
         }
@@ -294,13 +405,30 @@ impl ProfileCredentials {
     }
 
     /// GetSessionToken with an MFA code, for a key-holding profile that names a device.
-    async fn session_token(&self, name: &str, serial: &str, base: Credentials) -> Result<Credentials, CredentialError> {
+    async fn session_token(
+        &self,
+        name: &str,
+        serial: &str,
+        base: Credentials,
+    ) -> Result<Credentials, CredentialError> {
         if let Some(kept) = self.kept_session(name).await {
             return Ok(kept);
         }
         let code = self.ask_mfa(name, serial).await?;
-        let output = self.sts(base).get_session_token().serial_number(serial).token_code(code).send().await.map_err(|e| sts_error(name, "GetSessionToken", &e, true))?;
-        let credentials = from_sts(output.credentials.ok_or_else(|| CredentialError::Provider("GetSessionToken returned no credentials".into()))?, "airlock-session-token");
+        let output = self
+            .sts(base)
+            .get_session_token()
+            .serial_number(serial)
+            .token_code(code)
+            .send()
+            .await
+            .map_err(|e| sts_error(name, "GetSessionToken", &e, true))?;
+        let credentials = from_sts(
+            output.credentials.ok_or_else(|| {
+                CredentialError::Provider("GetSessionToken returned no credentials".into())
+            })?,
+            "airlock-session-token",
+        );
         self.keep_session(name, &credentials).await;
         Ok(credentials)
     }
@@ -329,7 +457,9 @@ impl ProvideCredentials for ProfileCredentials {
     where
         Self: 'a,
     {
-        provider::future::ProvideCredentials::new(async move { self.credentials().await.map_err(provider::error::CredentialsError::provider_error) })
+        provider::future::ProvideCredentials::new(async move {
+            self.credentials().await.map_err(provider::error::CredentialsError::provider_error)
+        })
     }
 }
 
@@ -349,7 +479,9 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// The [`CredentialError`] inside an SDK error, if one of ours caused it.
-pub fn find_credential_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a CredentialError> {
+pub fn find_credential_error<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a CredentialError> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = current {
         if let Some(ours) = e.downcast_ref::<CredentialError>() {
@@ -366,8 +498,10 @@ mod tests {
 
     #[test]
     fn freshness_leaves_room_before_the_end() {
-        let soon = Credentials::new("a", "b", None, Some(SystemTime::now() + REFRESH_AHEAD / 2), "t");
-        let later = Credentials::new("a", "b", None, Some(SystemTime::now() + REFRESH_AHEAD * 3), "t");
+        let soon =
+            Credentials::new("a", "b", None, Some(SystemTime::now() + REFRESH_AHEAD / 2), "t");
+        let later =
+            Credentials::new("a", "b", None, Some(SystemTime::now() + REFRESH_AHEAD * 3), "t");
         let forever = Credentials::new("a", "b", None, None, "t");
         assert!(!fresh(&soon));
         assert!(fresh(&later));

@@ -41,9 +41,15 @@ pub struct SsoTarget {
 impl SsoTarget {
     /// Reads `profile`'s SSO settings (either form).
     pub fn of(files: &ProfileFiles, profile: &str) -> Result<SsoTarget, CredentialError> {
-        let keys = files.get(profile).ok_or_else(|| CredentialError::UnknownProfile(profile.to_owned()))?;
-        let missing = |what: &str| CredentialError::Config(format!("the profile {profile} lacks {what} for its SSO login: add it to ~/.aws/config (aws configure sso writes it)"));
-        let get = |section: &BTreeMap<String, String>, key: &str| section.get(key).filter(|v| !v.is_empty()).cloned();
+        let keys = files
+            .get(profile)
+            .ok_or_else(|| CredentialError::UnknownProfile(profile.to_owned()))?;
+        let missing = |what: &str| {
+            CredentialError::Config(format!("the profile {profile} lacks {what} for its SSO login: add it to ~/.aws/config (aws configure sso writes it)"))
+        };
+        let get = |section: &BTreeMap<String, String>, key: &str| {
+            section.get(key).filter(|v| !v.is_empty()).cloned()
+        };
         let (session, section) = match keys.get("sso_session") {
             Some(name) => {
                 let section = files.sso_sessions.get(name).ok_or_else(|| CredentialError::Config(format!("the profile {profile} names sso_session {name}, but ~/.aws/config has no [sso-session {name}] section")))?;
@@ -54,7 +60,11 @@ impl SsoTarget {
         Ok(SsoTarget {
             start_url: get(section, "sso_start_url").ok_or_else(|| missing("sso_start_url"))?,
             region: get(section, "sso_region").ok_or_else(|| missing("sso_region"))?,
-            scopes: get(section, "sso_registration_scopes").map(|s| s.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()).unwrap_or_default(),
+            scopes: get(section, "sso_registration_scopes")
+                .map(|s| {
+                    s.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+                })
+                .unwrap_or_default(),
             account_id: get(keys, "sso_account_id").ok_or_else(|| missing("sso_account_id"))?,
             role_name: get(keys, "sso_role_name").ok_or_else(|| missing("sso_role_name"))?,
             session,
@@ -97,17 +107,24 @@ pub struct CachedToken {
 
 impl std::fmt::Debug for CachedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CachedToken").field("start_url", &self.start_url).field("expires_at", &self.expires_at).finish_non_exhaustive()
+        f.debug_struct("CachedToken")
+            .field("start_url", &self.start_url)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
     }
 }
 
 fn rfc3339(time: SystemTime) -> String {
     let seconds = time.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    aws_smithy_types::DateTime::from_secs(seconds as i64).fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default()
+    aws_smithy_types::DateTime::from_secs(seconds as i64)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
 }
 
 fn parse_time(text: &str) -> Option<SystemTime> {
-    let time = aws_smithy_types::DateTime::from_str(text, aws_smithy_types::date_time::Format::DateTime).ok()?;
+    let time =
+        aws_smithy_types::DateTime::from_str(text, aws_smithy_types::date_time::Format::DateTime)
+            .ok()?;
     SystemTime::try_from(time).ok()
 }
 
@@ -121,12 +138,19 @@ fn read_cache(target: &SsoTarget) -> Option<CachedToken> {
 }
 
 fn write_cache(target: &SsoTarget, token: &CachedToken) -> Result<(), CredentialError> {
-    let path = target.cache_path().ok_or_else(|| CredentialError::Config("no home directory to keep the SSO cache in".into()))?;
-    let text = serde_json::to_string_pretty(token).map_err(|e| CredentialError::Config(e.to_string()))?;
-    crate::config_file::write_atomically(&path, &text).map_err(|e| CredentialError::Config(e.to_string()))
+    let path = target.cache_path().ok_or_else(|| {
+        CredentialError::Config("no home directory to keep the SSO cache in".into())
+    })?;
+    let text =
+        serde_json::to_string_pretty(token).map_err(|e| CredentialError::Config(e.to_string()))?;
+    crate::config_file::write_atomically(&path, &text)
+        .map_err(|e| CredentialError::Config(e.to_string()))
 }
 
-fn oidc_error<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, error: &aws_sdk_ssooidc::error::SdkError<E>) -> CredentialError {
+fn oidc_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+    what: &str,
+    error: &aws_sdk_ssooidc::error::SdkError<E>,
+) -> CredentialError {
     let detail = match (error.code(), error.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_owned(),
@@ -136,14 +160,21 @@ fn oidc_error<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, error: &aws
 }
 
 /// A usable access token: the cached one, or a new one from the device flow.
-pub async fn access_token(base: &SdkConfig, profile: &str, target: &SsoTarget, prompter: &dyn Prompter) -> Result<String, CredentialError> {
+pub async fn access_token(
+    base: &SdkConfig,
+    profile: &str,
+    target: &SsoTarget,
+    prompter: &dyn Prompter,
+) -> Result<String, CredentialError> {
     let cached = read_cache(target);
     if let Some(token) = &cached {
         if token.start_url == target.start_url && usable(Some(&token.expires_at)) {
             return Ok(token.access_token.clone());
         }
     }
-    let config = aws_sdk_ssooidc::config::Builder::from(base).region(aws_config::Region::new(target.region.clone())).build();
+    let config = aws_sdk_ssooidc::config::Builder::from(base)
+        .region(aws_config::Region::new(target.region.clone()))
+        .build();
     let oidc = aws_sdk_ssooidc::Client::from_conf(config);
 
     // An expired token with a refresh token and a live registration is renewed silently.
@@ -152,10 +183,14 @@ pub async fn access_token(base: &SdkConfig, profile: &str, target: &SsoTarget, p
     }
 
     // A client registration is reused while it lasts.
-    let registration = cached
-        .as_ref()
-        .filter(|t| usable(t.registration_expires_at.as_deref()))
-        .and_then(|t| Some((t.client_id.clone()?, t.client_secret.clone()?, t.registration_expires_at.clone()?)));
+    let registration =
+        cached.as_ref().filter(|t| usable(t.registration_expires_at.as_deref())).and_then(|t| {
+            Some((
+                t.client_id.clone()?,
+                t.client_secret.clone()?,
+                t.registration_expires_at.clone()?,
+            ))
+        });
     let (client_id, client_secret, registration_expires_at) = match registration {
         Some(registration) => registration,
         None => {
@@ -163,11 +198,19 @@ pub async fn access_token(base: &SdkConfig, profile: &str, target: &SsoTarget, p
             for scope in &target.scopes {
                 call = call.scopes(scope);
             }
-            let output = call.send().await.map_err(|e| oidc_error("registering with IAM Identity Center", &e))?;
-            let expires = UNIX_EPOCH + Duration::from_secs(output.client_secret_expires_at.max(0) as u64);
+            let output = call
+                .send()
+                .await
+                .map_err(|e| oidc_error("registering with IAM Identity Center", &e))?;
+            let expires =
+                UNIX_EPOCH + Duration::from_secs(output.client_secret_expires_at.max(0) as u64);
             (
-                output.client_id.ok_or_else(|| CredentialError::Sso("RegisterClient returned no client id".into()))?,
-                output.client_secret.ok_or_else(|| CredentialError::Sso("RegisterClient returned no secret".into()))?,
+                output.client_id.ok_or_else(|| {
+                    CredentialError::Sso("RegisterClient returned no client id".into())
+                })?,
+                output.client_secret.ok_or_else(|| {
+                    CredentialError::Sso("RegisterClient returned no secret".into())
+                })?,
                 rfc3339(expires),
             )
         }
@@ -181,16 +224,29 @@ pub async fn access_token(base: &SdkConfig, profile: &str, target: &SsoTarget, p
         .send()
         .await
         .map_err(|e| oidc_error("starting the device login", &e))?;
-    let device_code = authorization.device_code.ok_or_else(|| CredentialError::Sso("no device code in the answer".into()))?;
+    let device_code = authorization
+        .device_code
+        .ok_or_else(|| CredentialError::Sso("no device code in the answer".into()))?;
     let user_code = authorization.user_code.unwrap_or_default();
-    let page = authorization.verification_uri_complete.or(authorization.verification_uri).unwrap_or_default();
+    let page = authorization
+        .verification_uri_complete
+        .or(authorization.verification_uri)
+        .unwrap_or_default();
     let deadline = SystemTime::now() + Duration::from_secs(authorization.expires_in.max(60) as u64);
     let mut interval = Duration::from_secs(authorization.interval.clamp(1, 30) as u64);
 
     prompter
-        .ask(Prompt::SsoLogin { profile: profile.to_owned(), start_url: target.start_url.clone(), verification_uri: page, user_code })
+        .ask(Prompt::SsoLogin {
+            profile: profile.to_owned(),
+            start_url: target.start_url.clone(),
+            verification_uri: page,
+            user_code,
+        })
         .await
-        .map_err(|_| CredentialError::Declined { profile: profile.to_owned(), what: "IAM Identity Center login" })?;
+        .map_err(|_| CredentialError::Declined {
+            profile: profile.to_owned(),
+            what: "IAM Identity Center login",
+        })?;
 
     let token = loop {
         let attempt = oidc
@@ -215,7 +271,9 @@ pub async fn access_token(base: &SdkConfig, profile: &str, target: &SsoTarget, p
         // The OAuth device flow asks clients to wait this long between polls.
         tokio::time::sleep(interval).await;
     };
-    let access_token = token.access_token.ok_or_else(|| CredentialError::Sso("CreateToken returned no token".into()))?;
+    let access_token = token
+        .access_token
+        .ok_or_else(|| CredentialError::Sso("CreateToken returned no token".into()))?;
     let expires = SystemTime::now() + Duration::from_secs(token.expires_in.max(0) as u64);
     write_cache(
         target,
@@ -235,9 +293,19 @@ pub async fn access_token(base: &SdkConfig, profile: &str, target: &SsoTarget, p
 
 /// Renews `cached` with its refresh token; `None` when it cannot be (no refresh token, an
 /// expired registration, or the service refused), and the device flow must run.
-async fn refresh(oidc: &aws_sdk_ssooidc::Client, target: &SsoTarget, cached: Option<&CachedToken>) -> Option<String> {
-    let cached = cached.filter(|t| t.start_url == target.start_url && usable(t.registration_expires_at.as_deref()))?;
-    let (client_id, client_secret, refresh_token) = (cached.client_id.as_ref()?, cached.client_secret.as_ref()?, cached.refresh_token.as_ref()?);
+async fn refresh(
+    oidc: &aws_sdk_ssooidc::Client,
+    target: &SsoTarget,
+    cached: Option<&CachedToken>,
+) -> Option<String> {
+    let cached = cached.filter(|t| {
+        t.start_url == target.start_url && usable(t.registration_expires_at.as_deref())
+    })?;
+    let (client_id, client_secret, refresh_token) = (
+        cached.client_id.as_ref()?,
+        cached.client_secret.as_ref()?,
+        cached.refresh_token.as_ref()?,
+    );
     let renewed = oidc
         .create_token()
         .client_id(client_id)
@@ -256,7 +324,9 @@ async fn refresh(oidc: &aws_sdk_ssooidc::Client, target: &SsoTarget, cached: Opt
     let access_token = renewed.access_token?;
     let token = CachedToken {
         access_token: access_token.clone(),
-        expires_at: rfc3339(SystemTime::now() + Duration::from_secs(renewed.expires_in.max(0) as u64)),
+        expires_at: rfc3339(
+            SystemTime::now() + Duration::from_secs(renewed.expires_in.max(0) as u64),
+        ),
         refresh_token: renewed.refresh_token.or_else(|| cached.refresh_token.clone()),
         ..cached.clone()
     };
@@ -274,16 +344,31 @@ pub fn forget_token(target: &SsoTarget) {
 }
 
 /// Role credentials for `profile`: a usable token (logging in if needed), then the portal.
-pub async fn role_credentials(base: &SdkConfig, files: &ProfileFiles, profile: &str, prompter: &dyn Prompter) -> Result<Credentials, CredentialError> {
+pub async fn role_credentials(
+    base: &SdkConfig,
+    files: &ProfileFiles,
+    profile: &str,
+    prompter: &dyn Prompter,
+) -> Result<Credentials, CredentialError> {
     let target = SsoTarget::of(files, profile)?;
-    let config = aws_sdk_sso::config::Builder::from(base).region(aws_config::Region::new(target.region.clone())).build();
+    let config = aws_sdk_sso::config::Builder::from(base)
+        .region(aws_config::Region::new(target.region.clone()))
+        .build();
     let portal = aws_sdk_sso::Client::from_conf(config);
     for attempt in 0..2 {
         let token = access_token(base, profile, &target, prompter).await?;
-        let result = portal.get_role_credentials().access_token(token).account_id(&target.account_id).role_name(&target.role_name).send().await;
+        let result = portal
+            .get_role_credentials()
+            .access_token(token)
+            .account_id(&target.account_id)
+            .role_name(&target.role_name)
+            .send()
+            .await;
         match result {
             Ok(output) => {
-                let role = output.role_credentials.ok_or_else(|| CredentialError::Sso("GetRoleCredentials returned no credentials".into()))?;
+                let role = output.role_credentials.ok_or_else(|| {
+                    CredentialError::Sso("GetRoleCredentials returned no credentials".into())
+                })?;
                 let expiry = UNIX_EPOCH + Duration::from_millis(role.expiration.max(0) as u64);
                 return Ok(Credentials::new(
                     role.access_key_id.unwrap_or_default(),
@@ -293,10 +378,20 @@ pub async fn role_credentials(base: &SdkConfig, files: &ProfileFiles, profile: &
                     "airlock-sso",
                 ));
             }
-            Err(error) if attempt == 0 && aws_sdk_sso::error::ProvideErrorMetadata::code(&error) == Some("UnauthorizedException") => forget_token(&target),
+            Err(error)
+                if attempt == 0
+                    && aws_sdk_sso::error::ProvideErrorMetadata::code(&error)
+                        == Some("UnauthorizedException") =>
+            {
+                forget_token(&target)
+            }
             Err(error) => {
-                let code = aws_sdk_sso::error::ProvideErrorMetadata::code(&error).unwrap_or("Unknown").to_owned();
-                let message = aws_sdk_sso::error::ProvideErrorMetadata::message(&error).unwrap_or_default().to_owned();
+                let code = aws_sdk_sso::error::ProvideErrorMetadata::code(&error)
+                    .unwrap_or("Unknown")
+                    .to_owned();
+                let message = aws_sdk_sso::error::ProvideErrorMetadata::message(&error)
+                    .unwrap_or_default()
+                    .to_owned();
                 return Err(CredentialError::Sso(format!(
                     "IAM Identity Center refused credentials for {} in {} ({code}: {message}): check sso_account_id and sso_role_name",
                     target.role_name, target.account_id
@@ -304,7 +399,9 @@ pub async fn role_credentials(base: &SdkConfig, files: &ProfileFiles, profile: &
             }
         }
     }
-    Err(CredentialError::Sso("the SSO login was refused twice: run `aws sso logout` and try again".into()))
+    Err(CredentialError::Sso(
+        "the SSO login was refused twice: run `aws sso logout` and try again".into(),
+    ))
 }
 
 #[cfg(test)]
@@ -321,13 +418,20 @@ mod tests {
             "",
         );
         let modern = SsoTarget::of(&files, "modern").unwrap();
-        assert_eq!((modern.region.as_str(), modern.scopes.as_slice()), ("eu-west-1", ["sso:account:access".to_owned()].as_slice()));
-        let name = |t: &SsoTarget| t.cache_path().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            (modern.region.as_str(), modern.scopes.as_slice()),
+            ("eu-west-1", ["sso:account:access".to_owned()].as_slice())
+        );
+        let name = |t: &SsoTarget| {
+            t.cache_path().unwrap().file_name().unwrap().to_string_lossy().into_owned()
+        };
         // SHA-1 of "corp" and of the start URL (computed with Python's hashlib), as botocore names them.
         assert_eq!(name(&modern), "ee0bfd2552fbd840c02cc48b6e823320543c450f.json");
         let legacy = SsoTarget::of(&files, "legacy").unwrap();
         assert_eq!(name(&legacy), "a51746d4aa793ae07b25e90c3a5db96fc7832bd7.json");
-        assert!(matches!(SsoTarget::of(&files, "broken"), Err(CredentialError::Config(m)) if m.contains("[sso-session nowhere]")));
+        assert!(
+            matches!(SsoTarget::of(&files, "broken"), Err(CredentialError::Config(m)) if m.contains("[sso-session nowhere]"))
+        );
     }
 
     #[test]

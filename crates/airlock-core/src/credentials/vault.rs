@@ -41,7 +41,10 @@ pub struct KeyPair {
 
 impl std::fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyPair").field("access_key_id", &self.access_key_id).field("secret_access_key", &"** redacted **").finish()
+        f.debug_struct("KeyPair")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"** redacted **")
+            .finish()
     }
 }
 
@@ -61,7 +64,10 @@ pub struct Vault;
 
 fn entry(user: &str) -> Result<keyring::Entry, VaultError> {
     use keyring::credential::CredentialPersistence;
-    if matches!(keyring::default::default_credential_builder().persistence(), CredentialPersistence::EntryOnly | CredentialPersistence::ProcessOnly) {
+    if matches!(
+        keyring::default::default_credential_builder().persistence(),
+        CredentialPersistence::EntryOnly | CredentialPersistence::ProcessOnly
+    ) {
         return Err(VaultError::Unavailable("this build has no native keyring store".into()));
     }
     keyring::Entry::new(SERVICE, user).map_err(|e| VaultError::Unavailable(e.to_string()))
@@ -90,7 +96,8 @@ fn delete(user: &str) -> Result<bool, VaultError> {
 impl Vault {
     /// Stores `profile`'s access key pair, replacing any before it.
     pub fn store_keys(&self, profile: &str, keys: &KeyPair) -> Result<(), VaultError> {
-        let text = serde_json::to_string(keys).map_err(|e| VaultError::Unavailable(e.to_string()))?;
+        let text =
+            serde_json::to_string(keys).map_err(|e| VaultError::Unavailable(e.to_string()))?;
         write(&format!("keys:{profile}"), &text)
     }
 
@@ -98,7 +105,9 @@ impl Vault {
     pub fn keys(&self, profile: &str) -> Result<Option<KeyPair>, VaultError> {
         match read(&format!("keys:{profile}"))? {
             None => Ok(None),
-            Some(text) => serde_json::from_str(&text).map(Some).map_err(|_| VaultError::Corrupt(profile.to_owned())),
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|_| VaultError::Corrupt(profile.to_owned())),
         }
     }
 
@@ -109,7 +118,11 @@ impl Vault {
     }
 
     /// Keeps temporary credentials for `profile` until they expire.
-    pub fn store_session(&self, profile: &str, credentials: &Credentials) -> Result<(), VaultError> {
+    pub fn store_session(
+        &self,
+        profile: &str,
+        credentials: &Credentials,
+    ) -> Result<(), VaultError> {
         let Some(expiry) = credentials.expiry() else { return Ok(()) };
         let stored = StoredSession {
             access_key_id: credentials.access_key_id().to_owned(),
@@ -117,19 +130,30 @@ impl Vault {
             session_token: credentials.session_token().unwrap_or_default().to_owned(),
             expires: expiry.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
         };
-        let text = serde_json::to_string(&stored).map_err(|e| VaultError::Unavailable(e.to_string()))?;
+        let text =
+            serde_json::to_string(&stored).map_err(|e| VaultError::Unavailable(e.to_string()))?;
         write(&format!("session:{profile}"), &text)
     }
 
     /// `profile`'s kept temporary credentials, if they are still valid for `margin`.
-    pub fn session(&self, profile: &str, margin: Duration) -> Result<Option<Credentials>, VaultError> {
+    pub fn session(
+        &self,
+        profile: &str,
+        margin: Duration,
+    ) -> Result<Option<Credentials>, VaultError> {
         let Some(text) = read(&format!("session:{profile}"))? else { return Ok(None) };
         let Ok(stored) = serde_json::from_str::<StoredSession>(&text) else { return Ok(None) };
         let expiry = UNIX_EPOCH + Duration::from_secs(stored.expires);
         if expiry <= SystemTime::now() + margin {
             return Ok(None);
         }
-        Ok(Some(Credentials::new(stored.access_key_id, stored.secret_access_key, Some(stored.session_token), Some(expiry), "airlock-keyring-session")))
+        Ok(Some(Credentials::new(
+            stored.access_key_id,
+            stored.secret_access_key,
+            Some(stored.session_token),
+            Some(expiry),
+            "airlock-keyring-session",
+        )))
     }
 
     /// Forgets `profile`'s temporary credentials (they were refused as expired).

@@ -11,12 +11,19 @@ use super::{upgrade, ConnectError, DriverConfig, Endpoint};
 use crate::network::Socket;
 
 /// Opens the WebSocket of `endpoint` and sends the open-data-channel frame.
-pub(super) async fn dial(endpoint: &Endpoint, config: &DriverConfig) -> Result<Socket, ConnectError> {
+pub(super) async fn dial(
+    endpoint: &Endpoint,
+    config: &DriverConfig,
+) -> Result<Socket, ConnectError> {
     let mut headers = Vec::new();
     if let Some(signing) = &config.signing {
-        for (name, value) in upgrade::sign(&endpoint.stream_url, signing).await.map_err(ConnectError::Sign)? {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| ConnectError::Sign(e.to_string()))?;
-            let value = HeaderValue::from_str(&value).map_err(|e| ConnectError::Sign(e.to_string()))?;
+        for (name, value) in
+            upgrade::sign(&endpoint.stream_url, signing).await.map_err(ConnectError::Sign)?
+        {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| ConnectError::Sign(e.to_string()))?;
+            let value =
+                HeaderValue::from_str(&value).map_err(|e| ConnectError::Sign(e.to_string()))?;
             headers.push((name, value));
         }
     }
@@ -28,6 +35,9 @@ pub(super) async fn dial(endpoint: &Endpoint, config: &DriverConfig) -> Result<S
         client_id: Some(config.client_id.clone()),
         client_version: Some(config.client_version.clone()),
     };
-    socket.send(Message::text(open.to_json())).await.map_err(|e| ConnectError::Open(e.to_string()))?;
+    socket
+        .send(Message::text(open.to_json()))
+        .await
+        .map_err(|e| ConnectError::Open(e.to_string()))?;
     Ok(socket)
 }

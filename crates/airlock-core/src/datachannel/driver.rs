@@ -47,13 +47,23 @@ impl Link {
     fn new(socket: Socket) -> Link {
         let (sink, reader) = socket.split();
         let (queue, messages) = mpsc::channel(WRITE_QUEUE);
-        Link { reader, queue, waiting: None, writer: tokio::spawn(write(sink, messages)), write_error: None }
+        Link {
+            reader,
+            queue,
+            waiting: None,
+            writer: tokio::spawn(write(sink, messages)),
+            write_error: None,
+        }
     }
 
     /// Moves the session's frames into the queue as far as it has room.
     fn offer(&mut self, session: &mut ClientSession) {
         loop {
-            let Some(message) = self.waiting.take().or_else(|| session.poll_transmit().map(Message::binary)) else { return };
+            let Some(message) =
+                self.waiting.take().or_else(|| session.poll_transmit().map(Message::binary))
+            else {
+                return;
+            };
             if self.write_error.is_some() {
                 // Lost with the socket; the unacknowledged ones are resent on the next.
                 continue;
@@ -73,7 +83,12 @@ impl Link {
     async fn finish(mut self, session: &mut ClientSession) {
         // The link's own sender goes with `queue`, so the writer sees the queue close.
         let queue = std::mem::replace(&mut self.queue, mpsc::channel(1).0);
-        let last: Vec<Message> = self.waiting.take().into_iter().chain(std::iter::from_fn(|| session.poll_transmit().map(Message::binary))).collect();
+        let last: Vec<Message> = self
+            .waiting
+            .take()
+            .into_iter()
+            .chain(std::iter::from_fn(|| session.poll_transmit().map(Message::binary)))
+            .collect();
         let closing = async move {
             for message in last {
                 if queue.send(message).await.is_err() {
@@ -97,7 +112,10 @@ impl Drop for Link {
 
 /// The writer task: feeds what comes, flushes when nothing more is waiting; closes the socket
 /// when the queue closes.
-async fn write(mut sink: SplitSink<Socket, Message>, mut messages: mpsc::Receiver<Message>) -> String {
+async fn write(
+    mut sink: SplitSink<Socket, Message>,
+    mut messages: mpsc::Receiver<Message>,
+) -> String {
     while let Some(message) = messages.recv().await {
         let mut next = Some(message);
         while let Some(message) = next {
@@ -144,9 +162,20 @@ enum Step {
 }
 
 impl Driver {
-    pub(super) fn new(endpoint: Endpoint, resume: Box<dyn Resume>, config: DriverConfig, notices: mpsc::Sender<Notice>, figures: Arc<LinkFigures>) -> Self {
+    pub(super) fn new(
+        endpoint: Endpoint,
+        resume: Box<dyn Resume>,
+        config: DriverConfig,
+        notices: mpsc::Sender<Notice>,
+        figures: Arc<LinkFigures>,
+    ) -> Self {
         let now = Instant::now();
-        let mut session_config = ClientConfig::new(endpoint.session_id.clone(), endpoint.target.clone(), config.channel.id_seed, rand::random());
+        let mut session_config = ClientConfig::new(
+            endpoint.session_id.clone(),
+            endpoint.target.clone(),
+            config.channel.id_seed,
+            rand::random(),
+        );
         session_config.channel = config.channel.clone();
         session_config.client_version = config.client_version.clone();
         session_config.message_rate = config.message_rate;
@@ -352,7 +381,8 @@ impl Driver {
     /// ResumeSession and a new socket, with bounded exponential backoff.
     async fn reconnect(&mut self, reason: String) -> Result<Socket, Ending> {
         let mut delay = Duration::from_millis(100 + u64::from(rand::random::<u8>() % 100));
-        delay = (delay * 2u32.pow(self.unproven_reconnects.min(6))).min(self.config.reconnect_max_delay);
+        delay = (delay * 2u32.pow(self.unproven_reconnects.min(6)))
+            .min(self.config.reconnect_max_delay);
         let mut last_error = reason.clone();
         let first = self.unproven_reconnects + 1;
         for attempt in first..=self.config.reconnect_attempts {
@@ -361,7 +391,13 @@ impl Driver {
             // The owner takes notices meanwhile if it can; a busy one delays nothing.
             forwarding(&mut self.backlog, &self.notices, tokio::time::sleep(delay)).await;
             delay = (delay * 2).min(self.config.reconnect_max_delay);
-            match forwarding(&mut self.backlog, &self.notices, self.resume.resume(&self.endpoint.session_id)).await {
+            match forwarding(
+                &mut self.backlog,
+                &self.notices,
+                self.resume.resume(&self.endpoint.session_id),
+            )
+            .await
+            {
                 Ok(Some(token)) => self.endpoint.token = token,
                 Ok(None) => return Err(Ending::TimedOut),
                 Err(e) => {
@@ -369,7 +405,13 @@ impl Driver {
                     continue;
                 }
             }
-            match forwarding(&mut self.backlog, &self.notices, dial::dial(&self.endpoint, &self.config)).await {
+            match forwarding(
+                &mut self.backlog,
+                &self.notices,
+                dial::dial(&self.endpoint, &self.config),
+            )
+            .await
+            {
                 Ok(socket) => return Ok(socket),
                 Err(e) => last_error = e.to_string(),
             }
@@ -380,7 +422,11 @@ impl Driver {
 
 /// Runs `work` while handing the backlog's notices on as the owner takes them, without ever
 /// waiting for the owner.
-async fn forwarding<T>(backlog: &mut VecDeque<Notice>, notices: &mpsc::Sender<Notice>, work: impl std::future::Future<Output = T>) -> T {
+async fn forwarding<T>(
+    backlog: &mut VecDeque<Notice>,
+    notices: &mpsc::Sender<Notice>,
+    work: impl std::future::Future<Output = T>,
+) -> T {
     tokio::pin!(work);
     loop {
         let has_backlog = !backlog.is_empty();
@@ -395,7 +441,9 @@ async fn forwarding<T>(backlog: &mut VecDeque<Notice>, notices: &mpsc::Sender<No
 }
 
 /// The KMS call's result; a call that panicked or was cancelled counts as failed.
-async fn wait_for(call: &mut Option<JoinHandle<Result<DataKey, String>>>) -> Result<DataKey, String> {
+async fn wait_for(
+    call: &mut Option<JoinHandle<Result<DataKey, String>>>,
+) -> Result<DataKey, String> {
     match call {
         Some(handle) => handle.await.unwrap_or_else(|e| Err(format!("the KMS call stopped: {e}"))),
         None => std::future::pending().await,
@@ -409,10 +457,23 @@ mod tests {
     #[test]
     fn a_dead_link_is_noticed_within_a_minute_by_default() {
         let authority = ssm_emulator::tls::Authority::generate([127, 0, 0, 1].into(), &[]).unwrap();
-        let trust = crate::network::TrustSettings::only(authority.ca_pem().as_bytes().to_vec(), "a test authority");
-        let network = crate::network::Network::new(&crate::network::NetworkSettings { trust, ..Default::default() }).unwrap();
+        let trust = crate::network::TrustSettings::only(
+            authority.ca_pem().as_bytes().to_vec(),
+            "a test authority",
+        );
+        let network = crate::network::Network::new(&crate::network::NetworkSettings {
+            trust,
+            ..Default::default()
+        })
+        .unwrap();
         let config = DriverConfig::new(network);
-        assert!(config.heartbeat < config.dead_after, "pings go out before silence counts as death");
-        assert!(config.dead_after <= Duration::from_secs(60), "the issue asks for detection within a minute");
+        assert!(
+            config.heartbeat < config.dead_after,
+            "pings go out before silence counts as death"
+        );
+        assert!(
+            config.dead_after <= Duration::from_secs(60),
+            "the issue asks for detection within a minute"
+        );
     }
 }

@@ -58,7 +58,8 @@ impl std::fmt::Debug for Endpoint {
 }
 
 /// A future returned by [`Resume::resume`].
-pub type ResumeFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>>;
+pub type ResumeFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>>;
 
 /// How the driver gets a new token after the link drops: ResumeSession against the real
 /// service, or anything a test provides.
@@ -272,7 +273,11 @@ pub struct LinkFigures {
 }
 
 /// Opens the data channel and starts its task.
-pub async fn connect(endpoint: Endpoint, resume: Box<dyn Resume>, config: DriverConfig) -> Result<SessionChannel, ConnectError> {
+pub async fn connect(
+    endpoint: Endpoint,
+    resume: Box<dyn Resume>,
+    config: DriverConfig,
+) -> Result<SessionChannel, ConnectError> {
     let socket = dial::dial(&endpoint, &config).await?;
     let (commands, command_rx) = mpsc::channel(64);
     let (notice_tx, notices) = mpsc::channel(256);

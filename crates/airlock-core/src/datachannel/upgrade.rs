@@ -21,13 +21,25 @@ impl std::fmt::Debug for UpgradeSigning {
 }
 
 /// The SigV4 headers for a WebSocket upgrade to `url`.
-pub(super) async fn sign(url: &str, signing: &UpgradeSigning) -> Result<Vec<(String, String)>, String> {
+pub(super) async fn sign(
+    url: &str,
+    signing: &UpgradeSigning,
+) -> Result<Vec<(String, String)>, String> {
     use aws_credential_types::provider::ProvideCredentials;
     use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 
-    let credentials = signing.credentials.provide_credentials().await.map_err(|e| format!("no credentials to sign the data-channel upgrade: {e}"))?;
-    let http_url = if let Some(rest) = url.strip_prefix("wss://") { format!("https://{rest}") } else { url.replacen("ws://", "http://", 1) };
-    let uri: tokio_tungstenite::tungstenite::http::Uri = http_url.parse().map_err(|e| format!("the stream URL is not a URL: {e}"))?;
+    let credentials = signing
+        .credentials
+        .provide_credentials()
+        .await
+        .map_err(|e| format!("no credentials to sign the data-channel upgrade: {e}"))?;
+    let http_url = if let Some(rest) = url.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else {
+        url.replacen("ws://", "http://", 1)
+    };
+    let uri: tokio_tungstenite::tungstenite::http::Uri =
+        http_url.parse().map_err(|e| format!("the stream URL is not a URL: {e}"))?;
     let host = match (uri.host(), uri.port_u16()) {
         (Some(host), Some(port)) => format!("{host}:{port}"),
         (Some(host), None) => host.to_owned(),
@@ -43,7 +55,13 @@ pub(super) async fn sign(url: &str, signing: &UpgradeSigning) -> Result<Vec<(Str
         .build()
         .map_err(|e| e.to_string())?
         .into();
-    let request = SignableRequest::new("GET", http_url.as_str(), [("host", host.as_str())].into_iter(), SignableBody::Bytes(b"")).map_err(|e| e.to_string())?;
+    let request = SignableRequest::new(
+        "GET",
+        http_url.as_str(),
+        [("host", host.as_str())].into_iter(),
+        SignableBody::Bytes(b""),
+    )
+    .map_err(|e| e.to_string())?;
     let (instructions, _) = sign(request, &params).map_err(|e| e.to_string())?.into_parts();
     Ok(instructions.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
 }

@@ -34,13 +34,21 @@ impl std::fmt::Debug for Connection {
 }
 
 impl AsyncRead for Connection {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut *self.stream).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Connection {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut *self.stream).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -81,7 +89,11 @@ impl Target {
             _ => return Err(bad("the scheme must be https, wss, http or ws")),
         };
         let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| bad("it has no host"))?;
-        Ok(Target { tls, host: host.trim_matches(['[', ']']).to_owned(), port: uri.port_u16().unwrap_or(if tls { 443 } else { 80 }) })
+        Ok(Target {
+            tls,
+            host: host.trim_matches(['[', ']']).to_owned(),
+            port: uri.port_u16().unwrap_or(if tls { 443 } else { 80 }),
+        })
     }
 
     /// `host:port`, as it appears in errors and in a Host header.
@@ -99,7 +111,12 @@ pub(crate) fn without_query(url: &str) -> String {
     url.split('?').next().unwrap_or_default().to_owned()
 }
 
-async fn within<T>(stage: Stage, host: &str, after: Duration, work: impl std::future::Future<Output = Result<T, DialError>>) -> Result<T, DialError> {
+async fn within<T>(
+    stage: Stage,
+    host: &str,
+    after: Duration,
+    work: impl std::future::Future<Output = Result<T, DialError>>,
+) -> Result<T, DialError> {
     match tokio::time::timeout(after, work).await {
         Ok(result) => result,
         Err(_) => Err(DialError::TimedOut { stage, host: host.to_owned(), after }),
@@ -112,7 +129,8 @@ impl Network {
     pub async fn connect(&self, target: &Target) -> Result<Connection, DialError> {
         let timeouts = self.timeouts();
         let via = self.proxies().route(target.tls, &target.host, target.port);
-        let (dial_host, dial_port) = via.as_ref().map_or_else(|| (target.host.clone(), target.port), ProxyRoute::address);
+        let (dial_host, dial_port) =
+            via.as_ref().map_or_else(|| (target.host.clone(), target.port), ProxyRoute::address);
         let tcp = within(Stage::Connect, &dial_host, timeouts.connect, async {
             TcpStream::connect((dial_host.as_str(), dial_port)).await.map_err(|source| match &via {
                 Some(proxy) => DialError::ProxyConnect { proxy: proxy.to_string(), source },
@@ -128,19 +146,41 @@ impl Network {
         if let Some(proxy) = &via {
             if proxy.is_tls() {
                 let (proxy_host, _) = proxy.address();
-                stream = within(Stage::Tls, &proxy_host, timeouts.tls, self.tls_over(stream, &proxy_host)).await?;
+                stream = within(
+                    Stage::Tls,
+                    &proxy_host,
+                    timeouts.tls,
+                    self.tls_over(stream, &proxy_host),
+                )
+                .await?;
             }
-            within(Stage::Proxy, &dial_host, timeouts.connect, connect_tunnel(&mut stream, proxy, &target.host, target.port)).await?;
+            within(
+                Stage::Proxy,
+                &dial_host,
+                timeouts.connect,
+                connect_tunnel(&mut stream, proxy, &target.host, target.port),
+            )
+            .await?;
         }
         if target.tls {
-            stream = within(Stage::Tls, &target.host, timeouts.tls, self.tls_over(stream, &target.host)).await?;
+            stream =
+                within(Stage::Tls, &target.host, timeouts.tls, self.tls_over(stream, &target.host))
+                    .await?;
         }
         Ok(Connection { stream, via })
     }
 
-    async fn tls_over(&self, stream: Box<dyn Stream>, host: &str) -> Result<Box<dyn Stream>, DialError> {
-        let name = rustls_pki_types::ServerName::try_from(host.to_owned())
-            .map_err(|_| DialError::BadUrl { url: host.to_owned(), why: "the host is not a valid TLS server name".into() })?;
+    async fn tls_over(
+        &self,
+        stream: Box<dyn Stream>,
+        host: &str,
+    ) -> Result<Box<dyn Stream>, DialError> {
+        let name = rustls_pki_types::ServerName::try_from(host.to_owned()).map_err(|_| {
+            DialError::BadUrl {
+                url: host.to_owned(),
+                why: "the host is not a valid TLS server name".into(),
+            }
+        })?;
         let connector = tokio_rustls::TlsConnector::from(self.tls_config());
         match connector.connect(name, stream).await {
             Ok(tls) => Ok(Box::new(tls)),
@@ -151,25 +191,40 @@ impl Network {
     /// The typed failure for a TLS handshake with `host` that ended in `source`.
     pub(crate) fn tls_failure(&self, host: &str, source: std::io::Error) -> DialError {
         match super::find_certificate_error(&source) {
-            Some(detail) => DialError::Untrusted { host: host.to_owned(), detail, trust: self.trust().description().to_owned() },
+            Some(detail) => DialError::Untrusted {
+                host: host.to_owned(),
+                detail,
+                trust: self.trust().description().to_owned(),
+            },
             None => DialError::Tls { host: host.to_owned(), source },
         }
     }
 
     /// Opens the WebSocket at `url` with `headers` added to the upgrade request.
-    pub async fn websocket(&self, url: &str, headers: Vec<(HeaderName, HeaderValue)>) -> Result<Socket, DialError> {
+    pub async fn websocket(
+        &self,
+        url: &str,
+        headers: Vec<(HeaderName, HeaderValue)>,
+    ) -> Result<Socket, DialError> {
         let target = Target::of_url(url)?;
-        let mut request = url.into_client_request().map_err(|e| DialError::BadUrl { url: without_query(url), why: e.to_string() })?;
+        let mut request = url
+            .into_client_request()
+            .map_err(|e| DialError::BadUrl { url: without_query(url), why: e.to_string() })?;
         for (name, value) in headers {
             request.headers_mut().insert(name, value);
         }
         let connection = self.connect(&target).await?;
-        let config = WebSocketConfig::default().max_message_size(Some(MAX_WEBSOCKET_MESSAGE)).max_frame_size(Some(MAX_WEBSOCKET_MESSAGE));
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_WEBSOCKET_MESSAGE))
+            .max_frame_size(Some(MAX_WEBSOCKET_MESSAGE));
         let upgrade = async {
             tokio_tungstenite::client_async_with_config(request, connection, Some(config))
                 .await
                 .map(|(socket, _)| socket)
-                .map_err(|error| DialError::Upgrade { url: without_query(url), why: upgrade_failure(error) })
+                .map_err(|error| DialError::Upgrade {
+                    url: without_query(url),
+                    why: upgrade_failure(error),
+                })
         };
         within(Stage::Upgrade, &target.host, self.timeouts().upgrade, upgrade).await
     }
@@ -179,7 +234,11 @@ fn upgrade_failure(error: tokio_tungstenite::tungstenite::Error) -> String {
     use tokio_tungstenite::tungstenite::Error;
     match error {
         Error::Http(response) => {
-            let body = response.body().as_ref().map(|b| String::from_utf8_lossy(b).trim().to_owned()).unwrap_or_default();
+            let body = response
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).trim().to_owned())
+                .unwrap_or_default();
             let status = response.status();
             if body.is_empty() {
                 format!("the server answered HTTP {status}")
@@ -197,8 +256,15 @@ mod tests {
 
     #[test]
     fn targets_take_the_schemes_default_port() {
-        assert_eq!(Target::of_url("wss://ssmmessages.eu-west-1.amazonaws.com/v1/data-channel/s?role=x").unwrap(), Target { tls: true, host: "ssmmessages.eu-west-1.amazonaws.com".into(), port: 443 });
-        assert_eq!(Target::of_url("ws://127.0.0.1:8790/v1").unwrap(), Target { tls: false, host: "127.0.0.1".into(), port: 8790 });
+        assert_eq!(
+            Target::of_url("wss://ssmmessages.eu-west-1.amazonaws.com/v1/data-channel/s?role=x")
+                .unwrap(),
+            Target { tls: true, host: "ssmmessages.eu-west-1.amazonaws.com".into(), port: 443 }
+        );
+        assert_eq!(
+            Target::of_url("ws://127.0.0.1:8790/v1").unwrap(),
+            Target { tls: false, host: "127.0.0.1".into(), port: 8790 }
+        );
         assert_eq!(Target::of_url("https://[::1]:9/").unwrap().authority(), "[::1]:9");
         let error = Target::of_url("ftp://example.com/x?token=secret").unwrap_err();
         assert!(!error.to_string().contains("secret"), "the query is left out of errors: {error}");

@@ -21,7 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_smithy_http_client::tls;
-use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 pub use dial::{Connection, Socket, Target};
@@ -43,7 +45,11 @@ impl Default for Timeouts {
     fn default() -> Self {
         // The plugin's dialer allows 45 s for the whole handshake; each stage here gets less,
         // so a dead path is reported sooner and a reconnect can try again.
-        Timeouts { connect: Duration::from_secs(15), tls: Duration::from_secs(15), upgrade: Duration::from_secs(15) }
+        Timeouts {
+            connect: Duration::from_secs(15),
+            tls: Duration::from_secs(15),
+            upgrade: Duration::from_secs(15),
+        }
     }
 }
 
@@ -63,7 +69,11 @@ impl NetworkSettings {
     /// `ca_bundle` (name and value).
     pub fn from_env(profile_bundle: Option<(&str, &str)>) -> NetworkSettings {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        NetworkSettings { trust: TrustSettings::from_env(&env, profile_bundle), proxies: ProxySource::Environment, timeouts: Timeouts::default() }
+        NetworkSettings {
+            trust: TrustSettings::from_env(&env, profile_bundle),
+            proxies: ProxySource::Environment,
+            timeouts: Timeouts::default(),
+        }
     }
 }
 
@@ -211,7 +221,10 @@ struct Inner {
 
 impl fmt::Debug for Network {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Network").field("trust", &self.inner.trust).field("proxies", &self.inner.proxies).finish_non_exhaustive()
+        f.debug_struct("Network")
+            .field("trust", &self.inner.trust)
+            .field("proxies", &self.inner.proxies)
+            .finish_non_exhaustive()
     }
 }
 
@@ -227,19 +240,37 @@ impl Network {
         let tls = rustls::ClientConfig::builder_with_provider(crypto_provider())
             .with_safe_default_protocol_versions()
             // ring supports every safe default version; failing here would be a build mistake.
-            .map_err(|e| TrustError::NoSystemRoots(format!("the TLS configuration is invalid: {e}")))?
+            .map_err(|e| {
+                TrustError::NoSystemRoots(format!("the TLS configuration is invalid: {e}"))
+            })?
             .with_root_certificates(trust.roots())
             .with_no_client_auth();
         let proxies = Proxies::new(settings.proxies);
         let sdk = SharedHttpClient::new(SdkHttpClient {
             tls: tls::TlsContext::builder()
-                .with_trust_store(tls::TrustStore::empty().with_native_roots(false).with_pem_certificate(trust.pem().to_vec()))
+                .with_trust_store(
+                    tls::TrustStore::empty()
+                        .with_native_roots(false)
+                        .with_pem_certificate(trust.pem().to_vec()),
+                )
                 .build()
-                .map_err(|e| TrustError::NoSystemRoots(format!("the SDK refused the trusted certificates: {e}")))?,
+                .map_err(|e| {
+                    TrustError::NoSystemRoots(format!(
+                        "the SDK refused the trusted certificates: {e}"
+                    ))
+                })?,
             proxy: proxies.sdk_config(),
             connectors: Arc::new(Mutex::new(HashMap::new())),
         });
-        Ok(Network { inner: Arc::new(Inner { trust, tls: Arc::new(tls), proxies, timeouts: settings.timeouts, sdk }) })
+        Ok(Network {
+            inner: Arc::new(Inner {
+                trust,
+                tls: Arc::new(tls),
+                proxies,
+                timeouts: settings.timeouts,
+                sdk,
+            }),
+        })
     }
 
     /// The HTTPS client for the AWS SDK: these roots, these proxies.
@@ -278,7 +309,8 @@ struct SdkHttpClient {
 }
 
 /// One connector per (connect, read) timeout pair the SDK asks for.
-type ConnectorCache = Arc<Mutex<HashMap<(Option<Duration>, Option<Duration>), SharedHttpConnector>>>;
+type ConnectorCache =
+    Arc<Mutex<HashMap<(Option<Duration>, Option<Duration>), SharedHttpConnector>>>;
 
 impl fmt::Debug for SdkHttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -287,9 +319,14 @@ impl fmt::Debug for SdkHttpClient {
 }
 
 impl HttpClient for SdkHttpClient {
-    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
         let key = (settings.connect_timeout(), settings.read_timeout());
-        let mut connectors = self.connectors.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut connectors =
+            self.connectors.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         connectors
             .entry(key)
             .or_insert_with(|| {
@@ -312,7 +349,9 @@ impl HttpClient for SdkHttpClient {
 pub fn find_certificate_error(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = next {
-        if let Some(rustls::Error::InvalidCertificate(problem)) = current.downcast_ref::<rustls::Error>() {
+        if let Some(rustls::Error::InvalidCertificate(problem)) =
+            current.downcast_ref::<rustls::Error>()
+        {
             return Some(describe_certificate_error(problem));
         }
         if let Some(inner) = current.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
@@ -329,9 +368,15 @@ fn describe_certificate_error(problem: &rustls::CertificateError) -> String {
     use rustls::CertificateError as E;
     match problem {
         E::UnknownIssuer => "it is signed by an authority Airlock does not trust".into(),
-        E::Expired | E::ExpiredContext { .. } => "it has expired (or this computer's clock is wrong)".into(),
-        E::NotValidYet | E::NotValidYetContext { .. } => "it is not valid yet (or this computer's clock is wrong)".into(),
-        E::NotValidForName | E::NotValidForNameContext { .. } => "it was issued for another host name".into(),
+        E::Expired | E::ExpiredContext { .. } => {
+            "it has expired (or this computer's clock is wrong)".into()
+        }
+        E::NotValidYet | E::NotValidYetContext { .. } => {
+            "it is not valid yet (or this computer's clock is wrong)".into()
+        }
+        E::NotValidForName | E::NotValidForNameContext { .. } => {
+            "it was issued for another host name".into()
+        }
         E::Revoked => "it has been revoked".into(),
         E::BadSignature => "its signature does not verify".into(),
         other => format!("{other:?}"),

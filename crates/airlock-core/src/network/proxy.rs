@@ -47,7 +47,10 @@ pub struct ProxyRoute {
 
 impl fmt::Debug for ProxyRoute {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProxyRoute").field("proxy", &self.to_string()).field("authorization", &self.authorization.as_ref().map(|_| "<redacted>")).finish()
+        f.debug_struct("ProxyRoute")
+            .field("proxy", &self.to_string())
+            .field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .finish()
     }
 }
 
@@ -95,7 +98,10 @@ impl Proxies {
         let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
         let uri: Uri = format!("{scheme}://{host}:{port}/").parse().ok()?;
         let intercept = matcher.intercept(&uri)?;
-        Some(ProxyRoute { uri: intercept.uri().clone(), authorization: intercept.basic_auth().cloned() })
+        Some(ProxyRoute {
+            uri: intercept.uri().clone(),
+            authorization: intercept.basic_auth().cloned(),
+        })
     }
 
     /// The same rules for the SDK's HTTP client.
@@ -111,11 +117,17 @@ impl Proxies {
 const MAX_CONNECT_RESPONSE: usize = 16 * 1024;
 
 /// Asks `proxy`, already connected on `stream`, for a tunnel to `host:port`.
-pub(crate) async fn connect_tunnel<S>(stream: &mut S, proxy: &ProxyRoute, host: &str, port: u16) -> Result<(), DialError>
+pub(crate) async fn connect_tunnel<S>(
+    stream: &mut S,
+    proxy: &ProxyRoute,
+    host: &str,
+    port: u16,
+) -> Result<(), DialError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+    let authority =
+        if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
     let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some(authorization) = &proxy.authorization {
         request.push_str("Proxy-Authorization: ");
@@ -123,7 +135,8 @@ where
         request.push_str("\r\n");
     }
     request.push_str("\r\n");
-    let io_error = |source: std::io::Error| DialError::ProxyConnect { proxy: proxy.to_string(), source };
+    let io_error =
+        |source: std::io::Error| DialError::ProxyConnect { proxy: proxy.to_string(), source };
     stream.write_all(request.as_bytes()).await.map_err(io_error)?;
     stream.flush().await.map_err(io_error)?;
 
@@ -132,26 +145,56 @@ where
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         if head.len() >= MAX_CONNECT_RESPONSE {
-            return Err(DialError::ProxyProtocol { proxy: proxy.to_string(), what: "its answer to CONNECT has no end".into() });
+            return Err(DialError::ProxyProtocol {
+                proxy: proxy.to_string(),
+                what: "its answer to CONNECT has no end".into(),
+            });
         }
         match stream.read(&mut byte).await.map_err(io_error)? {
-            0 => return Err(DialError::ProxyProtocol { proxy: proxy.to_string(), what: "it closed the connection without answering CONNECT".into() }),
+            0 => {
+                return Err(DialError::ProxyProtocol {
+                    proxy: proxy.to_string(),
+                    what: "it closed the connection without answering CONNECT".into(),
+                })
+            }
             _ => head.push(byte[0]),
         }
     }
-    let status_line = head.split(|b| *b == b'\n').next().map(|l| String::from_utf8_lossy(l).trim().to_owned()).unwrap_or_default();
+    let status_line = head
+        .split(|b| *b == b'\n')
+        .next()
+        .map(|l| String::from_utf8_lossy(l).trim().to_owned())
+        .unwrap_or_default();
     let mut parts = status_line.splitn(3, ' ');
-    let (version, status, reason) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let (version, status, reason) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
     let Ok(status) = status.parse::<u16>() else {
-        return Err(DialError::ProxyProtocol { proxy: proxy.to_string(), what: format!("it answered {status_line:?}, not an HTTP status") });
+        return Err(DialError::ProxyProtocol {
+            proxy: proxy.to_string(),
+            what: format!("it answered {status_line:?}, not an HTTP status"),
+        });
     };
     if !version.starts_with("HTTP/") {
-        return Err(DialError::ProxyProtocol { proxy: proxy.to_string(), what: format!("it answered {status_line:?}, not HTTP") });
+        return Err(DialError::ProxyProtocol {
+            proxy: proxy.to_string(),
+            what: format!("it answered {status_line:?}, not HTTP"),
+        });
     }
     match status {
         200..=299 => Ok(()),
-        407 => Err(DialError::ProxyAuthRequired { proxy: proxy.to_string(), sent_credentials: proxy.authorization.is_some() }),
-        _ => Err(DialError::ProxyRefused { proxy: proxy.to_string(), destination: authority, status, reason: reason.to_owned() }),
+        407 => Err(DialError::ProxyAuthRequired {
+            proxy: proxy.to_string(),
+            sent_credentials: proxy.authorization.is_some(),
+        }),
+        _ => Err(DialError::ProxyRefused {
+            proxy: proxy.to_string(),
+            destination: authority,
+            status,
+            reason: reason.to_owned(),
+        }),
     }
 }
 
@@ -160,7 +203,10 @@ mod tests {
     use super::*;
 
     fn route(uri: &str, auth: bool) -> ProxyRoute {
-        ProxyRoute { uri: uri.parse().unwrap(), authorization: auth.then(|| HeaderValue::from_static("Basic dTpw")) }
+        ProxyRoute {
+            uri: uri.parse().unwrap(),
+            authorization: auth.then(|| HeaderValue::from_static("Basic dTpw")),
+        }
     }
 
     async fn answer(response: &'static [u8], auth: bool) -> (Result<(), DialError>, String) {
@@ -177,7 +223,13 @@ mod tests {
             proxy.write_all(b"T").await.unwrap();
             String::from_utf8(request).unwrap()
         });
-        let result = connect_tunnel(&mut client, &route("http://proxy.example:3128", auth), "ssm.eu-west-1.amazonaws.com", 443).await;
+        let result = connect_tunnel(
+            &mut client,
+            &route("http://proxy.example:3128", auth),
+            "ssm.eu-west-1.amazonaws.com",
+            443,
+        )
+        .await;
         let request = server.await.unwrap();
         if result.is_ok() {
             let mut first = [0u8; 1];
@@ -189,22 +241,39 @@ mod tests {
 
     #[tokio::test]
     async fn a_tunnel_opens_with_credentials_sent_as_basic_auth() {
-        let (result, request) = answer(b"HTTP/1.1 200 Connection established\r\nVia: test\r\n\r\n", true).await;
+        let (result, request) =
+            answer(b"HTTP/1.1 200 Connection established\r\nVia: test\r\n\r\n", true).await;
         result.unwrap();
-        assert!(request.starts_with("CONNECT ssm.eu-west-1.amazonaws.com:443 HTTP/1.1\r\n"), "{request}");
+        assert!(
+            request.starts_with("CONNECT ssm.eu-west-1.amazonaws.com:443 HTTP/1.1\r\n"),
+            "{request}"
+        );
         assert!(request.contains("\r\nProxy-Authorization: Basic dTpw\r\n"), "{request}");
     }
 
     #[tokio::test]
     async fn refusals_say_what_the_proxy_said() {
-        let (result, request) = answer(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n", false).await;
-        assert!(!request.contains("Proxy-Authorization"), "no credentials were configured: {request}");
+        let (result, request) =
+            answer(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n", false).await;
+        assert!(
+            !request.contains("Proxy-Authorization"),
+            "no credentials were configured: {request}"
+        );
         let error = result.unwrap_err();
-        assert!(matches!(error, DialError::ProxyAuthRequired { sent_credentials: false, .. }), "{error:?}");
-        assert!(error.to_string().contains("user:password@"), "says how to give credentials: {error}");
+        assert!(
+            matches!(error, DialError::ProxyAuthRequired { sent_credentials: false, .. }),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains("user:password@"),
+            "says how to give credentials: {error}"
+        );
         let (result, _) = answer(b"HTTP/1.0 403 Filtered\r\n\r\n", false).await;
         let error = result.unwrap_err();
-        assert!(error.to_string().contains("403 Filtered") && error.to_string().contains("NO_PROXY"), "{error}");
+        assert!(
+            error.to_string().contains("403 Filtered") && error.to_string().contains("NO_PROXY"),
+            "{error}"
+        );
         let (result, _) = answer(b"SSH-2.0-OpenSSH\r\n\r\n", false).await;
         assert!(matches!(result.unwrap_err(), DialError::ProxyProtocol { .. }));
     }

@@ -37,7 +37,9 @@ impl fmt::Display for TrustSetting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TrustSetting::AwsCaBundle => f.write_str("AWS_CA_BUNDLE"),
-            TrustSetting::ProfileCaBundle { profile } => write!(f, "ca_bundle in [profile {profile}] of ~/.aws/config"),
+            TrustSetting::ProfileCaBundle { profile } => {
+                write!(f, "ca_bundle in [profile {profile}] of ~/.aws/config")
+            }
             TrustSetting::SslCertFile => f.write_str("SSL_CERT_FILE"),
             TrustSetting::Builtin(what) => f.write_str(what),
         }
@@ -73,11 +75,21 @@ impl TrustSettings {
     /// The AWS CLI's order: `AWS_CA_BUNDLE`, the profile's `ca_bundle`, `SSL_CERT_FILE`.
     /// `env` reads one environment variable; `profile_bundle` is the chosen profile's name and
     /// its `ca_bundle` value, if it has one.
-    pub fn from_env(env: &dyn Fn(&str) -> Option<String>, profile_bundle: Option<(&str, &str)>) -> TrustSettings {
+    pub fn from_env(
+        env: &dyn Fn(&str) -> Option<String>,
+        profile_bundle: Option<(&str, &str)>,
+    ) -> TrustSettings {
         let file = |path: String| Bundle::File(expand_home(&path));
         let bundle = env("AWS_CA_BUNDLE")
             .map(|path| (file(path), TrustSetting::AwsCaBundle))
-            .or_else(|| profile_bundle.map(|(profile, path)| (file(path.to_owned()), TrustSetting::ProfileCaBundle { profile: profile.to_owned() })))
+            .or_else(|| {
+                profile_bundle.map(|(profile, path)| {
+                    (
+                        file(path.to_owned()),
+                        TrustSetting::ProfileCaBundle { profile: profile.to_owned() },
+                    )
+                })
+            })
             .or_else(|| env("SSL_CERT_FILE").map(|path| (file(path), TrustSetting::SslCertFile)));
         TrustSettings { bundle }
     }
@@ -141,7 +153,10 @@ pub struct Trust {
 
 impl fmt::Debug for Trust {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Trust").field("description", &self.description).field("roots", &self.roots.len()).finish()
+        f.debug_struct("Trust")
+            .field("description", &self.description)
+            .field("roots", &self.roots.len())
+            .finish()
     }
 }
 
@@ -154,14 +169,24 @@ impl Trust {
                     Bundle::File(path) => (read_bundle(path, setting)?, path.display().to_string()),
                     Bundle::Pem(pem) => (pem.clone(), "the built-in bundle".to_owned()),
                 };
-                let certificates = parse_pem(&pem).map_err(|why| TrustError::NoCertificate { what: what.clone(), setting: setting.clone(), why })?;
+                let certificates = parse_pem(&pem).map_err(|why| TrustError::NoCertificate {
+                    what: what.clone(),
+                    setting: setting.clone(),
+                    why,
+                })?;
                 let count = certificates.len();
-                (certificates, format!("{what} from {setting} ({count} certificate{})", plural(count)))
+                (
+                    certificates,
+                    format!("{what} from {setting} ({count} certificate{})", plural(count)),
+                )
             }
             None => {
                 let found = rustls_native_certs::load_native_certs();
                 if found.certs.is_empty() {
-                    let why = found.errors.first().map_or_else(|| "none found".to_owned(), ToString::to_string);
+                    let why = found
+                        .errors
+                        .first()
+                        .map_or_else(|| "none found".to_owned(), ToString::to_string);
                     return Err(TrustError::NoSystemRoots(why));
                 }
                 let count = found.certs.len();
@@ -178,11 +203,23 @@ impl Trust {
         }
         if roots.is_empty() {
             let (what, setting) = match &settings.bundle {
-                Some((Bundle::File(path), setting)) => (path.display().to_string(), setting.clone()),
-                Some((Bundle::Pem(_), setting)) => ("the built-in bundle".to_owned(), setting.clone()),
-                None => return Err(TrustError::NoSystemRoots("no certificate could be used as a root".into())),
+                Some((Bundle::File(path), setting)) => {
+                    (path.display().to_string(), setting.clone())
+                }
+                Some((Bundle::Pem(_), setting)) => {
+                    ("the built-in bundle".to_owned(), setting.clone())
+                }
+                None => {
+                    return Err(TrustError::NoSystemRoots(
+                        "no certificate could be used as a root".into(),
+                    ))
+                }
             };
-            return Err(TrustError::NoCertificate { what, setting, why: "no block is a valid CA certificate".into() });
+            return Err(TrustError::NoCertificate {
+                what,
+                setting,
+                why: "no block is a valid CA certificate".into(),
+            });
         }
         Ok(Trust { roots: Arc::new(roots), pem: Arc::new(pem), description })
     }
@@ -213,7 +250,9 @@ fn plural(n: usize) -> &'static str {
 
 fn read_bundle(path: &Path, setting: &TrustSetting) -> Result<Vec<u8>, TrustError> {
     std::fs::read(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => TrustError::Missing { path: path.to_owned(), setting: setting.clone() },
+        std::io::ErrorKind::NotFound => {
+            TrustError::Missing { path: path.to_owned(), setting: setting.clone() }
+        }
         _ => TrustError::Unreadable { path: path.to_owned(), setting: setting.clone(), source },
     })
 }
@@ -224,7 +263,11 @@ fn parse_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
         certificates.push(item.map_err(|e| format!("malformed PEM: {e}"))?);
     }
     if certificates.is_empty() {
-        return Err(if pem.is_empty() { "the file is empty".into() } else { "no CERTIFICATE block".into() });
+        return Err(if pem.is_empty() {
+            "the file is empty".into()
+        } else {
+            "no CERTIFICATE block".into()
+        });
     }
     Ok(certificates)
 }
@@ -261,11 +304,26 @@ mod tests {
     fn the_cli_order_decides_which_bundle_replaces_the_system_store() {
         let all = [("AWS_CA_BUNDLE", "/a.pem"), ("SSL_CERT_FILE", "/c.pem")];
         let chosen = TrustSettings::from_env(&env(&all), Some(("work", "/b.pem")));
-        assert_eq!(chosen.bundle, Some((Bundle::File("/a.pem".into()), TrustSetting::AwsCaBundle)), "AWS_CA_BUNDLE wins");
+        assert_eq!(
+            chosen.bundle,
+            Some((Bundle::File("/a.pem".into()), TrustSetting::AwsCaBundle)),
+            "AWS_CA_BUNDLE wins"
+        );
         let chosen = TrustSettings::from_env(&env(&all[1..]), Some(("work", "/b.pem")));
-        assert_eq!(chosen.bundle, Some((Bundle::File("/b.pem".into()), TrustSetting::ProfileCaBundle { profile: "work".into() })), "then the profile's");
+        assert_eq!(
+            chosen.bundle,
+            Some((
+                Bundle::File("/b.pem".into()),
+                TrustSetting::ProfileCaBundle { profile: "work".into() }
+            )),
+            "then the profile's"
+        );
         let chosen = TrustSettings::from_env(&env(&all[1..]), None);
-        assert_eq!(chosen.bundle, Some((Bundle::File("/c.pem".into()), TrustSetting::SslCertFile)), "then SSL_CERT_FILE");
+        assert_eq!(
+            chosen.bundle,
+            Some((Bundle::File("/c.pem".into()), TrustSetting::SslCertFile)),
+            "then SSL_CERT_FILE"
+        );
         assert_eq!(TrustSettings::from_env(&env(&[]), None).bundle, None, "else the system store");
     }
 
@@ -275,13 +333,30 @@ mod tests {
         let missing = dir.path().join("nope.pem");
         let error = Trust::load(&TrustSettings::ca_bundle(&missing)).unwrap_err();
         assert!(matches!(error, TrustError::Missing { .. }), "{error}");
-        assert!(error.to_string().contains("nope.pem") && error.to_string().contains("AWS_CA_BUNDLE"), "{error}");
+        assert!(
+            error.to_string().contains("nope.pem") && error.to_string().contains("AWS_CA_BUNDLE"),
+            "{error}"
+        );
 
         let garbled = dir.path().join("garbled.pem");
-        std::fs::write(&garbled, "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n").unwrap();
-        let error = Trust::load(&TrustSettings { bundle: Some((Bundle::File(garbled), TrustSetting::ProfileCaBundle { profile: "work".into() })) }).unwrap_err();
+        std::fs::write(
+            &garbled,
+            "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let error = Trust::load(&TrustSettings {
+            bundle: Some((
+                Bundle::File(garbled),
+                TrustSetting::ProfileCaBundle { profile: "work".into() },
+            )),
+        })
+        .unwrap_err();
         assert!(matches!(error, TrustError::NoCertificate { .. }), "{error}");
-        assert!(error.to_string().contains("garbled.pem") && error.to_string().contains("[profile work]"), "{error}");
+        assert!(
+            error.to_string().contains("garbled.pem")
+                && error.to_string().contains("[profile work]"),
+            "{error}"
+        );
 
         let text = dir.path().join("notes.txt");
         std::fs::write(&text, "just some words\n").unwrap();

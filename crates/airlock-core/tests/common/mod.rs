@@ -13,11 +13,22 @@ use ssm_emulator::RunningEmulator;
 /// The emulator as a far side: HTTPS and wss:// under its own authority.
 pub fn far_side(emulator: &RunningEmulator) -> DirectEndpoint {
     let key = emulator.credentials();
-    DirectEndpoint::new(emulator.endpoint_url(), emulator.region(), (&key.access_key_id, &key.secret_access_key), emulator.ca_pem())
+    DirectEndpoint::new(
+        emulator.endpoint_url(),
+        emulator.region(),
+        (&key.access_key_id, &key.secret_access_key),
+        emulator.ca_pem(),
+    )
 }
 
 /// Clients for `profile` of `files`, resolved by Airlock's resolver against the emulator.
-pub fn with_profile(emulator: &RunningEmulator, profile: &str, files: ProfileFiles, prompter: Arc<dyn Prompter>, ssm_endpoint: Option<String>) -> Result<Aws, AwsError> {
+pub fn with_profile(
+    emulator: &RunningEmulator,
+    profile: &str,
+    files: ProfileFiles,
+    prompter: Arc<dyn Prompter>,
+    ssm_endpoint: Option<String>,
+) -> Result<Aws, AwsError> {
     let (base, network) = far_side(emulator).sdk_config()?;
     Aws::with_profile(&base, network, profile, files, prompter, ssm_endpoint)
 }

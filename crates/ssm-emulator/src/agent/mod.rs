@@ -14,16 +14,19 @@
 //!             rate limit)
 //! ```
 
-pub mod socket;
-mod shell;
 mod port;
+mod shell;
+pub mod socket;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ssm_protocol::handshake::{AgentHandshake, AgentNegotiated, Version};
 use ssm_protocol::handshake::HandshakeError;
-use ssm_protocol::payload::{EncryptionChallenge, ExitCode, HandshakeResponse, KmsEncryptionRequest, PortFlag, SessionTypeRequest, TerminalSize};
+use ssm_protocol::handshake::{AgentHandshake, AgentNegotiated, Version};
+use ssm_protocol::payload::{
+    EncryptionChallenge, ExitCode, HandshakeResponse, KmsEncryptionRequest, PortFlag,
+    SessionTypeRequest, TerminalSize,
+};
 use ssm_protocol::{Channel, Config, Event, PayloadType, Role};
 use tokio::sync::mpsc;
 
@@ -162,7 +165,11 @@ impl SessionHandle {
 }
 
 /// Starts a session task. `on_end` learns how it ended.
-pub fn spawn(spec: AgentSpec, metrics: Arc<Metrics>, on_end: impl FnOnce(Ending) + Send + 'static) -> SessionHandle {
+pub fn spawn(
+    spec: AgentSpec,
+    metrics: Arc<Metrics>,
+    on_end: impl FnOnce(Ending) + Send + 'static,
+) -> SessionHandle {
     let (inputs, receiver) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         metrics.session_started();
@@ -255,7 +262,8 @@ impl Session {
     /// As the agent's session plugin: a handshake when the plugin requires one (port and
     /// non-interactive commands) or when the session is encrypted.
     fn needs_handshake(&self) -> bool {
-        matches!(self.spec.session_type.as_str(), "Port" | "NonInteractiveCommands") || self.encrypted()
+        matches!(self.spec.session_type.as_str(), "Port" | "NonInteractiveCommands")
+            || self.encrypted()
     }
 
     /// KMS encryption: for shell and command sessions when the preferences name a key; the
@@ -266,7 +274,11 @@ impl Session {
 
     /// Runs the session; `on_end` learns how it ended before channel_closed goes out, as the
     /// service records a session's end before the client hears of it.
-    async fn run(mut self, mut inputs: mpsc::UnboundedReceiver<SessionInput>, on_end: impl FnOnce(Ending)) {
+    async fn run(
+        mut self,
+        mut inputs: mpsc::UnboundedReceiver<SessionInput>,
+        on_end: impl FnOnce(Ending),
+    ) {
         let ending = loop {
             self.flush();
             let now = Instant::now();
@@ -277,8 +289,14 @@ impl Session {
                 _ => None,
             };
             let idle_deadline = self.last_activity + self.spec.idle_timeout;
-            let wake = [timer, handshake_deadline, self.ready_at, self.ends_at, Some(idle_deadline)].into_iter().flatten().min().unwrap_or(idle_deadline);
-            let can_output = self.channel.send_room() > 0 && self.work_out.is_some() && self.link.is_some();
+            let wake =
+                [timer, handshake_deadline, self.ready_at, self.ends_at, Some(idle_deadline)]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap_or(idle_deadline);
+            let can_output =
+                self.channel.send_room() > 0 && self.work_out.is_some() && self.link.is_some();
             let output_at = self.next_output_at.max(now);
             let has_backlog = !self.backlog.is_empty();
             let work_in = self.work_in.clone();
@@ -373,20 +391,33 @@ impl Session {
     /// The first socket is here: handshake, or start the shell straight away.
     fn begin(&mut self, now: Instant) -> Option<Ending> {
         if self.needs_handshake() {
-            let request = SessionTypeRequest { session_type: self.spec.session_type.clone(), properties: self.spec.properties.clone() };
+            let request = SessionTypeRequest {
+                session_type: self.spec.session_type.clone(),
+                properties: self.spec.properties.clone(),
+            };
             let kms = self.encrypted().then(|| {
                 // Agents from 3.3.808.0 offer the random challenge: 16 random bytes, base64,
                 // made once per session (`NewBlockCipherKMS`).
-                let offers = self.spec.agent_version.parse::<Version>().is_ok_and(|v| v.is_at_least(&ssm_protocol::handshake::gates::agent_kms_challenge()));
+                let offers = self.spec.agent_version.parse::<Version>().is_ok_and(|v| {
+                    v.is_at_least(&ssm_protocol::handshake::gates::agent_kms_challenge())
+                });
                 let challenge = offers.then(|| {
                     use base64::Engine as _;
                     base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>())
                 });
-                KmsEncryptionRequest { kms_key_id: self.spec.kms_key_id.clone().unwrap_or_default(), challenge }
+                KmsEncryptionRequest {
+                    kms_key_id: self.spec.kms_key_id.clone().unwrap_or_default(),
+                    challenge,
+                }
             });
             self.random_challenge = kms.as_ref().and_then(|k| k.challenge.clone());
-            let handshake = AgentHandshake::new(now, &self.spec.agent_version, &request, kms.as_ref());
-            if let Err(error) = self.channel.send(now, PayloadType::HandshakeRequest, &handshake.request().to_bytes()) {
+            let handshake =
+                AgentHandshake::new(now, &self.spec.agent_version, &request, kms.as_ref());
+            if let Err(error) = self.channel.send(
+                now,
+                PayloadType::HandshakeRequest,
+                &handshake.request().to_bytes(),
+            ) {
                 return Some(Ending::Failed(format!("could not send the handshake: {error}")));
             }
             self.stage = Stage::Handshake(handshake);
@@ -402,17 +433,33 @@ impl Session {
         let options = shell::ShellOptions { run_as: self.spec.run_as.clone(), profile: None };
         let started = match self.spec.session_type.as_str() {
             "Standard_Stream" => {
-                let options = shell::ShellOptions { profile: Some(self.spec.shell_profile.clone()), ..options };
+                let options = shell::ShellOptions {
+                    profile: Some(self.spec.shell_profile.clone()),
+                    ..options
+                };
                 shell::start_shell(&self.spec.shell, &options, in_rx, out_tx)
             }
             "InteractiveCommands" => match command_of(&self.spec.properties) {
-                Some(command) => shell::start_shell(&["/bin/sh".into(), "-c".into(), command], &options, in_rx, out_tx),
+                Some(command) => shell::start_shell(
+                    &["/bin/sh".into(), "-c".into(), command],
+                    &options,
+                    in_rx,
+                    out_tx,
+                ),
                 None => Err("the document gives no command to run".into()),
             },
             "NonInteractiveCommands" => match command_of(&self.spec.properties) {
                 Some(command) => {
-                    let separate = self.spec.properties.get("separateOutputStream").and_then(|v| v.as_str()) == Some("true");
-                    shell::start_command(command, self.spec.run_as.as_deref(), separate, in_rx, out_tx)
+                    let separate =
+                        self.spec.properties.get("separateOutputStream").and_then(|v| v.as_str())
+                            == Some("true");
+                    shell::start_command(
+                        command,
+                        self.spec.run_as.as_deref(),
+                        separate,
+                        in_rx,
+                        out_tx,
+                    )
                 }
                 None => Err("the document gives no command to run".into()),
             },
@@ -454,7 +501,9 @@ impl Session {
         };
         // Output, stderr and exit codes go encrypted in an encrypted session; flags never.
         let payload = match &mut self.cipher {
-            Some(cipher) if ssm_protocol::kms::encrypted_by_agent(payload_type) => match cipher.seal(&payload) {
+            Some(cipher) if ssm_protocol::kms::encrypted_by_agent(payload_type) => match cipher
+                .seal(&payload)
+            {
                 Ok(sealed) => sealed,
                 Err(e) => return Some(Ending::Failed(format!("could not encrypt output: {e}"))),
             },
@@ -465,18 +514,30 @@ impl Session {
             // The agent sleeps 1 ms after each message. The next slot counts from the previous
             // one, not from now: tokio's timer wakes up to a tick late, and counting from the
             // wake-up would halve the rate. After an idle spell the slot restarts from now.
-            self.next_output_at = self.next_output_at.max(now.checked_sub(AGENT_SEND_PAUSE).unwrap_or(now)) + AGENT_SEND_PAUSE;
+            self.next_output_at =
+                self.next_output_at.max(now.checked_sub(AGENT_SEND_PAUSE).unwrap_or(now))
+                    + AGENT_SEND_PAUSE;
         }
         // The window had room (checked before receiving), so a failure means closed.
         sent.err().map(|e| Ending::Failed(format!("the channel refused output: {e}")))
     }
 
     /// The handshake's stream messages: the response, then (KMS) the challenge's answer.
-    fn handle_handshake_message(&mut self, now: Instant, payload_type: PayloadType, payload: &[u8]) -> Option<Ending> {
+    fn handle_handshake_message(
+        &mut self,
+        now: Instant,
+        payload_type: PayloadType,
+        payload: &[u8],
+    ) -> Option<Ending> {
         match (&self.stage, payload_type) {
             (Stage::Handshake(handshake), PayloadType::HandshakeResponse) => {
-                let message = if self.encrypted() { ssm_protocol::kms::ENCRYPTED_MESSAGE } else { "" };
-                let outcome = HandshakeResponse::from_bytes(payload).map_err(|e| e.to_string()).and_then(|r| handshake.handle_response(now, &r, message).map_err(|e| agent_words(&e)));
+                let message =
+                    if self.encrypted() { ssm_protocol::kms::ENCRYPTED_MESSAGE } else { "" };
+                let outcome = HandshakeResponse::from_bytes(payload)
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| {
+                        handshake.handle_response(now, &r, message).map_err(|e| agent_words(&e))
+                    });
                 let (negotiated, complete) = match outcome {
                     Ok(done) => done,
                     Err(reason) => return Some(Ending::Failed(handshake_failure(&reason))),
@@ -487,14 +548,19 @@ impl Session {
                 }
             }
             (Stage::Challenge { challenge, .. }, PayloadType::EncChallengeResponse) => {
-                let answered = EncryptionChallenge::from_bytes(payload).ok().zip(self.cipher.as_ref()).map(|(answer, cipher)| challenge.check(cipher, &answer));
+                let answered = EncryptionChallenge::from_bytes(payload)
+                    .ok()
+                    .zip(self.cipher.as_ref())
+                    .map(|(answer, cipher)| challenge.check(cipher, &answer));
                 // A wrong answer is only logged by the agent; the session then fails at the
                 // deadline ("Timed out waiting for encryption challenge.").
                 if !matches!(answered, Some(Ok(()))) {
                     return None;
                 }
                 match std::mem::replace(&mut self.stage, Stage::Running) {
-                    Stage::Challenge { negotiated, complete, .. } => self.complete(now, negotiated, complete),
+                    Stage::Challenge { negotiated, complete, .. } => {
+                        self.complete(now, negotiated, complete)
+                    }
                     _ => None,
                 }
             }
@@ -505,11 +571,24 @@ impl Session {
 
     /// KMS: decrypts the data key with the agent's own context (the session, this node, and
     /// the random challenge if the client acknowledged it), then sends the challenge.
-    fn begin_challenge(&mut self, now: Instant, negotiated: AgentNegotiated, complete: ssm_protocol::payload::HandshakeComplete, blob: &[u8]) -> Option<Ending> {
-        let challenge = self.random_challenge.as_deref().filter(|_| negotiated.challenge_acknowledged);
-        let context = ssm_protocol::kms::encryption_context(&self.spec.session_id, &self.spec.instance_id, challenge);
+    fn begin_challenge(
+        &mut self,
+        now: Instant,
+        negotiated: AgentNegotiated,
+        complete: ssm_protocol::payload::HandshakeComplete,
+        blob: &[u8],
+    ) -> Option<Ending> {
+        let challenge =
+            self.random_challenge.as_deref().filter(|_| negotiated.challenge_acknowledged);
+        let context = ssm_protocol::kms::encryption_context(
+            &self.spec.session_id,
+            &self.spec.instance_id,
+            challenge,
+        );
         let decrypted = match &self.spec.kms {
-            Some(kms) => kms.decrypt(blob, &context, self.spec.kms_key_id.as_deref()).map_err(|e| format!("{}: {}", e.code, e.message)),
+            Some(kms) => kms
+                .decrypt(blob, &context, self.spec.kms_key_id.as_deref())
+                .map_err(|e| format!("{}: {}", e.code, e.message)),
             None => Err("no KMS".to_owned()),
         };
         let plaintext = match decrypted {
@@ -518,24 +597,46 @@ impl Session {
                 return Some(Ending::Failed(handshake_failure(&format!("Fetching data key failed: Unable to retrieve data key, Error when decrypting data key {error}"))));
             }
         };
-        let mut cipher = match ssm_protocol::kms::Cipher::new(ssm_protocol::kms::End::Agent, &plaintext, rand::random()) {
+        let mut cipher = match ssm_protocol::kms::Cipher::new(
+            ssm_protocol::kms::End::Agent,
+            &plaintext,
+            rand::random(),
+        ) {
             Ok(cipher) => cipher,
-            Err(error) => return Some(Ending::Failed(handshake_failure(&format!("Fetching data key failed: {error}")))),
+            Err(error) => {
+                return Some(Ending::Failed(handshake_failure(&format!(
+                    "Fetching data key failed: {error}"
+                ))))
+            }
         };
-        let (challenge, payload) = match ssm_protocol::kms::AgentChallenge::new(&mut cipher, random_64()) {
-            Ok(made) => made,
-            Err(error) => return Some(Ending::Failed(handshake_failure(&error.to_string()))),
-        };
-        if let Err(e) = self.channel.send(now, PayloadType::EncChallengeRequest, &payload.to_bytes()) {
+        let (challenge, payload) =
+            match ssm_protocol::kms::AgentChallenge::new(&mut cipher, random_64()) {
+                Ok(made) => made,
+                Err(error) => return Some(Ending::Failed(handshake_failure(&error.to_string()))),
+            };
+        if let Err(e) =
+            self.channel.send(now, PayloadType::EncChallengeRequest, &payload.to_bytes())
+        {
             return Some(Ending::Failed(format!("could not send the challenge: {e}")));
         }
         self.cipher = Some(cipher);
-        self.stage = Stage::Challenge { challenge, negotiated, complete, deadline: now + AgentHandshake::TIMEOUT };
+        self.stage = Stage::Challenge {
+            challenge,
+            negotiated,
+            complete,
+            deadline: now + AgentHandshake::TIMEOUT,
+        };
         None
     }
 
-    fn complete(&mut self, now: Instant, negotiated: AgentNegotiated, complete: ssm_protocol::payload::HandshakeComplete) -> Option<Ending> {
-        if let Err(e) = self.channel.send(now, PayloadType::HandshakeComplete, &complete.to_bytes()) {
+    fn complete(
+        &mut self,
+        now: Instant,
+        negotiated: AgentNegotiated,
+        complete: ssm_protocol::payload::HandshakeComplete,
+    ) -> Option<Ending> {
+        if let Err(e) = self.channel.send(now, PayloadType::HandshakeComplete, &complete.to_bytes())
+        {
             return Some(Ending::Failed(format!("could not complete the handshake: {e}")));
         }
         self.start_workload(Some(negotiated))
@@ -550,7 +651,11 @@ impl Session {
                 Event::Message(message) => {
                     self.last_activity = now;
                     if matches!(self.stage, Stage::Handshake(_) | Stage::Challenge { .. }) {
-                        if let Some(ending) = self.handle_handshake_message(now, message.payload_type, &message.payload) {
+                        if let Some(ending) = self.handle_handshake_message(
+                            now,
+                            message.payload_type,
+                            &message.payload,
+                        ) {
                             return Some(ending);
                         }
                         continue;
@@ -584,7 +689,9 @@ impl Session {
                 }
                 Event::Closed(_) => return Some(Ending::Terminated),
                 Event::DeliveryTimedOut { .. } => {
-                    return Some(Ending::Failed("output stayed unacknowledged for 5 minutes".into()))
+                    return Some(Ending::Failed(
+                        "output stayed unacknowledged for 5 minutes".into(),
+                    ))
                 }
                 _ => {}
             }
@@ -629,9 +736,13 @@ impl Session {
         let output = match ending {
             Ending::Failed(reason) => reason.clone(),
             // The service's words, as the plugin prints them (amazon-ssm-agent issue #261).
-            Ending::IdleTimeout => "Your session timed out due to inactivity and has been terminated.".into(),
+            Ending::IdleTimeout => {
+                "Your session timed out due to inactivity and has been terminated.".into()
+            }
             // No source gives the service's words for this one; these are the emulator's.
-            Ending::MaxDuration => "Your session has reached its maximum duration and has been terminated.".into(),
+            Ending::MaxDuration => {
+                "Your session has reached its maximum duration and has been terminated.".into()
+            }
             Ending::Finished | Ending::Terminated => String::new(),
         };
         let _ = self.channel.send_channel_closed(now, &self.spec.session_id, &output);
@@ -650,7 +761,9 @@ fn handshake_failure(reason: &str) -> String {
 /// A client's refusal as the agent words it (`handleHandshakeResponse`).
 fn agent_words(error: &HandshakeError) -> String {
     match error {
-        HandshakeError::ActionFailed { action, reason } => format!("{action} failed on client with status 2 error: {reason}"),
+        HandshakeError::ActionFailed { action, reason } => {
+            format!("{action} failed on client with status 2 error: {reason}")
+        }
         other => other.to_string(),
     }
 }
@@ -694,7 +807,10 @@ fn rand_seed(session_id: &str) -> u64 {
     hasher.finish()
 }
 
-async fn recv_paced(receiver: &mut Option<mpsc::Receiver<WorkOutput>>, at: Instant) -> Option<WorkOutput> {
+async fn recv_paced(
+    receiver: &mut Option<mpsc::Receiver<WorkOutput>>,
+    at: Instant,
+) -> Option<WorkOutput> {
     // A sleep to an instant already past still waits for a timer tick (about 1 ms): skip it.
     if at > Instant::now() {
         tokio::time::sleep_until(at.into()).await;

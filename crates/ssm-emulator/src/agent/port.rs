@@ -14,9 +14,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use smux_tcp::{Pump, PumpEvent, Traffic};
 use ssm_protocol::handshake::{gates, AgentNegotiated, Version};
 use ssm_protocol::payload::PortFlag;
-use smux_tcp::{Pump, PumpEvent, Traffic};
 use ssm_protocol::smux::{KeepAlive, SessionConfig, Side, StreamId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -40,16 +40,21 @@ pub(crate) fn start(
     input: mpsc::Receiver<WorkInput>,
     output: mpsc::Sender<WorkOutput>,
 ) -> Result<(), String> {
-    let property = |name: &str| spec.properties.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    let property =
+        |name: &str| spec.properties.get(name).and_then(|v| v.as_str()).map(str::to_owned);
     let port = property("portNumber")
         .ok_or("the document gives no portNumber")?
         .parse::<u16>()
         .map_err(|_| "portNumber is not a port number".to_string())?;
-    let target = Target { host: property("host").filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into()), port };
+    let target = Target {
+        host: property("host").filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into()),
+        port,
+    };
     if let Some(address) = denied_address(&target) {
         return Err(format!("Forwarding to IP address {address} is forbidden."));
     }
-    let forwarding = property("type").as_deref() == Some(ssm_protocol::handshake::LOCAL_PORT_FORWARDING);
+    let forwarding =
+        property("type").as_deref() == Some(ssm_protocol::handshake::LOCAL_PORT_FORWARDING);
     let client_mux = negotiated.is_some_and(|n| n.mux);
     if forwarding && client_mux && agent_supports_mux(&spec.agent_version) {
         // Agents after 3.1.1511.0 turn smux keep-alive off for clients after 1.2.331.0; older
@@ -68,13 +73,24 @@ pub(crate) fn start(
 
 /// The instance-metadata, time-sync and DNS addresses the agent refuses to forward to
 /// (its `DeniedPortForwardingRemoteIPs` default), checked once at session start.
-const DENIED_ADDRESSES: [&str; 9] =
-    ["169.254.169.254", "fd00:ec2::254", "169.254.169.253", "fd00:ec2::253", "169.254.169.123", "fd00:ec2::123", "169.254.169.250", "169.254.169.251", "fd00:ec2::240"];
+const DENIED_ADDRESSES: [&str; 9] = [
+    "169.254.169.254",
+    "fd00:ec2::254",
+    "169.254.169.253",
+    "fd00:ec2::253",
+    "169.254.169.123",
+    "fd00:ec2::123",
+    "169.254.169.250",
+    "169.254.169.251",
+    "fd00:ec2::240",
+];
 
 fn denied_address(target: &Target) -> Option<std::net::IpAddr> {
     use std::net::ToSocketAddrs;
     let addresses = (target.host.as_str(), target.port).to_socket_addrs().ok()?;
-    addresses.map(|a| a.ip()).find(|ip| DENIED_ADDRESSES.iter().any(|d| d.parse::<std::net::IpAddr>().ok() == Some(*ip)))
+    addresses
+        .map(|a| a.ip())
+        .find(|ip| DENIED_ADDRESSES.iter().any(|d| d.parse::<std::net::IpAddr>().ok() == Some(*ip)))
 }
 
 async fn dial(target: &Target) -> std::io::Result<TcpStream> {
@@ -88,7 +104,12 @@ enum Internal {
 }
 
 /// Basic and stdio: one connection at a time.
-async fn run_single(target: Target, stdio: bool, mut input: mpsc::Receiver<WorkInput>, output: mpsc::Sender<WorkOutput>) {
+async fn run_single(
+    target: Target,
+    stdio: bool,
+    mut input: mpsc::Receiver<WorkInput>,
+    output: mpsc::Sender<WorkOutput>,
+) {
     // The generation tells a stale reader's end from the current one's.
     let (events_tx, mut events) = mpsc::channel::<Internal>(16);
     let mut generation = 0u32;
@@ -102,7 +123,8 @@ async fn run_single(target: Target, stdio: bool, mut input: mpsc::Receiver<WorkI
                 match read.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        if events.send(Internal::Read(generation, buf[..n].to_vec())).await.is_err() {
+                        if events.send(Internal::Read(generation, buf[..n].to_vec())).await.is_err()
+                        {
                             return;
                         }
                     }
@@ -180,8 +202,16 @@ async fn run_single(target: Target, stdio: bool, mut input: mpsc::Receiver<WorkI
 }
 
 /// The smux server: the pump of [`smux_tcp`] with a dial per stream the client opens.
-async fn run_mux(target: Target, keep_alive: bool, mut input: mpsc::Receiver<WorkInput>, output: mpsc::Sender<WorkOutput>) {
-    let config = SessionConfig { keep_alive: keep_alive.then(KeepAlive::default), ..SessionConfig::default() };
+async fn run_mux(
+    target: Target,
+    keep_alive: bool,
+    mut input: mpsc::Receiver<WorkInput>,
+    output: mpsc::Sender<WorkOutput>,
+) {
+    let config = SessionConfig {
+        keep_alive: keep_alive.then(KeepAlive::default),
+        ..SessionConfig::default()
+    };
     let mut pump = Pump::new(Side::Server, config, Arc::new(Traffic::default()));
     let target = Arc::new(target);
     let (dialed_tx, mut dialed) = mpsc::channel::<(StreamId, std::io::Result<TcpStream>)>(16);
@@ -223,7 +253,8 @@ async fn run_mux(target: Target, keep_alive: bool, mut input: mpsc::Receiver<Wor
                     });
                 }
                 PumpEvent::Ended(reason) => {
-                    let _ = output.send(WorkOutput::Ended(Ending::Failed(reason.to_string()))).await;
+                    let _ =
+                        output.send(WorkOutput::Ended(Ending::Failed(reason.to_string()))).await;
                     return;
                 }
                 PumpEvent::Closed(_) | PumpEvent::Refused(_) => {}

@@ -34,12 +34,21 @@ pub(crate) struct ShellOptions {
 /// The command line prefix that runs a command as `user`, with the agent's checks and words
 /// (`shell_unix.go`): the agent must be root, the user must exist and must not be root.
 fn run_as_prefix(user: &str) -> Result<Vec<String>, String> {
-    let id = |args: &[&str]| std::process::Command::new("id").args(args).output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let id = |args: &[&str]| {
+        std::process::Command::new("id")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
     if id(&["-u"]).as_deref() != Some("0") {
         return Err("Unable to start command: the agent must run as root to use RunAs".into());
     }
     match id(&["-u", user]) {
-        None => Err(format!("Unable to start command: failed to start pty since RunAs user {user} does not exist")),
+        None => Err(format!(
+            "Unable to start command: failed to start pty since RunAs user {user} does not exist"
+        )),
         Some(uid) if uid == "0" => Err("Unable to start command: invalid uid and gid".into()),
         Some(_) => Ok(vec!["runuser".into(), "-u".into(), user.into(), "--".into()]),
     }
@@ -71,10 +80,8 @@ pub(crate) fn start_shell(
         (None, Some(home)) => command.cwd(home),
         (None, None) => {}
     }
-    let mut child = pair
-        .slave
-        .spawn_command(command)
-        .map_err(|e| format!("could not start {program}: {e}"))?;
+    let mut child =
+        pair.slave.spawn_command(command).map_err(|e| format!("could not start {program}: {e}"))?;
     drop(pair.slave);
     let reader = pair.master.try_clone_reader().map_err(|e| format!("pty reader: {e}"))?;
     let mut writer = pair.master.take_writer().map_err(|e| format!("pty writer: {e}"))?;
@@ -82,7 +89,9 @@ pub(crate) fn start_shell(
     if let Some(profile) = options.profile.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
         // Typed into the shell, as the agent writes it to the pty (`runShellProfile`): echoed,
         // and run before the first keystroke.
-        writer.write_all(format!("{profile}\n").as_bytes()).map_err(|e| format!("Encountered an error while executing shell profile: {e}"))?;
+        writer
+            .write_all(format!("{profile}\n").as_bytes())
+            .map_err(|e| format!("Encountered an error while executing shell profile: {e}"))?;
     }
 
     let (drained_tx, drained_rx) = std::sync::mpsc::channel::<()>();
@@ -125,7 +134,11 @@ fn read_pty(mut reader: Box<dyn Read + Send>, output: &mpsc::Sender<WorkOutput>)
     }
 }
 
-fn write_pty(mut input: mpsc::Receiver<WorkInput>, mut writer: Box<dyn Write + Send>, master: Box<dyn portable_pty::MasterPty + Send>) {
+fn write_pty(
+    mut input: mpsc::Receiver<WorkInput>,
+    mut writer: Box<dyn Write + Send>,
+    master: Box<dyn portable_pty::MasterPty + Send>,
+) {
     while let Some(item) = input.blocking_recv() {
         match item {
             WorkInput::Data(bytes) => {
@@ -135,7 +148,12 @@ fn write_pty(mut input: mpsc::Receiver<WorkInput>, mut writer: Box<dyn Write + S
             }
             WorkInput::Resize(size) => {
                 let clamp = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
-                let _ = master.resize(PtySize { rows: clamp(size.rows), cols: clamp(size.cols), pixel_width: 0, pixel_height: 0 });
+                let _ = master.resize(PtySize {
+                    rows: clamp(size.rows),
+                    cols: clamp(size.cols),
+                    pixel_width: 0,
+                    pixel_height: 0,
+                });
             }
             WorkInput::Flag(_) => {}
         }
@@ -172,7 +190,10 @@ pub(crate) fn start_command(
     output: mpsc::Sender<WorkOutput>,
 ) -> Result<(), String> {
     let argv: Vec<String> = match run_as {
-        Some(user) => run_as_prefix(user)?.into_iter().chain(["/bin/sh".to_owned(), "-c".to_owned(), command]).collect(),
+        Some(user) => run_as_prefix(user)?
+            .into_iter()
+            .chain(["/bin/sh".to_owned(), "-c".to_owned(), command])
+            .collect(),
         None => vec!["/bin/sh".into(), "-c".into(), command],
     };
     let mut child = tokio::process::Command::new(&argv[0])
@@ -197,7 +218,11 @@ pub(crate) fn start_command(
                         0x1c => Some("-QUIT"),
                         _ => None,
                     }) {
-                        let _ = tokio::process::Command::new("kill").arg(signal).arg(pid.to_string()).status().await;
+                        let _ = tokio::process::Command::new("kill")
+                            .arg(signal)
+                            .arg(pid.to_string())
+                            .status()
+                            .await;
                     }
                 }
             }
@@ -218,7 +243,11 @@ pub(crate) fn start_command(
     Ok(())
 }
 
-async fn pump(mut from: impl tokio::io::AsyncRead + Unpin, to: mpsc::Sender<WorkOutput>, stderr: bool) {
+async fn pump(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    to: mpsc::Sender<WorkOutput>,
+    stderr: bool,
+) {
     let mut buf = vec![0u8; CHUNK];
     loop {
         match from.read(&mut buf).await {

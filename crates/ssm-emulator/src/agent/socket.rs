@@ -69,19 +69,36 @@ pub fn routes(state: DataChannelState) -> Router {
     Router::new().route("/v1/data-channel/{session_id}", get(upgrade)).with_state(state)
 }
 
-async fn upgrade(ws: WebSocketUpgrade, Path(session_id): Path<String>, uri: OriginalUri, headers: HeaderMap, State(state): State<DataChannelState>, parts: axum::http::request::Parts) -> Response {
-    if let Some(ConnectInfo(crate::api::PeerAddr(peer))) = parts.extensions.get::<ConnectInfo<crate::api::PeerAddr>>() {
+async fn upgrade(
+    ws: WebSocketUpgrade,
+    Path(session_id): Path<String>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    State(state): State<DataChannelState>,
+    parts: axum::http::request::Parts,
+) -> Response {
+    if let Some(ConnectInfo(crate::api::PeerAddr(peer))) =
+        parts.extensions.get::<ConnectInfo<crate::api::PeerAddr>>()
+    {
         state.metrics.data_channel_peer(peer.ip());
     }
     let target = uri.0.path_and_query().map_or("/", |p| p.as_str());
     if let Err(reason) = state.directory.verify_upgrade(target, &headers) {
         return (StatusCode::FORBIDDEN, reason).into_response();
     }
-    ws.on_upgrade(move |socket| serve(socket, session_id, state.directory, state.faults, state.metrics))
+    ws.on_upgrade(move |socket| {
+        serve(socket, session_id, state.directory, state.faults, state.metrics)
+    })
 }
 
 /// Serves one upgraded socket until it closes.
-pub async fn serve(mut socket: WebSocket, session_id: String, directory: Arc<dyn SessionDirectory>, faults: Arc<Faults>, metrics: Arc<Metrics>) {
+pub async fn serve(
+    mut socket: WebSocket,
+    session_id: String,
+    directory: Arc<dyn SessionDirectory>,
+    faults: Arc<Faults>,
+    metrics: Arc<Metrics>,
+) {
     let attached = match tokio::time::timeout(OPEN_TIMEOUT, socket.recv()).await {
         Ok(Some(Ok(Message::Text(text)))) => match OpenDataChannel::from_json(text.as_str()) {
             Ok(open) => directory.attach(&session_id, &open.token_value),
@@ -100,7 +117,11 @@ pub async fn serve(mut socket: WebSocket, session_id: String, directory: Arc<dyn
     let link = NEXT_LINK.fetch_add(1, Ordering::Relaxed);
     let (outgoing, mut frames) = mpsc::unbounded_channel();
     if !attached.handle.send(SessionInput::Attach { link, outgoing }) {
-        close(socket, Some(CloseFrame { code: 1000, reason: "Session is already terminated".into() })).await;
+        close(
+            socket,
+            Some(CloseFrame { code: 1000, reason: "Session is already terminated".into() }),
+        )
+        .await;
         return;
     }
     let handle = attached.handle;
@@ -235,7 +256,8 @@ mod tests {
         let t0 = Instant::now();
         let mut limiter = RateLimiter::new(t0);
         let burst = |limiter: &mut RateLimiter, start: Instant| {
-            (0..=RATE_LIMIT_PER_SECOND).any(|i| limiter.count(start + Duration::from_micros(u64::from(i) * 900)))
+            (0..=RATE_LIMIT_PER_SECOND)
+                .any(|i| limiter.count(start + Duration::from_micros(u64::from(i) * 900)))
         };
         assert!(!burst(&mut limiter, t0));
         assert!(!burst(&mut limiter, t0 + Duration::from_secs(1)));

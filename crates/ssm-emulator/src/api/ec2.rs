@@ -13,34 +13,57 @@ use crate::sigv4::Caller;
 const NAMESPACE: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 
 /// Runs the action in the form `body`; returns the XML document.
-pub fn call(service: &Service, caller: &Caller, form: &[(String, String)], request_id: &str) -> Result<String, ApiError> {
-    let action = form.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.as_str()).unwrap_or_default();
+pub fn call(
+    service: &Service,
+    caller: &Caller,
+    form: &[(String, String)],
+    request_id: &str,
+) -> Result<String, ApiError> {
+    let action =
+        form.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.as_str()).unwrap_or_default();
     if !action.is_empty() {
         let permission = format!("ec2:{action}");
         if !caller.allows(&permission) {
             return Err(ApiError {
                 code: "UnauthorizedOperation",
-                message: format!("You are not authorized to perform this operation. {}", caller.refusal(&permission, None)),
+                message: format!(
+                    "You are not authorized to perform this operation. {}",
+                    caller.refusal(&permission, None)
+                ),
                 status: 403,
             });
         }
         // DryRun asks only whether the call would be allowed.
         if form.iter().any(|(k, v)| k == "DryRun" && v == "true") {
-            return Err(ApiError { code: "DryRunOperation", message: "Request would have succeeded, but DryRun flag is set.".into(), status: 412 });
+            return Err(ApiError {
+                code: "DryRunOperation",
+                message: "Request would have succeeded, but DryRun flag is set.".into(),
+                status: 412,
+            });
         }
     }
     match action {
         "DescribeInstances" => describe_instances(service, form, request_id),
-        "" => Err(ApiError::client("MissingAction", "The request must contain the parameter Action.")),
-        other => Err(ApiError::client("InvalidAction", format!("The action {other} is not valid for this web service."))),
+        "" => {
+            Err(ApiError::client("MissingAction", "The request must contain the parameter Action."))
+        }
+        other => Err(ApiError::client(
+            "InvalidAction",
+            format!("The action {other} is not valid for this web service."),
+        )),
     }
 }
 
 /// Collects `Prefix.N` (and `Prefix.N.Sub.M`) members into ordered lists.
-fn indexed<'a>(form: &'a [(String, String)], prefix: &str) -> BTreeMap<u32, Vec<(&'a str, &'a str)>> {
+fn indexed<'a>(
+    form: &'a [(String, String)],
+    prefix: &str,
+) -> BTreeMap<u32, Vec<(&'a str, &'a str)>> {
     let mut out: BTreeMap<u32, Vec<(&str, &str)>> = BTreeMap::new();
     for (key, value) in form {
-        let Some(rest) = key.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')) else { continue };
+        let Some(rest) = key.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')) else {
+            continue;
+        };
         let (index, sub) = rest.split_once('.').unwrap_or((rest, ""));
         if let Ok(index) = index.parse() {
             out.entry(index).or_default().push((sub, value.as_str()));
@@ -49,16 +72,28 @@ fn indexed<'a>(form: &'a [(String, String)], prefix: &str) -> BTreeMap<u32, Vec<
     out
 }
 
-fn describe_instances(service: &Service, form: &[(String, String)], request_id: &str) -> Result<String, ApiError> {
+fn describe_instances(
+    service: &Service,
+    form: &[(String, String)],
+    request_id: &str,
+) -> Result<String, ApiError> {
     let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let ids: Vec<&str> = indexed(form, "InstanceId").into_values().flat_map(|v| v.into_iter().map(|(_, id)| id)).collect();
+    let ids: Vec<&str> = indexed(form, "InstanceId")
+        .into_values()
+        .flat_map(|v| v.into_iter().map(|(_, id)| id))
+        .collect();
     let mut filters: Vec<(&str, Vec<&str>)> = Vec::new();
     for (_, members) in indexed(form, "Filter") {
         let name = members.iter().find(|(k, _)| *k == "Name").map(|(_, v)| *v).unwrap_or_default();
-        let values: Vec<&str> = members.iter().filter(|(k, _)| k.starts_with("Value.")).map(|(_, v)| *v).collect();
-        let known = ["instance-id", "instance-state-name", "private-ip-address", "platform", "tag-key"];
+        let values: Vec<&str> =
+            members.iter().filter(|(k, _)| k.starts_with("Value.")).map(|(_, v)| *v).collect();
+        let known =
+            ["instance-id", "instance-state-name", "private-ip-address", "platform", "tag-key"];
         if !known.contains(&name) && !name.starts_with("tag:") {
-            return Err(ApiError::client("InvalidParameterValue", format!("The filter '{name}' is invalid")));
+            return Err(ApiError::client(
+                "InvalidParameterValue",
+                format!("The filter '{name}' is invalid"),
+            ));
         }
         filters.push((name, values));
     }
@@ -66,9 +101,17 @@ fn describe_instances(service: &Service, form: &[(String, String)], request_id: 
         None => None,
         Some(text) => {
             if !ids.is_empty() {
-                return Err(ApiError::client("InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults"));
+                return Err(ApiError::client(
+                    "InvalidParameterCombination",
+                    "The parameter instancesSet cannot be used with the parameter maxResults",
+                ));
             }
-            let n: usize = text.parse().map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid value '{text}' for maxResults")))?;
+            let n: usize = text.parse().map_err(|_| {
+                ApiError::client(
+                    "InvalidParameterValue",
+                    format!("Invalid value '{text}' for maxResults"),
+                )
+            })?;
             if !(5..=1000).contains(&n) {
                 return Err(ApiError::client("InvalidParameterValue", format!("Value ( {n} ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.")));
             }
@@ -77,18 +120,26 @@ fn describe_instances(service: &Service, form: &[(String, String)], request_id: 
     };
     let offset = match param("NextToken") {
         None => 0,
-        Some(token) => token
-            .strip_prefix("eyJ2IjoiMiIsImMiOi")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| ApiError::client("InvalidParameterValue", "Invalid value for NextToken"))?,
+        Some(token) => {
+            token.strip_prefix("eyJ2IjoiMiIsImMiOi").and_then(|n| n.parse().ok()).ok_or_else(
+                || ApiError::client("InvalidParameterValue", "Invalid value for NextToken"),
+            )?
+        }
     };
-    let instances: Vec<&NodeSpec> = service.nodes().iter().filter(|n| n.id.starts_with("i-")).collect();
+    let instances: Vec<&NodeSpec> =
+        service.nodes().iter().filter(|n| n.id.starts_with("i-")).collect();
     for id in &ids {
         if !crate::fleet::valid_node_id(id) || id.starts_with("mi-") {
-            return Err(ApiError::client("InvalidInstanceID.Malformed", format!("Invalid id: \"{id}\"")));
+            return Err(ApiError::client(
+                "InvalidInstanceID.Malformed",
+                format!("Invalid id: \"{id}\""),
+            ));
         }
         if !instances.iter().any(|n| n.id == *id) {
-            return Err(ApiError::client("InvalidInstanceID.NotFound", format!("The instance ID '{id}' does not exist")));
+            return Err(ApiError::client(
+                "InvalidInstanceID.NotFound",
+                format!("The instance ID '{id}' does not exist"),
+            ));
         }
     }
     let selected: Vec<&NodeSpec> = instances
@@ -142,7 +193,11 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
 fn write_reservation(xml: &mut String, account: &str, region: &str, node: &NodeSpec) {
@@ -172,7 +227,12 @@ fn write_reservation(xml: &mut String, account: &str, region: &str, node: &NodeS
     }
     let _ = write!(xml, "<privateIpAddress>{}</privateIpAddress>\n<tagSet>\n<item><key>Name</key><value>{}</value></item>\n", escape(&node.ip), escape(&node.name));
     for (key, value) in &node.tags {
-        let _ = writeln!(xml, "<item><key>{}</key><value>{}</value></item>", escape(key), escape(value));
+        let _ = writeln!(
+            xml,
+            "<item><key>{}</key><value>{}</value></item>",
+            escape(key),
+            escape(value)
+        );
     }
     xml.push_str("</tagSet>\n</item>\n</instancesSet>\n</item>\n");
 }
@@ -200,10 +260,15 @@ mod tests {
 
     #[test]
     fn indexed_members_group_by_number() {
-        let form: Vec<(String, String)> = [("Filter.1.Name", "tag:env"), ("Filter.1.Value.1", "prod"), ("Filter.2.Name", "instance-id"), ("Filter.1.Value.2", "dev")]
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
+        let form: Vec<(String, String)> = [
+            ("Filter.1.Name", "tag:env"),
+            ("Filter.1.Value.1", "prod"),
+            ("Filter.2.Name", "instance-id"),
+            ("Filter.1.Value.2", "dev"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
         let groups = indexed(&form, "Filter");
         assert_eq!(groups[&1], vec![("Name", "tag:env"), ("Value.1", "prod"), ("Value.2", "dev")]);
         assert_eq!(groups[&2], vec![("Name", "instance-id")]);

@@ -8,8 +8,8 @@
 
 pub mod ec2;
 pub mod kms;
-pub mod sso;
 pub mod ssm;
+pub mod sso;
 pub mod sts;
 
 use std::sync::Arc;
@@ -31,13 +31,20 @@ use crate::service::Service;
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub std::net::SocketAddr);
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>> for PeerAddr {
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for PeerAddr
+{
     fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
         PeerAddr(*stream.remote_addr())
     }
 }
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::PlainListener>> for PeerAddr {
+impl
+    axum::extract::connect_info::Connected<
+        axum::serve::IncomingStream<'_, crate::tls::PlainListener>,
+    > for PeerAddr
+{
     fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::PlainListener>) -> Self {
         PeerAddr(*stream.remote_addr())
     }
@@ -72,7 +79,11 @@ pub fn owner_only_router(state: AppState, addr: std::net::SocketAddr) -> Router 
 
 /// What AWS serves: its APIs, the SSO portal and OIDC, and the data channel.
 fn service_routes(state: &AppState) -> Router {
-    let data_channel = socket::routes(DataChannelState { directory: state.service.clone(), faults: state.faults.clone(), metrics: state.metrics.clone() });
+    let data_channel = socket::routes(DataChannelState {
+        directory: state.service.clone(),
+        faults: state.faults.clone(),
+        metrics: state.metrics.clone(),
+    });
     Router::new()
         .route("/", post(aws_api))
         .route("/client/register", post(sso::register_client))
@@ -98,12 +109,21 @@ fn control_routes(state: AppState) -> Router {
 
 /// Refuses a request whose `Host` is not `own` (`127.0.0.1:<port>`): a web page whose name was
 /// rebound to 127.0.0.1 sends its own name.
-async fn own_host_only(State(own): State<Arc<String>>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let host = request.headers().get("host").and_then(|h| h.to_str().ok()).or_else(|| request.uri().authority().map(|a| a.as_str()));
+async fn own_host_only(
+    State(own): State<Arc<String>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
     if host == Some(own.as_str()) {
         next.run(request).await
     } else {
-        (StatusCode::MISDIRECTED_REQUEST, format!("this emulator serves only requests for {own}\n")).into_response()
+        (StatusCode::MISDIRECTED_REQUEST, format!("this emulator serves only requests for {own}\n"))
+            .into_response()
     }
 }
 
@@ -119,7 +139,11 @@ fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-async fn aws_api(State(state): State<AppState>, parts: axum::http::request::Parts, body: Bytes) -> Response {
+async fn aws_api(
+    State(state): State<AppState>,
+    parts: axum::http::request::Parts,
+    body: Bytes,
+) -> Response {
     let (uri, headers) = (OriginalUri(parts.uri.clone()), parts.headers.clone());
     if let Some(ConnectInfo(PeerAddr(peer))) = parts.extensions.get::<ConnectInfo<PeerAddr>>() {
         state.metrics.api_peer(peer.ip());
@@ -129,34 +153,48 @@ async fn aws_api(State(state): State<AppState>, parts: axum::http::request::Part
     let request_id = request_id();
     if let Some(operation) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         // JSON 1.1 APIs: SSM (`AmazonSSM.X`) and KMS (`TrentService.X`), each signed for its service.
-        let (service, operation) = match (operation.strip_prefix("AmazonSSM."), operation.strip_prefix("TrentService.")) {
-            (Some(op), _) => ("ssm", op),
-            (None, Some(op)) => ("kms", op),
-            (None, None) => ("", operation),
-        };
+        let (service, operation) =
+            match (operation.strip_prefix("AmazonSSM."), operation.strip_prefix("TrentService.")) {
+                (Some(op), _) => ("ssm", op),
+                (None, Some(op)) => ("kms", op),
+                (None, None) => ("", operation),
+            };
         let result = match service {
-            "" => Err(crate::service::ApiError::client("UnknownOperationException", format!("unknown target {operation}"))),
-            service => match state.service.authenticate("POST", &target, &headers, &body, service) {
-                Err(auth) => Err(crate::service::ApiError::client(auth.json_type(), auth.message())),
-                Ok(caller) => {
-                    if let Some(failure) = state.faults.api_failure(&format!("{service}:{operation}")) {
-                        return failed(&failure, "application/x-amz-json-1.1");
+            "" => Err(crate::service::ApiError::client(
+                "UnknownOperationException",
+                format!("unknown target {operation}"),
+            )),
+            service => {
+                match state.service.authenticate("POST", &target, &headers, &body, service) {
+                    Err(auth) => {
+                        Err(crate::service::ApiError::client(auth.json_type(), auth.message()))
                     }
-                    if service == "kms" {
-                        kms::call(&state.service, &caller, operation, &body)
-                    } else {
-                        ssm::call(&state.service, &caller, operation, &body, &host)
+                    Ok(caller) => {
+                        if let Some(failure) =
+                            state.faults.api_failure(&format!("{service}:{operation}"))
+                        {
+                            return failed(&failure, "application/x-amz-json-1.1");
+                        }
+                        if service == "kms" {
+                            kms::call(&state.service, &caller, operation, &body)
+                        } else {
+                            ssm::call(&state.service, &caller, operation, &body, &host)
+                        }
                     }
                 }
-            },
+            }
         };
         let (status, body) = match result {
             Ok(value) => (StatusCode::OK, value),
-            Err(error) => (StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST), json!({"__type": error.code, "message": error.message})),
+            Err(error) => (
+                StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
+                json!({"__type": error.code, "message": error.message}),
+            ),
         };
         let mut response = (status, body.to_string()).into_response();
         let response_headers = response.headers_mut();
-        response_headers.insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+        response_headers
+            .insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
         if let Ok(id) = HeaderValue::from_str(&request_id) {
             response_headers.insert("x-amzn-requestid", id);
         }
@@ -176,7 +214,11 @@ async fn aws_api(State(state): State<AppState>, parts: axum::http::request::Part
             Err(crate::service::ApiError { code: auth.ec2_code(), message: auth.message(), status })
         }
         Ok(caller) => {
-            let action = form.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.as_str()).unwrap_or_default();
+            let action = form
+                .iter()
+                .find(|(k, _)| k == "Action")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_default();
             if let Some(failure) = state.faults.api_failure(&format!("ec2:{action}")) {
                 return failed(&failure, "text/xml;charset=UTF-8");
             }
@@ -185,10 +227,15 @@ async fn aws_api(State(state): State<AppState>, parts: axum::http::request::Part
     };
     let (status, xml) = match result {
         Ok(xml) => (StatusCode::OK, xml),
-        Err(error) => (StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST), ec2::error_xml(error.code, &error.message, &request_id)),
+        Err(error) => (
+            StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
+            ec2::error_xml(error.code, &error.message, &request_id),
+        ),
     };
     let mut response = (status, xml).into_response();
-    response.headers_mut().insert("content-type", HeaderValue::from_static("text/xml;charset=UTF-8"));
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("text/xml;charset=UTF-8"));
     response
 }
 
@@ -200,7 +247,14 @@ fn signing_service(headers: &HeaderMap) -> Option<String> {
     credential.split('/').nth(3).map(str::to_owned)
 }
 
-fn sts_api(state: &AppState, target: &str, headers: &HeaderMap, body: &[u8], form: &[(String, String)], request_id: &str) -> Response {
+fn sts_api(
+    state: &AppState,
+    target: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    form: &[(String, String)],
+    request_id: &str,
+) -> Response {
     let result = match state.service.authenticate("POST", target, headers, body, "sts") {
         Err(auth) => {
             let code = match auth {
@@ -216,7 +270,10 @@ fn sts_api(state: &AppState, target: &str, headers: &HeaderMap, body: &[u8], for
     };
     let (status, xml) = match result {
         Ok(xml) => (StatusCode::OK, xml),
-        Err(error) => (StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST), sts::error_xml(error.code, &error.message, request_id)),
+        Err(error) => (
+            StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
+            sts::error_xml(error.code, &error.message, request_id),
+        ),
     };
     let mut response = (status, xml).into_response();
     response.headers_mut().insert("content-type", HeaderValue::from_static("text/xml"));
@@ -240,7 +297,13 @@ async fn get_faults(State(state): State<AppState>) -> Json<FaultConfig> {
 async fn set_faults(State(state): State<AppState>, body: Bytes) -> Response {
     let config: FaultConfig = match serde_json::from_slice(&body) {
         Ok(config) => config,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("the faults are not valid JSON of the documented shape: {e}\n")).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("the faults are not valid JSON of the documented shape: {e}\n"),
+            )
+                .into_response()
+        }
     };
     match state.faults.set(config) {
         Ok(()) => Json(state.faults.get()).into_response(),

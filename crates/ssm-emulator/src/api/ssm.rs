@@ -12,16 +12,28 @@ use crate::service::{ApiError, Service, SessionRecord};
 use crate::sigv4::Caller;
 
 /// Runs `operation` with its JSON `body`; `host` is where the client reached us.
-pub fn call(service: &Service, caller: &Caller, operation: &str, body: &[u8], host: &str) -> Result<Value, ApiError> {
+pub fn call(
+    service: &Service,
+    caller: &Caller,
+    operation: &str,
+    body: &[u8],
+    host: &str,
+) -> Result<Value, ApiError> {
     let request: Value = if body.is_empty() {
         json!({})
     } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::client("SerializationException", format!("the request body is not JSON: {e}")))?
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::client("SerializationException", format!("the request body is not JSON: {e}"))
+        })?
     };
     let request = Request(&request);
     let resource = match operation {
-        "ListTagsForResource" => request.0.get("ResourceId").and_then(Value::as_str).map(|id| format!("arn:aws:ssm:{}:{}:managed-instance/{id}", service.region(), service.account())),
-        "StartSession" => request.0.get("Target").and_then(Value::as_str).map(|id| format!("arn:aws:ec2:{}:{}:instance/{id}", service.region(), service.account())),
+        "ListTagsForResource" => request.0.get("ResourceId").and_then(Value::as_str).map(|id| {
+            format!("arn:aws:ssm:{}:{}:managed-instance/{id}", service.region(), service.account())
+        }),
+        "StartSession" => request.0.get("Target").and_then(Value::as_str).map(|id| {
+            format!("arn:aws:ec2:{}:{}:instance/{id}", service.region(), service.account())
+        }),
         _ => None,
     };
     service.authorize(caller, &format!("ssm:{operation}"), resource.as_deref())?;
@@ -30,7 +42,9 @@ pub fn call(service: &Service, caller: &Caller, operation: &str, body: &[u8], ho
         "ResumeSession" => {
             let id = request.required_str("SessionId")?;
             Ok(match service.resume_session(id, host)? {
-                Some(grant) => json!({"SessionId": grant.session_id, "TokenValue": grant.token, "StreamUrl": grant.stream_url}),
+                Some(grant) => {
+                    json!({"SessionId": grant.session_id, "TokenValue": grant.token, "StreamUrl": grant.stream_url})
+                }
                 None => json!({"SessionId": id}),
             })
         }
@@ -42,8 +56,11 @@ pub fn call(service: &Service, caller: &Caller, operation: &str, body: &[u8], ho
         "DescribeSessions" => describe_sessions(service, &request),
         "GetConnectionStatus" => {
             let target = request.required_str("Target")?;
-            let online = service.nodes().iter().any(|n| n.id == target && n.ping_status == "Online");
-            Ok(json!({"Target": target, "Status": if online { "connected" } else { "notconnected" }}))
+            let online =
+                service.nodes().iter().any(|n| n.id == target && n.ping_status == "Online");
+            Ok(
+                json!({"Target": target, "Status": if online { "connected" } else { "notconnected" }}),
+            )
         }
         "DescribeInstanceInformation" => describe_instance_information(service, &request),
         "ListTagsForResource" => list_tags(service, &request),
@@ -53,11 +70,16 @@ pub fn call(service: &Service, caller: &Caller, operation: &str, body: &[u8], ho
         }
         "GetDocument" => {
             let document = find_document(service, request.required_str("Name")?)?;
-            Ok(json!({"Name": document.name, "Content": document.content, "DocumentType": "Session", "DocumentFormat": "JSON",
-                      "Status": "Active", "DocumentVersion": "1", "CreatedDate": epoch(UNIX_EPOCH)}))
+            Ok(
+                json!({"Name": document.name, "Content": document.content, "DocumentType": "Session", "DocumentFormat": "JSON",
+                      "Status": "Active", "DocumentVersion": "1", "CreatedDate": epoch(UNIX_EPOCH)}),
+            )
         }
         "ListDocuments" => list_documents(service, &request),
-        other => Err(ApiError::client("UnknownOperationException", format!("the emulator does not implement AmazonSSM.{other}"))),
+        other => Err(ApiError::client(
+            "UnknownOperationException",
+            format!("the emulator does not implement AmazonSSM.{other}"),
+        )),
     }
 }
 
@@ -73,12 +95,19 @@ impl Request<'_> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(ApiError::client("SerializationException", format!("{key} must be a string"))),
+            Some(_) => {
+                Err(ApiError::client("SerializationException", format!("{key} must be a string")))
+            }
         }
     }
 
     fn required_str(&self, key: &str) -> Result<&str, ApiError> {
-        self.str(key)?.filter(|s| !s.is_empty()).ok_or_else(|| validation(&format!("Value null at '{}' failed to satisfy constraint: Member must not be null", lower_first(key))))
+        self.str(key)?.filter(|s| !s.is_empty()).ok_or_else(|| {
+            validation(&format!(
+                "Value null at '{}' failed to satisfy constraint: Member must not be null",
+                lower_first(key)
+            ))
+        })
     }
 
     /// MaxResults within `min..=max`, or `default`.
@@ -86,7 +115,9 @@ impl Request<'_> {
         match self.get("MaxResults") {
             None => Ok(default as usize),
             Some(value) => {
-                let n = value.as_u64().ok_or_else(|| ApiError::client("SerializationException", "MaxResults must be an integer"))?;
+                let n = value.as_u64().ok_or_else(|| {
+                    ApiError::client("SerializationException", "MaxResults must be an integer")
+                })?;
                 if n < min || n > max {
                     return Err(validation(&format!("Value '{n}' at 'maxResults' failed to satisfy constraint: Member must have value between {min} and {max}")));
                 }
@@ -99,7 +130,9 @@ impl Request<'_> {
     fn offset(&self) -> Result<usize, ApiError> {
         match self.str("NextToken")? {
             None => Ok(0),
-            Some(token) => parse_token(token).ok_or_else(|| ApiError::client("InvalidNextToken", "The specified token is not valid.")),
+            Some(token) => parse_token(token).ok_or_else(|| {
+                ApiError::client("InvalidNextToken", "The specified token is not valid.")
+            }),
         }
     }
 }
@@ -133,29 +166,46 @@ fn epoch(time: SystemTime) -> f64 {
     time.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_millis() as f64 / 1000.0)
 }
 
-fn start_session(service: &Service, caller: &Caller, request: &Request<'_>, host: &str) -> Result<Value, ApiError> {
+fn start_session(
+    service: &Service,
+    caller: &Caller,
+    request: &Request<'_>,
+    host: &str,
+) -> Result<Value, ApiError> {
     let target = request.required_str("Target")?;
     let document = request.str("DocumentName")?;
     if let Some(name) = document {
-        let ok = (3..=128).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.:/".contains(&b));
+        let ok = (3..=128).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.:/".contains(&b));
         if !ok {
             return Err(validation(&format!("Value '{name}' at 'documentName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9_\\-.:/]{{3,128}}$")));
         }
     }
     let mut parameters = HashMap::new();
     if let Some(given) = request.get("Parameters") {
-        let given = given.as_object().ok_or_else(|| ApiError::client("SerializationException", "Parameters must be a map of string lists"))?;
+        let given = given.as_object().ok_or_else(|| {
+            ApiError::client("SerializationException", "Parameters must be a map of string lists")
+        })?;
         for (key, values) in given {
             let list = values
                 .as_array()
-                .and_then(|vs| vs.iter().map(|v| v.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
-                .ok_or_else(|| ApiError::client("SerializationException", format!("Parameters.{key} must be a list of strings")))?;
+                .and_then(|vs| {
+                    vs.iter().map(|v| v.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>()
+                })
+                .ok_or_else(|| {
+                    ApiError::client(
+                        "SerializationException",
+                        format!("Parameters.{key} must be a list of strings"),
+                    )
+                })?;
             parameters.insert(key.clone(), list);
         }
     }
     let reason = request.str("Reason")?.map(str::to_owned);
     let grant = service.start_session(caller, target, document, &parameters, reason, host)?;
-    Ok(json!({"SessionId": grant.session_id, "TokenValue": grant.token, "StreamUrl": grant.stream_url}))
+    Ok(
+        json!({"SessionId": grant.session_id, "TokenValue": grant.token, "StreamUrl": grant.stream_url}),
+    )
 }
 
 fn describe_sessions(service: &Service, request: &Request<'_>) -> Result<Value, ApiError> {
@@ -172,8 +222,13 @@ fn describe_sessions(service: &Service, request: &Request<'_>) -> Result<Value, 
         for filter in list {
             let key = filter.get("key").and_then(Value::as_str).unwrap_or_default();
             let value = filter.get("value").and_then(Value::as_str).unwrap_or_default().to_owned();
-            if !["InvokedAfter", "InvokedBefore", "Target", "Owner", "Status", "SessionId"].contains(&key) {
-                return Err(ApiError::client("InvalidFilterKey", format!("The filter key {key} is not valid.")));
+            if !["InvokedAfter", "InvokedBefore", "Target", "Owner", "Status", "SessionId"]
+                .contains(&key)
+            {
+                return Err(ApiError::client(
+                    "InvalidFilterKey",
+                    format!("The filter key {key} is not valid."),
+                ));
             }
             filters.push((key.to_owned(), value));
         }
@@ -216,7 +271,9 @@ fn describe_sessions(service: &Service, request: &Request<'_>) -> Result<Value, 
 }
 
 fn parse_time(text: &str) -> Option<SystemTime> {
-    let time = aws_smithy_types::DateTime::from_str(text, aws_smithy_types::date_time::Format::DateTime).ok()?;
+    let time =
+        aws_smithy_types::DateTime::from_str(text, aws_smithy_types::date_time::Format::DateTime)
+            .ok()?;
     SystemTime::try_from(time).ok()
 }
 
@@ -235,13 +292,35 @@ fn node_filters(request: &Request<'_>) -> Result<Vec<NodeFilter>, ApiError> {
     if let Some(list) = request.get("Filters").and_then(Value::as_array) {
         for filter in list {
             let key = filter.get("Key").and_then(Value::as_str).unwrap_or_default();
-            let values: Vec<String> = filter.get("Values").and_then(Value::as_array).map(|v| v.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default();
-            let known = ["InstanceIds", "AgentVersion", "PingStatus", "PlatformTypes", "ResourceType", "SourceIds", "SourceTypes", "AssociationStatus", "IamRole", "ActivationIds", "tag-key"];
+            let values: Vec<String> = filter
+                .get("Values")
+                .and_then(Value::as_array)
+                .map(|v| v.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            let known = [
+                "InstanceIds",
+                "AgentVersion",
+                "PingStatus",
+                "PlatformTypes",
+                "ResourceType",
+                "SourceIds",
+                "SourceTypes",
+                "AssociationStatus",
+                "IamRole",
+                "ActivationIds",
+                "tag-key",
+            ];
             if !(known.contains(&key) || key.strip_prefix("tag:").is_some_and(|t| !t.is_empty())) {
-                return Err(ApiError::client("InvalidFilterKey", format!("The filter key {key} is not valid.")));
+                return Err(ApiError::client(
+                    "InvalidFilterKey",
+                    format!("The filter key {key} is not valid."),
+                ));
             }
             if values.is_empty() || values.len() > 100 {
-                return Err(ApiError::client("InvalidInstanceInformationFilterValue", format!("The filter {key} needs 1 to 100 values.")));
+                return Err(ApiError::client(
+                    "InvalidInstanceInformationFilterValue",
+                    format!("The filter {key} needs 1 to 100 values."),
+                ));
             }
             filters.push((key.to_owned(), values));
         }
@@ -249,9 +328,27 @@ fn node_filters(request: &Request<'_>) -> Result<Vec<NodeFilter>, ApiError> {
     if let Some(list) = request.get("InstanceInformationFilterList").and_then(Value::as_array) {
         for filter in list {
             let key = filter.get("key").and_then(Value::as_str).unwrap_or_default();
-            let values: Vec<String> = filter.get("valueSet").and_then(Value::as_array).map(|v| v.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default();
-            if !["InstanceIds", "AgentVersion", "PingStatus", "PlatformTypes", "ActivationIds", "IamRole", "ResourceType", "AssociationStatus"].contains(&key) {
-                return Err(ApiError::client("InvalidFilterKey", format!("The filter key {key} is not valid.")));
+            let values: Vec<String> = filter
+                .get("valueSet")
+                .and_then(Value::as_array)
+                .map(|v| v.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            if ![
+                "InstanceIds",
+                "AgentVersion",
+                "PingStatus",
+                "PlatformTypes",
+                "ActivationIds",
+                "IamRole",
+                "ResourceType",
+                "AssociationStatus",
+            ]
+            .contains(&key)
+            {
+                return Err(ApiError::client(
+                    "InvalidFilterKey",
+                    format!("The filter key {key} is not valid."),
+                ));
             }
             filters.push((key.to_owned(), values));
         }
@@ -275,7 +372,11 @@ fn node_matches(node: &NodeSpec, (key, values): &NodeFilter) -> bool {
         "PingStatus" => any(&node.ping_status),
         "PlatformTypes" => any(&node.platform),
         "ResourceType" => any(resource_type(node)),
-        "SourceTypes" => any(if node.id.starts_with("mi-") { "AWS::SSM::ManagedInstance" } else { "AWS::EC2::Instance" }),
+        "SourceTypes" => any(if node.id.starts_with("mi-") {
+            "AWS::SSM::ManagedInstance"
+        } else {
+            "AWS::EC2::Instance"
+        }),
         "AssociationStatus" | "IamRole" | "ActivationIds" => false,
         "tag-key" => values.iter().any(|v| v == "Name" || node.tags.contains_key(v)),
         tag => {
@@ -286,11 +387,15 @@ fn node_matches(node: &NodeSpec, (key, values): &NodeFilter) -> bool {
     }
 }
 
-fn describe_instance_information(service: &Service, request: &Request<'_>) -> Result<Value, ApiError> {
+fn describe_instance_information(
+    service: &Service,
+    request: &Request<'_>,
+) -> Result<Value, ApiError> {
     let size = request.max_results(5, 50, 10)?;
     let offset = request.offset()?;
     let filters = node_filters(request)?;
-    let nodes: Vec<&NodeSpec> = service.nodes().iter().filter(|n| filters.iter().all(|f| node_matches(n, f))).collect();
+    let nodes: Vec<&NodeSpec> =
+        service.nodes().iter().filter(|n| filters.iter().all(|f| node_matches(n, f))).collect();
     let (items, next) = page(&nodes, offset, size);
     let ping = epoch(SystemTime::now());
     let items: Vec<Value> = items
@@ -318,10 +423,19 @@ fn describe_instance_information(service: &Service, request: &Request<'_>) -> Re
 fn list_tags(service: &Service, request: &Request<'_>) -> Result<Value, ApiError> {
     let kind = request.required_str("ResourceType")?;
     let id = request.required_str("ResourceId")?;
-    let invalid = || ApiError::client("InvalidResourceId", format!("The resource ID \"{id}\" is not valid. Verify the ID and try again."));
+    let invalid = || {
+        ApiError::client(
+            "InvalidResourceId",
+            format!("The resource ID \"{id}\" is not valid. Verify the ID and try again."),
+        )
+    };
     match kind {
         "ManagedInstance" => {
-            let node = service.nodes().iter().find(|n| n.id == id && n.id.starts_with("mi-")).ok_or_else(invalid)?;
+            let node = service
+                .nodes()
+                .iter()
+                .find(|n| n.id == id && n.id.starts_with("mi-"))
+                .ok_or_else(invalid)?;
             let mut tags = vec![json!({"Key": "Name", "Value": node.name})];
             tags.extend(node.tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})));
             Ok(json!({"TagList": tags}))
@@ -330,12 +444,17 @@ fn list_tags(service: &Service, request: &Request<'_>) -> Result<Value, ApiError
             service.document(id).ok_or_else(invalid)?;
             Ok(json!({"TagList": []}))
         }
-        other => Err(ApiError::client("InvalidResourceType", format!("The resource type {other} is not valid here."))),
+        other => Err(ApiError::client(
+            "InvalidResourceType",
+            format!("The resource type {other} is not valid here."),
+        )),
     }
 }
 
 fn find_document<'a>(service: &'a Service, name: &str) -> Result<&'a Document, ApiError> {
-    service.document(name).ok_or_else(|| ApiError::client("InvalidDocument", format!("Document with name {name} does not exist.")))
+    service.document(name).ok_or_else(|| {
+        ApiError::client("InvalidDocument", format!("Document with name {name} does not exist."))
+    })
 }
 
 fn describe_document(service: &Service, document: &Document) -> Value {
@@ -366,7 +485,11 @@ fn list_documents(service: &Service, request: &Request<'_>) -> Result<Value, Api
     if let Some(list) = request.get("Filters").and_then(Value::as_array) {
         for filter in list {
             let key = filter.get("Key").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let values = filter.get("Values").and_then(Value::as_array).map(|v| v.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+            let values = filter
+                .get("Values")
+                .and_then(Value::as_array)
+                .map(|v| v.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
             filters.push((key, values));
         }
     }
@@ -378,8 +501,14 @@ fn list_documents(service: &Service, request: &Request<'_>) -> Result<Value, Api
         }
     }
     for (key, _) in &filters {
-        if !["DocumentType", "Owner", "Name", "PlatformTypes", "SearchKeyword"].contains(&key.as_str()) && !key.starts_with("tag:") {
-            return Err(ApiError::client("InvalidFilterKey", format!("The filter key {key} is not valid.")));
+        if !["DocumentType", "Owner", "Name", "PlatformTypes", "SearchKeyword"]
+            .contains(&key.as_str())
+            && !key.starts_with("tag:")
+        {
+            return Err(ApiError::client(
+                "InvalidFilterKey",
+                format!("The filter key {key} is not valid."),
+            ));
         }
     }
     let matches = |d: &Document| {

@@ -10,13 +10,19 @@ use crate::sigv4::Caller;
 const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
 /// Runs the action in the form `body` for `caller`; returns the XML document.
-pub fn call(service: &Service, caller: &Caller, form: &[(String, String)], request_id: &str) -> Result<String, ApiError> {
+pub fn call(
+    service: &Service,
+    caller: &Caller,
+    form: &[(String, String)],
+    request_id: &str,
+) -> Result<String, ApiError> {
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let action = field("Action").unwrap_or_default();
     let identities = service.identities();
     let credentials = |issued: &Issued| {
         let expiration = aws_smithy_types::DateTime::from(identities.as_real_time(issued.expires));
-        let expiration = expiration.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default();
+        let expiration =
+            expiration.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default();
         format!(
             "<Credentials><AccessKeyId>{}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey><SessionToken>{}</SessionToken>\
              <Expiration>{expiration}</Expiration></Credentials>",
@@ -25,7 +31,8 @@ pub fn call(service: &Service, caller: &Caller, form: &[(String, String)], reque
             escape(&issued.session_token)
         )
     };
-    let metadata = format!("<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>");
+    let metadata =
+        format!("<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>");
     match action {
         "GetCallerIdentity" => Ok(format!(
             "<GetCallerIdentityResponse xmlns=\"{NAMESPACE}\"><GetCallerIdentityResult><Arn>{arn}</Arn><UserId>{user_id}</UserId>\

@@ -17,7 +17,9 @@ struct Agent {
 
 impl Agent {
     fn new(now: Instant) -> Agent {
-        Agent { channel: Channel::new(Role::Agent, Config { id_seed: 99, ..Config::default() }, now, 1) }
+        Agent {
+            channel: Channel::new(Role::Agent, Config { id_seed: 99, ..Config::default() }, now, 1),
+        }
     }
 
     fn send(&mut self, now: Instant, payload_type: PayloadType, payload: &[u8]) {
@@ -65,7 +67,10 @@ fn events(client: &mut ClientSession, now: Instant) -> Vec<SessionEvent> {
 }
 
 fn data_key() -> DataKey {
-    DataKey { plaintext: zeroize::Zeroizing::new((100..164u8).collect()), ciphertext_blob: b"kms-blob-for-the-agent".to_vec() }
+    DataKey {
+        plaintext: zeroize::Zeroizing::new((100..164u8).collect()),
+        ciphertext_blob: b"kms-blob-for-the-agent".to_vec(),
+    }
 }
 
 #[test]
@@ -80,12 +85,26 @@ fn a_shell_without_handshake_is_ready_at_its_first_output_and_only_then_takes_in
     agent.send(t0, PayloadType::Output, b"$ ");
     exchange(&mut client, &mut agent, t0);
     let seen = events(&mut client, t0);
-    assert_eq!(seen[0], SessionEvent::Ready(Ready { kind: SessionKind::Shell, encrypted_with: None, customer_message: String::new() }));
+    assert_eq!(
+        seen[0],
+        SessionEvent::Ready(Ready {
+            kind: SessionKind::Shell,
+            encrypted_with: None,
+            customer_message: String::new()
+        })
+    );
     assert_eq!(seen[1], SessionEvent::Output(b"$ ".to_vec()));
     exchange(&mut client, &mut agent, t0);
     let got = agent.received();
-    assert_eq!(got.iter().map(|m| m.payload_type).collect::<Vec<_>>(), [PayloadType::Size, PayloadType::Output], "the size first, then the keystrokes");
-    assert_eq!(TerminalSize::from_bytes(&got[0].payload).unwrap(), TerminalSize { cols: 100, rows: 30 });
+    assert_eq!(
+        got.iter().map(|m| m.payload_type).collect::<Vec<_>>(),
+        [PayloadType::Size, PayloadType::Output],
+        "the size first, then the keystrokes"
+    );
+    assert_eq!(
+        TerminalSize::from_bytes(&got[0].payload).unwrap(),
+        TerminalSize { cols: 100, rows: 30 }
+    );
     assert_eq!(got[1].payload, b"uname\r");
 }
 
@@ -93,7 +112,10 @@ fn a_shell_without_handshake_is_ready_at_its_first_output_and_only_then_takes_in
 fn a_port_handshake_is_answered_and_completed() {
     let t0 = Instant::now();
     let (mut client, mut agent) = (client(t0, None), Agent::new(t0));
-    let session = SessionTypeRequest { session_type: "Port".into(), properties: serde_json::json!({"portNumber": "5432", "type": "LocalPortForwarding", "localPortNumber": "0"}) };
+    let session = SessionTypeRequest {
+        session_type: "Port".into(),
+        properties: serde_json::json!({"portNumber": "5432", "type": "LocalPortForwarding", "localPortNumber": "0"}),
+    };
     let handshake = AgentHandshake::new(t0, "3.3.987.0", &session, None);
     agent.send(t0, PayloadType::HandshakeRequest, &handshake.request().to_bytes());
     exchange(&mut client, &mut agent, t0);
@@ -105,7 +127,11 @@ fn a_port_handshake_is_answered_and_completed() {
     agent.send(t0, PayloadType::HandshakeComplete, &complete.to_bytes());
     exchange(&mut client, &mut agent, t0);
     match &events(&mut client, t0)[..] {
-        [SessionEvent::Ready(Ready { kind: SessionKind::Port(PortSession { mode: PortMode::Mux { keep_alive: false }, .. }), encrypted_with: None, .. })] => {}
+        [SessionEvent::Ready(Ready {
+            kind: SessionKind::Port(PortSession { mode: PortMode::Mux { keep_alive: false }, .. }),
+            encrypted_with: None,
+            ..
+        })] => {}
         other => panic!("a multiplexed port session, got {other:?}"),
     }
 }
@@ -116,7 +142,10 @@ fn a_session_never_made_ready_ends_at_the_handshake_timeout_and_a_ready_one_neve
     let timeout = ClientConfig::new(SESSION, TARGET, 7, [3; 12]).handshake_timeout;
     // The agent asks, the client answers, and HandshakeComplete never comes.
     let (mut client, mut agent) = (client(t0, None), Agent::new(t0));
-    let session = SessionTypeRequest { session_type: "Port".into(), properties: serde_json::json!({"portNumber": "22"}) };
+    let session = SessionTypeRequest {
+        session_type: "Port".into(),
+        properties: serde_json::json!({"portNumber": "22"}),
+    };
     let handshake = AgentHandshake::new(t0, "3.3.987.0", &session, None);
     agent.send(t0, PayloadType::HandshakeRequest, &handshake.request().to_bytes());
     exchange(&mut client, &mut agent, t0);
@@ -132,7 +161,10 @@ fn a_session_never_made_ready_ends_at_the_handshake_timeout_and_a_ready_one_neve
     }
     assert_eq!(now, t0 + timeout, "the deadline is among the session's timers");
     client.handle_timeout(now);
-    assert_eq!(events(&mut client, now), [SessionEvent::Ended(SessionEnd::HandshakeTimedOut(timeout))]);
+    assert_eq!(
+        events(&mut client, now),
+        [SessionEvent::Ended(SessionEnd::HandshakeTimedOut(timeout))]
+    );
 
     // A shell ready at its first output has no such deadline left.
     let (mut shell, mut agent) = (self::client(t0, None), Agent::new(t0));
@@ -146,10 +178,20 @@ fn a_session_never_made_ready_ends_at_the_handshake_timeout_and_a_ready_one_neve
 }
 
 /// The agent's whole KMS handshake for a shell, with a data key the test plays KMS for.
-fn encrypted_shell(t0: Instant, agent_version: &str, challenge: Option<&str>) -> (ClientSession, Agent, Cipher, DataKeyRequest) {
+fn encrypted_shell(
+    t0: Instant,
+    agent_version: &str,
+    challenge: Option<&str>,
+) -> (ClientSession, Agent, Cipher, DataKeyRequest) {
     let (mut client, mut agent) = (client(t0, None), Agent::new(t0));
-    let session = SessionTypeRequest { session_type: "Standard_Stream".into(), properties: serde_json::Value::Null };
-    let kms = crate::payload::KmsEncryptionRequest { kms_key_id: "arn:aws:kms:us-east-1:123456789012:key/demo".into(), challenge: challenge.map(str::to_owned) };
+    let session = SessionTypeRequest {
+        session_type: "Standard_Stream".into(),
+        properties: serde_json::Value::Null,
+    };
+    let kms = crate::payload::KmsEncryptionRequest {
+        kms_key_id: "arn:aws:kms:us-east-1:123456789012:key/demo".into(),
+        challenge: challenge.map(str::to_owned),
+    };
     let handshake = AgentHandshake::new(t0, agent_version, &session, Some(&kms));
     agent.send(t0, PayloadType::HandshakeRequest, &handshake.request().to_bytes());
     exchange(&mut client, &mut agent, t0);
@@ -160,17 +202,31 @@ fn encrypted_shell(t0: Instant, agent_version: &str, challenge: Option<&str>) ->
     client.handle_data_key(t0, data_key());
     exchange(&mut client, &mut agent, t0);
     let response = HandshakeResponse::from_bytes(&agent.received()[0].payload).unwrap();
-    let (negotiated, complete) = handshake.handle_response(t0, &response, kms::ENCRYPTED_MESSAGE).unwrap();
-    assert_eq!(negotiated.kms_ciphertext.as_deref(), Some(&b"kms-blob-for-the-agent"[..]), "the blob goes back for the agent to decrypt");
-    assert_eq!(negotiated.challenge_acknowledged, request.encryption_context.contains_key(kms::CONTEXT_RANDOM_CHALLENGE));
+    let (negotiated, complete) =
+        handshake.handle_response(t0, &response, kms::ENCRYPTED_MESSAGE).unwrap();
+    assert_eq!(
+        negotiated.kms_ciphertext.as_deref(),
+        Some(&b"kms-blob-for-the-agent"[..]),
+        "the blob goes back for the agent to decrypt"
+    );
+    assert_eq!(
+        negotiated.challenge_acknowledged,
+        request.encryption_context.contains_key(kms::CONTEXT_RANDOM_CHALLENGE)
+    );
     let mut cipher = Cipher::new(End::Agent, &data_key().plaintext, [9; 12]).unwrap();
     let (challenge, payload) = AgentChallenge::new(&mut cipher, [42; 64]).unwrap();
     agent.send(t0, PayloadType::EncChallengeRequest, &payload.to_bytes());
     exchange(&mut client, &mut agent, t0);
-    assert!(events(&mut client, t0).is_empty(), "the challenge is answered without a word to the caller");
+    assert!(
+        events(&mut client, t0).is_empty(),
+        "the challenge is answered without a word to the caller"
+    );
     exchange(&mut client, &mut agent, t0);
-    let answer = crate::payload::EncryptionChallenge::from_bytes(&agent.received()[0].payload).unwrap();
-    challenge.check(&cipher, &answer).expect("the client opened and sealed the challenge with the right halves");
+    let answer =
+        crate::payload::EncryptionChallenge::from_bytes(&agent.received()[0].payload).unwrap();
+    challenge
+        .check(&cipher, &answer)
+        .expect("the client opened and sealed the challenge with the right halves");
     agent.send(t0, PayloadType::HandshakeComplete, &complete.to_bytes());
     exchange(&mut client, &mut agent, t0);
     (client, agent, cipher, request)
@@ -180,15 +236,29 @@ fn encrypted_shell(t0: Instant, agent_version: &str, challenge: Option<&str>) ->
 fn a_kms_shell_asks_for_a_key_answers_the_challenge_and_encrypts_both_ways() {
     let t0 = Instant::now();
     let challenge = "AAECAwQFBgcICQoLDA0ODw==";
-    let (mut client, mut agent, mut cipher, request) = encrypted_shell(t0, "3.3.987.0", Some(challenge));
+    let (mut client, mut agent, mut cipher, request) =
+        encrypted_shell(t0, "3.3.987.0", Some(challenge));
     assert_eq!(request.key_id, "arn:aws:kms:us-east-1:123456789012:key/demo");
     assert_eq!(request.number_of_bytes, 64);
-    assert_eq!(request.encryption_context.get(kms::CONTEXT_SESSION_ID).map(String::as_str), Some(SESSION));
-    assert_eq!(request.encryption_context.get(kms::CONTEXT_TARGET_ID).map(String::as_str), Some(TARGET));
-    assert_eq!(request.encryption_context.get(kms::CONTEXT_RANDOM_CHALLENGE).map(String::as_str), Some(challenge), "offered by an agent from 3.3.808.0");
+    assert_eq!(
+        request.encryption_context.get(kms::CONTEXT_SESSION_ID).map(String::as_str),
+        Some(SESSION)
+    );
+    assert_eq!(
+        request.encryption_context.get(kms::CONTEXT_TARGET_ID).map(String::as_str),
+        Some(TARGET)
+    );
+    assert_eq!(
+        request.encryption_context.get(kms::CONTEXT_RANDOM_CHALLENGE).map(String::as_str),
+        Some(challenge),
+        "offered by an agent from 3.3.808.0"
+    );
     match &events(&mut client, t0)[..] {
         [SessionEvent::Ready(ready)] => {
-            assert_eq!(ready.encrypted_with.as_deref(), Some("arn:aws:kms:us-east-1:123456789012:key/demo"));
+            assert_eq!(
+                ready.encrypted_with.as_deref(),
+                Some("arn:aws:kms:us-east-1:123456789012:key/demo")
+            );
             assert_eq!(ready.customer_message, kms::ENCRYPTED_MESSAGE);
         }
         other => panic!("ready and encrypted, got {other:?}"),
@@ -198,14 +268,25 @@ fn a_kms_shell_asks_for_a_key_answers_the_challenge_and_encrypts_both_ways() {
     agent.send(t0, PayloadType::StdErr, &cipher.seal(b"warning\n").unwrap());
     agent.send(t0, PayloadType::ExitCode, &cipher.seal(b"EXIT_CODE: 3").unwrap());
     exchange(&mut client, &mut agent, t0);
-    assert_eq!(events(&mut client, t0), [SessionEvent::Output(b"hello\r\n".to_vec()), SessionEvent::Stderr(b"warning\n".to_vec()), SessionEvent::ExitCode(3)]);
+    assert_eq!(
+        events(&mut client, t0),
+        [
+            SessionEvent::Output(b"hello\r\n".to_vec()),
+            SessionEvent::Stderr(b"warning\n".to_vec()),
+            SessionEvent::ExitCode(3)
+        ]
+    );
     // Keystrokes go encrypted with the client's half; a size goes plain.
     client.send_input(t0, b"exit\r");
     client.send_size(t0, TerminalSize { cols: 80, rows: 24 });
     exchange(&mut client, &mut agent, t0);
     let got = agent.received();
     let size = got.iter().find(|m| m.payload_type == PayloadType::Size).expect("the size");
-    assert_eq!(TerminalSize::from_bytes(&size.payload).unwrap().cols, 80, "sizes are not encrypted");
+    assert_eq!(
+        TerminalSize::from_bytes(&size.payload).unwrap().cols,
+        80,
+        "sizes are not encrypted"
+    );
     let keys = got.iter().find(|m| m.payload_type == PayloadType::Output).expect("the keystrokes");
     assert_ne!(keys.payload, b"exit\r", "keystrokes are not sent in the clear");
     assert_eq!(cipher.open(&keys.payload).unwrap(), b"exit\r");
@@ -217,22 +298,39 @@ fn older_agents_get_the_two_key_context_whatever_they_send() {
     let (_, _, _, request) = encrypted_shell(t0, "3.2.582.0", None);
     assert_eq!(request.encryption_context.len(), 2, "no challenge offered: the two-key context");
     let (_, _, _, request) = encrypted_shell(t0, "3.3.700.0", Some("AAAA"));
-    assert!(!request.encryption_context.contains_key(kms::CONTEXT_RANDOM_CHALLENGE), "an agent before 3.3.808.0 would not decrypt with a third key");
+    assert!(
+        !request.encryption_context.contains_key(kms::CONTEXT_RANDOM_CHALLENGE),
+        "an agent before 3.3.808.0 would not decrypt with a third key"
+    );
 }
 
 #[test]
 fn a_key_that_cannot_be_had_is_told_to_the_agent_and_ends_the_session() {
     let t0 = Instant::now();
     let (mut client, mut agent) = (client(t0, None), Agent::new(t0));
-    let session = SessionTypeRequest { session_type: "InteractiveCommands".into(), properties: serde_json::Value::Null };
-    let kms = crate::payload::KmsEncryptionRequest { kms_key_id: "alias/sessions".into(), challenge: None };
+    let session = SessionTypeRequest {
+        session_type: "InteractiveCommands".into(),
+        properties: serde_json::Value::Null,
+    };
+    let kms = crate::payload::KmsEncryptionRequest {
+        kms_key_id: "alias/sessions".into(),
+        challenge: None,
+    };
     let handshake = AgentHandshake::new(t0, "3.3.987.0", &session, Some(&kms));
     agent.send(t0, PayloadType::HandshakeRequest, &handshake.request().to_bytes());
     exchange(&mut client, &mut agent, t0);
     assert!(matches!(&events(&mut client, t0)[..], [SessionEvent::DataKeyNeeded(_)]));
-    client.handle_data_key_failure(t0, "the session needs kms:GenerateDataKey on alias/sessions".into());
+    client.handle_data_key_failure(
+        t0,
+        "the session needs kms:GenerateDataKey on alias/sessions".into(),
+    );
     exchange(&mut client, &mut agent, t0);
-    assert_eq!(events(&mut client, t0), [SessionEvent::Ended(SessionEnd::DataKey("the session needs kms:GenerateDataKey on alias/sessions".into()))]);
+    assert_eq!(
+        events(&mut client, t0),
+        [SessionEvent::Ended(SessionEnd::DataKey(
+            "the session needs kms:GenerateDataKey on alias/sessions".into()
+        ))]
+    );
     let response = HandshakeResponse::from_bytes(&agent.received()[0].payload).unwrap();
     let failed = &response.processed_client_actions[1];
     assert_eq!(failed.action_type, "KMSEncryption");
@@ -250,7 +348,10 @@ fn output_that_does_not_decrypt_ends_the_session_instead_of_stalling_it() {
     let mut stranger = Cipher::new(End::Agent, &[7u8; 64], [0; 12]).unwrap();
     agent.send(t0, PayloadType::Output, &stranger.seal(b"not for you").unwrap());
     exchange(&mut client, &mut agent, t0);
-    assert_eq!(events(&mut client, t0), [SessionEvent::Ended(SessionEnd::Undecryptable(CipherError::Rejected))]);
+    assert_eq!(
+        events(&mut client, t0),
+        [SessionEvent::Ended(SessionEnd::Undecryptable(CipherError::Rejected))]
+    );
 }
 
 #[test]
@@ -264,7 +365,11 @@ fn an_encrypted_session_keeps_its_keys_across_a_new_socket() {
     client.handle_link_up(t0);
     exchange(&mut client, &mut agent, t0);
     let got = agent.received();
-    assert_eq!(cipher.open(&got[0].payload).unwrap(), b"typed while the link was down\r", "same keys, no new handshake");
+    assert_eq!(
+        cipher.open(&got[0].payload).unwrap(),
+        b"typed while the link was down\r",
+        "same keys, no new handshake"
+    );
 }
 
 #[test]
@@ -280,7 +385,11 @@ fn uploads_are_paced_under_the_services_limit() {
         sent += 1;
     }
     assert_eq!(sent, 50, "a burst of a twentieth of a second at 1000 a second");
-    assert_eq!(client.poll_timeout(t0), Some(t0 + Duration::from_millis(1)), "the next message is due when its token is");
+    assert_eq!(
+        client.poll_timeout(t0),
+        Some(t0 + Duration::from_millis(1)),
+        "the next message is due when its token is"
+    );
     let later = t0 + Duration::from_millis(10);
     client.handle_timeout(later);
     let mut more = 0;
@@ -288,7 +397,11 @@ fn uploads_are_paced_under_the_services_limit() {
         more += 1;
     }
     assert_eq!(more, 10, "ten messages in ten milliseconds");
-    assert_eq!(client.input_held(), 100 * 1024 - 60 * 1024, "the rest waits, in 1024-byte messages");
+    assert_eq!(
+        client.input_held(),
+        100 * 1024 - 60 * 1024,
+        "the rest waits, in 1024-byte messages"
+    );
 }
 
 #[test]
@@ -303,7 +416,11 @@ fn undrained_events_leave_the_agents_messages_unacknowledged() {
     exchange(&mut client, &mut agent, t0);
     // Four fill the client's buffer; the fifth finds no room and stays unacknowledged (the
     // three behind it wait, acknowledged, in the reorder buffer, as the agent keeps them too).
-    assert_eq!(agent.channel.in_flight(), 1, "the message that found no room is the agent's to send again");
+    assert_eq!(
+        agent.channel.in_flight(),
+        1,
+        "the message that found no room is the agent's to send again"
+    );
     let delivered = events(&mut client, t0).len();
     assert_eq!(delivered, 5, "ready, then the four outputs");
     let later = t0 + Duration::from_secs(2);
@@ -317,16 +434,25 @@ fn undrained_events_leave_the_agents_messages_unacknowledged() {
 fn a_handshake_complete_before_any_request_fails_as_the_plugin_does() {
     let t0 = Instant::now();
     let (mut client, mut agent) = (client(t0, None), Agent::new(t0));
-    let complete = crate::payload::HandshakeComplete { handshake_time_to_complete: 0, customer_message: String::new() };
+    let complete = crate::payload::HandshakeComplete {
+        handshake_time_to_complete: 0,
+        customer_message: String::new(),
+    };
     agent.send(t0, PayloadType::HandshakeComplete, &complete.to_bytes());
     exchange(&mut client, &mut agent, t0);
-    assert!(matches!(&events(&mut client, t0)[..], [SessionEvent::Ended(SessionEnd::BadHandshake(_))]));
+    assert!(matches!(
+        &events(&mut client, t0)[..],
+        [SessionEvent::Ended(SessionEnd::BadHandshake(_))]
+    ));
 }
 
 /// A basic (one connection at a time) port session, ready, with an older agent.
 fn basic_port(t0: Instant) -> (ClientSession, Agent) {
     let (mut client, mut agent) = (client(t0, None), Agent::new(t0));
-    let session = SessionTypeRequest { session_type: "Port".into(), properties: serde_json::json!({"portNumber": "22", "type": "LocalPortForwarding"}) };
+    let session = SessionTypeRequest {
+        session_type: "Port".into(),
+        properties: serde_json::json!({"portNumber": "22", "type": "LocalPortForwarding"}),
+    };
     let handshake = AgentHandshake::new(t0, "3.0.196.0", &session, None);
     agent.send(t0, PayloadType::HandshakeRequest, &handshake.request().to_bytes());
     exchange(&mut client, &mut agent, t0);
@@ -337,7 +463,16 @@ fn basic_port(t0: Instant) -> (ClientSession, Agent) {
     agent.send(t0, PayloadType::HandshakeComplete, &complete.to_bytes());
     exchange(&mut client, &mut agent, t0);
     let ready = events(&mut client, t0);
-    assert!(matches!(&ready[..], [SessionEvent::Ready(Ready { kind: SessionKind::Port(PortSession { mode: PortMode::Basic, .. }), .. })]), "an agent this old forwards one connection at a time: {ready:?}");
+    assert!(
+        matches!(
+            &ready[..],
+            [SessionEvent::Ready(Ready {
+                kind: SessionKind::Port(PortSession { mode: PortMode::Basic, .. }),
+                ..
+            })]
+        ),
+        "an agent this old forwards one connection at a time: {ready:?}"
+    );
     (client, agent)
 }
 
