@@ -9,5 +9,10 @@ export default defineConfig(({ mode }) => ({
   define: { __AIRLOCK_TEST_HOOKS__: JSON.stringify(mode === 'e2e') },
   build: { outDir: 'dist', target: 'es2022', sourcemap: false, chunkSizeWarningLimit: 2000 },
   server: { port: 1420, strictPort: true },
-  test: { environment: 'jsdom', globals: true, include: ['src/**/*.test.{ts,tsx}'], setupFiles: ['src/test-setup.ts'] },
+  test: {
+    environment: 'jsdom',
+    globals: true,
+    include: ['src/**/*.test.{ts,tsx}'],
+    setupFiles: ['src/test-setup.ts'],
+  },
 }));

@@ -2,10 +2,19 @@
 // first, then shells and tunnels), and the dialogs. State that several views share lives here;
 // each view owns the rest.
 
-import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
+import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import { useBackend } from '../backend/backend';
 import { UserError } from '../backend/errors';
-import type { Context, Identity, ManagedNode, SessionState, Settings, ShellRequest, TunnelProfile, TunnelRequest } from '../backend/types';
+import type {
+  Context,
+  Identity,
+  ManagedNode,
+  SessionState,
+  Settings,
+  ShellRequest,
+  TunnelProfile,
+  TunnelRequest,
+} from '../backend/types';
 import { NodeList, type NodeListHandle } from '../nodes/NodeList';
 import { PlacePicker } from '../place/PlacePicker';
 import { ProfileEditor } from '../profiles/ProfileEditor';
@@ -17,7 +26,7 @@ import { DoctorDialog } from '../doctor/DoctorDialog';
 import { TerminalView, type TerminalViewHandle } from '../terminal/TerminalView';
 import { TunnelForm } from '../tunnels/TunnelForm';
 import { TunnelSession } from '../tunnels/tunnelSession';
-import { TunnelRegistry, useTunnelRegistry } from '../tunnels/tunnelRegistry';
+import { TunnelRegistry, useRunningProfiles } from '../tunnels/tunnelRegistry';
 import { TunnelView } from '../tunnels/TunnelView';
 import { ShortcutsHelp } from './ShortcutsHelp';
 import { matchShortcut } from './shortcuts';
@@ -37,7 +46,10 @@ const FONT_MAX = 32;
 const FONT_DEFAULT = 14;
 
 function useSystemDark(): boolean {
-  const query = typeof window !== 'undefined' && window.matchMedia ? window.matchMedia('(prefers-color-scheme: dark)') : null;
+  const query =
+    typeof window !== 'undefined' && window.matchMedia
+      ? window.matchMedia('(prefers-color-scheme: dark)')
+      : null;
   const [dark, setDark] = useState(query?.matches ?? true);
   useEffect(() => {
     if (!query) return undefined;
@@ -67,14 +79,17 @@ export function App() {
   const [notices, setNotices] = useState<Array<{ id: number; text: string }>>([]);
   const [waitingForCredentials, setWaitingForCredentials] = useState(false);
   const tunnels = useRef(new TunnelRegistry());
-  const tunnelsVersion = useTunnelRegistry(tunnels.current);
+  // Follows every tunnel's phase, not only the tabs: a tunnel stopped from its own tab, or
+  // one that dropped, frees its profile's Start button at once.
+  const runningProfiles = useRunningProfiles(tunnels.current);
   const terminals = useRef(new Map<string, TerminalViewHandle>());
   const nodeList = useRef<NodeListHandle>(null);
   const nextKey = useRef(1);
   const nextNotice = useRef(1);
   const autoStarted = useRef(false);
   const systemDark = useSystemDark();
-  const theme: 'light' | 'dark' = settings.theme === 'system' ? (systemDark ? 'dark' : 'light') : settings.theme;
+  const theme: 'light' | 'dark' =
+    settings.theme === 'system' ? (systemDark ? 'dark' : 'light') : settings.theme;
 
   const notify = useCallback((text: string) => {
     const id = nextNotice.current++;
@@ -151,8 +166,21 @@ export function App() {
   const openShell = (node: ManagedNode, request?: Partial<ShellRequest>) => {
     const key = `shell-${nextKey.current++}`;
     const full: ShellRequest = { target: node.id, document: null, parameters: {}, reason: null, ...request };
-    const title = full.document && full.document !== 'SSM-SessionManagerRunShell' ? `${node.name || node.id} · ${full.document}` : node.name || node.id;
-    dispatch({ type: 'open', tab: { kind: 'shell', key, title, request: full, state: { state: 'connecting', stage: 'starting-session' }, stateSince: Date.now() } });
+    const title =
+      full.document && full.document !== 'SSM-SessionManagerRunShell'
+        ? `${node.name || node.id} · ${full.document}`
+        : node.name || node.id;
+    dispatch({
+      type: 'open',
+      tab: {
+        kind: 'shell',
+        key,
+        title,
+        request: full,
+        state: { state: 'connecting', stage: 'starting-session' },
+        stateSince: Date.now(),
+      },
+    });
   };
 
   const openTunnelTab = (session: TunnelSession, title: string, profileName: string | null) => {
@@ -161,7 +189,17 @@ export function App() {
     const request: TunnelRequest =
       session.origin.kind === 'request'
         ? session.origin.request
-        : { target: '', remotePort: 0, remoteHost: null, localPort: 0, bind: '', sessions: 1, reason: null, document: null, parameters: {} };
+        : {
+            target: '',
+            remotePort: 0,
+            remoteHost: null,
+            localPort: 0,
+            bind: '',
+            sessions: 1,
+            reason: null,
+            document: null,
+            parameters: {},
+          };
     dispatch({ type: 'open', tab: { kind: 'tunnel', key, title, request, profileName } });
   };
 
@@ -175,7 +213,6 @@ export function App() {
       }
       openTunnelTab(session, profile.name, profile.name);
     },
-    // eslint-disable-next-line react-hooks/exhaustive-deps
     [backend, notify],
   );
 
@@ -200,12 +237,10 @@ export function App() {
 
   const selectedNode = nodes.find((n) => n.id === selected) ?? null;
   const activeTab = tabs.tabs.find((t) => t.key === tabs.active) ?? null;
-  // Follows every tunnel's phase, not only the tabs: a tunnel stopped from its own tab, or
-  // one that dropped, frees its profile's Start button at once.
-  const runningProfiles = useMemo(() => tunnels.current.runningProfiles(), [tunnelsVersion]);
 
   const zoom = (delta: number | null) => {
-    const size = delta === null ? FONT_DEFAULT : Math.max(FONT_MIN, Math.min(FONT_MAX, settings.fontSize + delta));
+    const size =
+      delta === null ? FONT_DEFAULT : Math.max(FONT_MIN, Math.min(FONT_MAX, settings.fontSize + delta));
     if (size !== settings.fontSize) saveSettings({ ...settings, fontSize: size });
   };
 
@@ -286,31 +321,68 @@ export function App() {
       <header className="topbar">
         <span className="brand">Airlock</span>
         {demo && (
-          <span className="demo-badge" title="Nodes, shells and tunnels come from an emulator running inside Airlock on this machine. Nothing here touches AWS.">
+          <span
+            className="demo-badge"
+            title="Nodes, shells and tunnels come from an emulator running inside Airlock on this machine. Nothing here touches AWS."
+          >
             Demo fleet · emulator on this machine, not AWS
           </span>
         )}
-        {context && <PlacePicker context={context} identity={identity} identityError={identityError} busy={placeBusy} onChoose={choosePlace} />}
+        {context && (
+          <PlacePicker
+            context={context}
+            identity={identity}
+            identityError={identityError}
+            busy={placeBusy}
+            onChoose={choosePlace}
+          />
+        )}
         <span className="spacer" />
         <button
           className="icon"
           title="Theme"
           aria-label="Theme"
-          onClick={() => saveSettings({ ...settings, theme: settings.theme === 'system' ? 'light' : settings.theme === 'light' ? 'dark' : 'system' })}
+          onClick={() =>
+            saveSettings({
+              ...settings,
+              theme: settings.theme === 'system' ? 'light' : settings.theme === 'light' ? 'dark' : 'system',
+            })
+          }
         >
           {settings.theme === 'system' ? 'Auto' : settings.theme === 'light' ? 'Light' : 'Dark'}
         </button>
-        <button title="Check, step by step, the way to Session Manager: trust, proxy, clock, credentials, permissions" onClick={() => setDialog({ kind: 'doctor', target: selected })}>
+        <button
+          title="Check, step by step, the way to Session Manager: trust, proxy, clock, credentials, permissions"
+          onClick={() => setDialog({ kind: 'doctor', target: selected })}
+        >
           Check connection
         </button>
-        <button className="icon" title="Keyboard shortcuts (F1)" aria-label="Keyboard shortcuts" onClick={() => setDialog({ kind: 'help' })}>?</button>
+        <button
+          className="icon"
+          title="Keyboard shortcuts (F1)"
+          aria-label="Keyboard shortcuts"
+          onClick={() => setDialog({ kind: 'help' })}
+        >
+          ?
+        </button>
       </header>
       <nav className="tabstrip" role="tablist">
-        <button role="tab" aria-selected={tabs.active === null} className={`tab home${tabs.active === null ? ' active' : ''}`} onClick={() => dispatch({ type: 'activate', key: null })}>
+        <button
+          role="tab"
+          aria-selected={tabs.active === null}
+          className={`tab home${tabs.active === null ? ' active' : ''}`}
+          onClick={() => dispatch({ type: 'activate', key: null })}
+        >
           Nodes
         </button>
         {tabs.tabs.map((tab) => (
-          <TabButton key={tab.key} tab={tab} active={tab.key === tabs.active} onActivate={() => dispatch({ type: 'activate', key: tab.key })} onClose={() => closeTab(tab.key)} />
+          <TabButton
+            key={tab.key}
+            tab={tab}
+            active={tab.key === tabs.active}
+            onActivate={() => dispatch({ type: 'activate', key: tab.key })}
+            onClose={() => closeTab(tab.key)}
+          />
         ))}
       </nav>
       <main>
@@ -333,8 +405,40 @@ export function App() {
             running={runningProfiles}
             onStart={(p) => void startProfile(p)}
             onEdit={(p) => setDialog({ kind: 'profile', original: p, template: null })}
-            onDuplicate={(p) => setDialog({ kind: 'profile', original: null, template: { ...p, name: copyName(p.name, profiles.map((x) => x.name)), autoStart: false } })}
-            onAdd={() => setDialog({ kind: 'profile', original: null, template: selectedNode ? { name: '', awsProfile: null, region: null, target: selectedNode.id, remotePort: 0, remoteHost: null, localPort: 0, bind: '127.0.0.1', sessions: 1, autoStart: false } : null })}
+            onDuplicate={(p) =>
+              setDialog({
+                kind: 'profile',
+                original: null,
+                template: {
+                  ...p,
+                  name: copyName(
+                    p.name,
+                    profiles.map((x) => x.name),
+                  ),
+                  autoStart: false,
+                },
+              })
+            }
+            onAdd={() =>
+              setDialog({
+                kind: 'profile',
+                original: null,
+                template: selectedNode
+                  ? {
+                      name: '',
+                      awsProfile: null,
+                      region: null,
+                      target: selectedNode.id,
+                      remotePort: 0,
+                      remoteHost: null,
+                      localPort: 0,
+                      bind: '127.0.0.1',
+                      sessions: 1,
+                      autoStart: false,
+                    }
+                  : null,
+              })
+            }
             onChanged={() => void loadProfiles()}
             onNotice={notify}
           />
@@ -353,12 +457,22 @@ export function App() {
               active={tab.key === tabs.active}
               fontSize={settings.fontSize}
               theme={theme}
-              onState={(state: SessionState) => dispatch({ type: 'shell-state', key: tab.key, state, at: Date.now() })}
+              onState={(state: SessionState) =>
+                dispatch({ type: 'shell-state', key: tab.key, state, at: Date.now() })
+              }
               onCloseTab={() => closeTab(tab.key)}
               waitingForCredentials={waitingForCredentials}
             />
           ) : (
-            tunnels.current.get(tab.key) && <TunnelView key={tab.key} session={tunnels.current.get(tab.key) as TunnelSession} active={tab.key === tabs.active} title={tab.title} waitingForCredentials={waitingForCredentials} />
+            tunnels.current.get(tab.key) && (
+              <TunnelView
+                key={tab.key}
+                session={tunnels.current.get(tab.key) as TunnelSession}
+                active={tab.key === tabs.active}
+                title={tab.title}
+                waitingForCredentials={waitingForCredentials}
+              />
+            )
           ),
         )}
       </main>
@@ -366,7 +480,13 @@ export function App() {
         {notices.map((n) => (
           <div key={n.id} className="notice" role="alert">
             {n.text}
-            <button className="icon" aria-label="Dismiss" onClick={() => setNotices((all) => all.filter((x) => x.id !== n.id))}>✕</button>
+            <button
+              className="icon"
+              aria-label="Dismiss"
+              onClick={() => setNotices((all) => all.filter((x) => x.id !== n.id))}
+            >
+              ✕
+            </button>
           </div>
         ))}
       </div>
@@ -381,7 +501,17 @@ export function App() {
           onPort={async (document, parameters, reason) => {
             const node = dialog.node;
             setDialog(null);
-            const request: TunnelRequest = { target: node.id, remotePort: 0, remoteHost: null, localPort: 0, bind: '127.0.0.1', sessions: 1, reason, document, parameters };
+            const request: TunnelRequest = {
+              target: node.id,
+              remotePort: 0,
+              remoteHost: null,
+              localPort: 0,
+              bind: '127.0.0.1',
+              sessions: 1,
+              reason,
+              document,
+              parameters,
+            };
             const session = new TunnelSession(backend, { kind: 'request', request });
             await session.start();
             if (session.phase.phase === 'failed') notify(session.phase.error.message);

@@ -34,7 +34,9 @@ export function Dialog({ title, onClose, children, wide }: Props) {
       >
         <header>
           <h2>{title}</h2>
-          <button className="icon" onClick={onClose} aria-label="Close">✕</button>
+          <button className="icon" onClick={onClose} aria-label="Close">
+            ✕
+          </button>
         </header>
         {children}
       </div>
@@ -43,15 +45,31 @@ export function Dialog({ title, onClose, children, wide }: Props) {
 }
 
 /** A labelled form field with its inline error. */
-export function Field({ label, error, warning, hint, children }: { label: string; error?: string; warning?: string | null; hint?: string; children: ReactNode }) {
+export function Field({
+  label,
+  error,
+  warning,
+  hint,
+  children,
+}: {
+  label: string;
+  error?: string;
+  warning?: string | null;
+  hint?: string;
+  children: ReactNode;
+}) {
   return (
     <label className={`field${error ? ' invalid' : ''}`}>
       <span className="label">{label}</span>
       {children}
       {error ? (
-        <span className="field-error" role="alert">{error}</span>
+        <span className="field-error" role="alert">
+          {error}
+        </span>
       ) : warning ? (
-        <span className="field-warning" role="status">{warning}</span>
+        <span className="field-warning" role="status">
+          {warning}
+        </span>
       ) : hint ? (
         <span className="hint">{hint}</span>
       ) : null}

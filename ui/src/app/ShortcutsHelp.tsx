@@ -8,12 +8,16 @@ export function ShortcutsHelp({ onClose }: { onClose: () => void }) {
         <tbody>
           {SHORTCUTS.map((s) => (
             <tr key={s.action}>
-              <td><kbd>{s.keys}</kbd></td>
+              <td>
+                <kbd>{s.keys}</kbd>
+              </td>
               <td>{s.description}</td>
             </tr>
           ))}
           <tr>
-            <td><kbd>Enter</kbd> / double-click</td>
+            <td>
+              <kbd>Enter</kbd> / double-click
+            </td>
             <td>Open a shell on the selected node</td>
           </tr>
         </tbody>

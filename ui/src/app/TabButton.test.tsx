@@ -10,8 +10,12 @@ describe('a tab', () => {
   it('counts down to the next reconnect attempt in its tooltip', () => {
     const began = Date.now();
     const tab: Tab = {
-      kind: 'shell', key: 'a', title: 'web-1', request: { target: 'i-1', document: null, parameters: {}, reason: null },
-      state: { state: 'reconnecting', attempt: 2, delayMs: 4000, reason: 'reset' }, stateSince: began,
+      kind: 'shell',
+      key: 'a',
+      title: 'web-1',
+      request: { target: 'i-1', document: null, parameters: {}, reason: null },
+      state: { state: 'reconnecting', attempt: 2, delayMs: 4000, reason: 'reset' },
+      stateSince: began,
     };
     render(<TabButton tab={tab} active onActivate={vi.fn()} onClose={vi.fn()} />);
     const title = () => screen.getByRole('tab').getAttribute('title');

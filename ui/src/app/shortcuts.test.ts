@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { SHORTCUTS, matchShortcut } from './shortcuts';
 
-const key = (code: string, mods: Partial<{ ctrl: boolean; shift: boolean; alt: boolean; meta: boolean }> = {}) => ({
-  code, ctrlKey: !!mods.ctrl, shiftKey: !!mods.shift, altKey: !!mods.alt, metaKey: !!mods.meta,
+const key = (
+  code: string,
+  mods: Partial<{ ctrl: boolean; shift: boolean; alt: boolean; meta: boolean }> = {},
+) => ({
+  code,
+  ctrlKey: !!mods.ctrl,
+  shiftKey: !!mods.shift,
+  altKey: !!mods.alt,
+  metaKey: !!mods.meta,
 });
 
 describe('shortcuts', () => {

@@ -3,8 +3,12 @@ import type { SessionState } from '../backend/types';
 import { initialTabs, stateLabel, tabsReducer, type Tab, type TabsState } from './tabs';
 
 const shell = (key: string): Tab => ({
-  kind: 'shell', key, title: key, request: { target: 'i-1', document: null, parameters: {}, reason: null },
-  state: { state: 'connecting', stage: 'starting-session' }, stateSince: 0,
+  kind: 'shell',
+  key,
+  title: key,
+  request: { target: 'i-1', document: null, parameters: {}, reason: null },
+  state: { state: 'connecting', stage: 'starting-session' },
+  stateSince: 0,
 });
 const open = (state: TabsState, key: string) => tabsReducer(state, { type: 'open', tab: shell(key) });
 
@@ -42,16 +46,28 @@ describe('tabs', () => {
 
   it('track each shell state', () => {
     const connected: SessionState = { state: 'connected', sessionId: 's-1' };
-    const state = tabsReducer(open(initialTabs, 'a'), { type: 'shell-state', key: 'a', state: connected, at: 1234 });
+    const state = tabsReducer(open(initialTabs, 'a'), {
+      type: 'shell-state',
+      key: 'a',
+      state: connected,
+      at: 1234,
+    });
     expect(state.tabs[0].kind === 'shell' && state.tabs[0].state).toEqual(connected);
-    expect(state.tabs[0].kind === 'shell' && state.tabs[0].stateSince, 'when it began, for the countdown').toBe(1234);
+    expect(
+      state.tabs[0].kind === 'shell' && state.tabs[0].stateSince,
+      'when it began, for the countdown',
+    ).toBe(1234);
   });
 
   it('label states with a countdown while reconnecting', () => {
     const reconnecting: SessionState = { state: 'reconnecting', attempt: 2, delayMs: 4000, reason: 'reset' };
     expect(stateLabel(reconnecting, 1000, 0)).toBe('Reconnecting in 3 s (attempt 2)');
     expect(stateLabel(reconnecting, 5000, 0)).toBe('Reconnecting (attempt 2)…');
-    expect(stateLabel({ state: 'ended', reason: 'x', exitCode: 3, byUser: false }, 0, 0)).toBe('Ended (exit code 3)');
-    expect(stateLabel({ state: 'connecting', stage: 'opening-data-channel' }, 0, 0)).toBe('Opening data channel…');
+    expect(stateLabel({ state: 'ended', reason: 'x', exitCode: 3, byUser: false }, 0, 0)).toBe(
+      'Ended (exit code 3)',
+    );
+    expect(stateLabel({ state: 'connecting', stage: 'opening-data-channel' }, 0, 0)).toBe(
+      'Opening data channel…',
+    );
   });
 });

@@ -4,7 +4,14 @@
 import type { SessionState, ShellRequest, TunnelRequest } from '../backend/types';
 
 export type Tab =
-  | { kind: 'shell'; key: string; title: string; request: ShellRequest; state: SessionState; /** When `state` began (ms), for the reconnect countdown. */ stateSince: number }
+  | {
+      kind: 'shell';
+      key: string;
+      title: string;
+      request: ShellRequest;
+      state: SessionState;
+      /** When `state` began (ms), for the reconnect countdown. */ stateSince: number;
+    }
   | { kind: 'tunnel'; key: string; title: string; request: TunnelRequest; profileName: string | null };
 
 export interface TabsState {
@@ -49,7 +56,11 @@ export function tabsReducer(state: TabsState, action: TabsAction): TabsState {
     case 'shell-state':
       return {
         ...state,
-        tabs: state.tabs.map((t) => (t.key === action.key && t.kind === 'shell' ? { ...t, state: action.state, stateSince: action.at } : t)),
+        tabs: state.tabs.map((t) =>
+          t.key === action.key && t.kind === 'shell'
+            ? { ...t, state: action.state, stateSince: action.at }
+            : t,
+        ),
       };
   }
 }
@@ -67,7 +78,9 @@ export function stateLabel(state: SessionState, now: number, since: number): str
       return state.encryptedWith ? 'Connected · encrypted with KMS' : 'Connected';
     case 'reconnecting': {
       const left = Math.max(0, Math.ceil((since + state.delayMs - now) / 1000));
-      return left > 0 ? `Reconnecting in ${left} s (attempt ${state.attempt})` : `Reconnecting (attempt ${state.attempt})…`;
+      return left > 0
+        ? `Reconnecting in ${left} s (attempt ${state.attempt})`
+        : `Reconnecting (attempt ${state.attempt})…`;
     }
     case 'ended':
       return state.exitCode !== null ? `Ended (exit code ${state.exitCode})` : 'Ended';

@@ -34,7 +34,11 @@ export interface Backend {
   documentDetails(name: string): Promise<DocumentDetails>;
 
   /** Opens a shell or command session; its output and states arrive through `onMessage`. */
-  openShell(request: ShellRequest, size: { cols: number; rows: number }, onMessage: (m: SessionMessage) => void): Promise<number>;
+  openShell(
+    request: ShellRequest,
+    size: { cols: number; rows: number },
+    onMessage: (m: SessionMessage) => void,
+  ): Promise<number>;
   shellInput(id: number, data: string): Promise<void>;
   shellResize(id: number, size: { cols: number; rows: number }): Promise<void>;
   /** The screen has drawn this many more bytes (flow control). */

@@ -20,13 +20,21 @@ import type {
 export class FakeBackend implements Backend {
   nodes: ManagedNode[] = [];
   nodeNotices: string[] = [];
-  doctorReport: DoctorReport = { checks: [{ title: 'Region', verdict: 'ok', detail: 'us-east-1', fix: null }] };
+  doctorReport: DoctorReport = {
+    checks: [{ title: 'Region', verdict: 'ok', detail: 'us-east-1', fix: null }],
+  };
   doctorTargets: Array<string | null> = [];
   profiles: TunnelProfile[] = [];
   settings: Settings = { theme: 'dark', fontSize: 14 };
   takenPorts = new Set<number>();
-  shells = new Map<number, { request: ShellRequest; onMessage: (m: SessionMessage) => void; input: string[]; acked: number }>();
-  tunnels = new Map<number, { request: TunnelRequest | string; onMessage: (m: TunnelMessage) => void; stopped: boolean }>();
+  shells = new Map<
+    number,
+    { request: ShellRequest; onMessage: (m: SessionMessage) => void; input: string[]; acked: number }
+  >();
+  tunnels = new Map<
+    number,
+    { request: TunnelRequest | string; onMessage: (m: TunnelMessage) => void; stopped: boolean }
+  >();
   clipboard = '';
   opened: string[] = [];
   onPrompt: ((event: PromptEvent) => void) | null = null;
@@ -46,7 +54,10 @@ export class FakeBackend implements Backend {
     return this.contextValue;
   }
   async choosePlace(choice: { demo: boolean; profile: string | null; region: string | null }) {
-    this.contextValue = { ...this.contextValue, place: { demo: choice.demo, profile: choice.profile, region: choice.region ?? 'us-east-1' } };
+    this.contextValue = {
+      ...this.contextValue,
+      place: { demo: choice.demo, profile: choice.profile, region: choice.region ?? 'us-east-1' },
+    };
     return this.contextValue;
   }
   async whoami() {
@@ -65,7 +76,11 @@ export class FakeBackend implements Backend {
   async documentDetails(name: string) {
     return { name, sessionType: 'Standard_Stream', description: '', parameters: [] };
   }
-  async openShell(request: ShellRequest, _size: { cols: number; rows: number }, onMessage: (m: SessionMessage) => void) {
+  async openShell(
+    request: ShellRequest,
+    _size: { cols: number; rows: number },
+    onMessage: (m: SessionMessage) => void,
+  ) {
     const id = this.nextId++;
     this.shells.set(id, { request, onMessage, input: [], acked: 0 });
     return id;
@@ -79,11 +94,17 @@ export class FakeBackend implements Backend {
     if (shell) shell.acked += bytes;
   }
   async closeShell(id: number) {
-    this.shells.get(id)?.onMessage({ kind: 'state', state: { state: 'ended', reason: 'closed', exitCode: null, byUser: true } });
+    this.shells.get(id)?.onMessage({
+      kind: 'state',
+      state: { state: 'ended', reason: 'closed', exitCode: null, byUser: true },
+    });
   }
   async startTunnel(request: TunnelRequest, onMessage: (m: TunnelMessage) => void) {
     if (this.takenPorts.has(request.localPort)) {
-      throw new UserError('port-in-use', `local address ${request.bind}:${request.localPort} is already in use`);
+      throw new UserError(
+        'port-in-use',
+        `local address ${request.bind}:${request.localPort} is already in use`,
+      );
     }
     const id = this.nextId++;
     this.tunnels.set(id, { request, onMessage, stopped: false });

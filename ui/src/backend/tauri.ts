@@ -11,7 +11,9 @@ function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
 }
 
 /** A terminal channel carries raw output (an ArrayBuffer) or a JSON state. */
-export function toSessionMessage(message: ArrayBuffer | Uint8Array | number[] | SessionState): SessionMessage {
+export function toSessionMessage(
+  message: ArrayBuffer | Uint8Array | number[] | SessionState,
+): SessionMessage {
   if (message instanceof ArrayBuffer) return { kind: 'output', data: new Uint8Array(message) };
   if (message instanceof Uint8Array) return { kind: 'output', data: message };
   if (Array.isArray(message)) return { kind: 'output', data: Uint8Array.from(message) };

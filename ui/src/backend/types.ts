@@ -8,14 +8,7 @@ export interface BackendError {
 
 /** How a profile in ~/.aws/config gets its credentials. */
 export type ProfileKind =
-  | 'static'
-  | 'keyring'
-  | 'role'
-  | 'sso'
-  | 'process'
-  | 'web-identity'
-  | 'environment'
-  | 'other';
+  'static' | 'keyring' | 'role' | 'sso' | 'process' | 'web-identity' | 'environment' | 'other';
 
 export interface AwsProfile {
   name: string;
@@ -143,8 +136,7 @@ export interface TunnelFigures {
 }
 
 export type TunnelMessage =
-  | { kind: 'figures'; figures: TunnelFigures }
-  | { kind: 'ended'; reason: string; byUser: boolean };
+  { kind: 'figures'; figures: TunnelFigures } | { kind: 'ended'; reason: string; byUser: boolean };
 
 export interface TunnelStarted {
   id: number;

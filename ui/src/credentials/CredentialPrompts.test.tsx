@@ -17,7 +17,12 @@ describe('credential prompts', () => {
     const backend = new FakeBackend();
     mount(backend);
     await act(async () => {});
-    act(() => backend.onPrompt?.({ id: 7, prompt: { kind: 'mfa-code', profile: 'admin', serial: 'arn:aws:iam::1:mfa/a' } }));
+    act(() =>
+      backend.onPrompt?.({
+        id: 7,
+        prompt: { kind: 'mfa-code', profile: 'admin', serial: 'arn:aws:iam::1:mfa/a' },
+      }),
+    );
     const input = screen.getByRole('textbox');
     fireEvent.change(input, { target: { value: '12a3' } });
     expect((input as HTMLInputElement).value).toBe('123');
@@ -34,7 +39,18 @@ describe('credential prompts', () => {
     const backend = new FakeBackend();
     mount(backend);
     await act(async () => {});
-    act(() => backend.onPrompt?.({ id: 2, prompt: { kind: 'sso-login', profile: 'dev', startUrl: 'https://x/start', verificationUri: 'https://x/device?user_code=AB-CD', userCode: 'AB-CD' } }));
+    act(() =>
+      backend.onPrompt?.({
+        id: 2,
+        prompt: {
+          kind: 'sso-login',
+          profile: 'dev',
+          startUrl: 'https://x/start',
+          verificationUri: 'https://x/device?user_code=AB-CD',
+          userCode: 'AB-CD',
+        },
+      }),
+    );
     expect(backend.opened).toEqual(['https://x/device?user_code=AB-CD']);
     expect(backend.answers).toEqual([{ id: 2, answer: 'opened' }]);
     expect(screen.getByTestId('sso-user-code').textContent).toBe('AB-CD');
@@ -56,7 +72,10 @@ describe('credential prompts', () => {
     fireEvent.click(screen.getByText('Cancel'));
     expect(screen.getByRole('dialog').getAttribute('aria-label')).toBe('MFA code for b');
     fireEvent.click(screen.getByText('Cancel'));
-    expect(backend.answers).toEqual([{ id: 1, answer: null }, { id: 3, answer: null }]);
+    expect(backend.answers).toEqual([
+      { id: 1, answer: null },
+      { id: 3, answer: null },
+    ]);
   });
 
   it('knows a code from a typo', () => {

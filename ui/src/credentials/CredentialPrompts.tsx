@@ -14,7 +14,13 @@ export function validMfaCode(code: string): boolean {
   return /^\d{6}$/.test(code.trim());
 }
 
-export function CredentialPrompts({ onError, onWaiting }: { onError: (message: string) => void; onWaiting?: (waiting: boolean) => void }) {
+export function CredentialPrompts({
+  onError,
+  onWaiting,
+}: {
+  onError: (message: string) => void;
+  onWaiting?: (waiting: boolean) => void;
+}) {
   const backend = useBackend();
   const [queue, setQueue] = useState<PromptEvent[]>([]);
   const [code, setCode] = useState('');
@@ -43,17 +49,28 @@ export function CredentialPrompts({ onError, onWaiting }: { onError: (message: s
   if (login && login.prompt.kind === 'sso-login') {
     const { profile, verificationUri, userCode, startUrl } = login.prompt;
     return (
-      <Dialog title={`Sign in to IAM Identity Center (${profile})`} onClose={() => setLogins((l) => l.slice(1))}>
+      <Dialog
+        title={`Sign in to IAM Identity Center (${profile})`}
+        onClose={() => setLogins((l) => l.slice(1))}
+      >
         <p>
-          Your browser shows the sign-in page of <code>{startUrl}</code>. Check that it shows this code, then approve:
+          Your browser shows the sign-in page of <code>{startUrl}</code>. Check that it shows this code, then
+          approve:
         </p>
-        <p className="user-code" data-testid="sso-user-code">{userCode}</p>
+        <p className="user-code" data-testid="sso-user-code">
+          {userCode}
+        </p>
         <p className="hint">Airlock continues on its own once you have approved. You can close this note.</p>
         <footer>
-          <button type="button" onClick={() => backend.openUrl(verificationUri).catch((e) => onError(UserError.from(e).message))}>
+          <button
+            type="button"
+            onClick={() => backend.openUrl(verificationUri).catch((e) => onError(UserError.from(e).message))}
+          >
             Open the page again
           </button>
-          <button type="button" className="primary" onClick={() => setLogins((l) => l.slice(1))}>Close</button>
+          <button type="button" className="primary" onClick={() => setLogins((l) => l.slice(1))}>
+            Close
+          </button>
         </footer>
       </Dialog>
     );
@@ -82,8 +99,8 @@ export function CredentialPrompts({ onError, onWaiting }: { onError: (message: s
           }}
         >
           <p>
-            The profile <b>{profile}</b> needs a code from the MFA device <code>{serial}</code>. Open shells and tunnels keep
-            running meanwhile.
+            The profile <b>{profile}</b> needs a code from the MFA device <code>{serial}</code>. Open shells
+            and tunnels keep running meanwhile.
           </p>
           <Field label="Code" error={error}>
             <input
@@ -96,8 +113,12 @@ export function CredentialPrompts({ onError, onWaiting }: { onError: (message: s
             />
           </Field>
           <footer>
-            <button type="button" onClick={() => answer(null)}>Cancel</button>
-            <button type="submit" className="primary">Continue</button>
+            <button type="button" onClick={() => answer(null)}>
+              Cancel
+            </button>
+            <button type="submit" className="primary">
+              Continue
+            </button>
           </footer>
         </form>
       </Dialog>

@@ -37,16 +37,24 @@ export function DoctorDialog({ target, onClose }: { target: string | null; onClo
             <span className="spinner" /> Checking…
           </p>
         )}
-        {error && <p className="error" role="alert">{error}</p>}
+        {error && (
+          <p className="error" role="alert">
+            {error}
+          </p>
+        )}
         {report && (
           <>
             <p className={failed ? 'error' : 'ok'} role="status">
-              {failed ? `${failed} check${failed === 1 ? '' : 's'} failed.` : 'Everything Airlock can check works.'}
+              {failed
+                ? `${failed} check${failed === 1 ? '' : 's'} failed.`
+                : 'Everything Airlock can check works.'}
             </p>
             <ul className="doctor-checks">
               {report.checks.map((check, i) => (
                 <li key={i} className={`doctor-check ${check.verdict}`} data-verdict={check.verdict}>
-                  <span className="mark" aria-label={check.verdict}>{MARKS[check.verdict]}</span>
+                  <span className="mark" aria-label={check.verdict}>
+                    {MARKS[check.verdict]}
+                  </span>
                   <span className="title">{check.title}</span>
                   <span className="detail">{check.detail}</span>
                   {check.fix && <span className="fix">Fix: {check.fix}</span>}
@@ -56,8 +64,12 @@ export function DoctorDialog({ target, onClose }: { target: string | null; onClo
           </>
         )}
         <div className="buttons">
-          <button onClick={() => setRuns((n) => n + 1)} disabled={!report && !error}>Check again</button>
-          <button className="primary" onClick={onClose}>Close</button>
+          <button onClick={() => setRuns((n) => n + 1)} disabled={!report && !error}>
+            Check again
+          </button>
+          <button className="primary" onClick={onClose}>
+            Close
+          </button>
         </div>
       </div>
     </Dialog>

@@ -35,7 +35,18 @@ interface Props {
 }
 
 export const NodeList = forwardRef<NodeListHandle, Props>(function NodeList(props, ref) {
-  const { nodes, loading, error, notices = [], selected, onSelect, onOpenShell, onStartSession, onNewTunnel, onRefresh } = props;
+  const {
+    nodes,
+    loading,
+    error,
+    notices = [],
+    selected,
+    onSelect,
+    onOpenShell,
+    onStartSession,
+    onNewTunnel,
+    onRefresh,
+  } = props;
   const [filter, setFilter] = useState<NodeFilter>({ text: '', platform: null, ping: null });
   const filterInput = useRef<HTMLInputElement>(null);
   const body = useRef<HTMLDivElement>(null);
@@ -74,7 +85,8 @@ export const NodeList = forwardRef<NodeListHandle, Props>(function NodeList(prop
     if (element) {
       const top = i * ROW_HEIGHT;
       if (top < element.scrollTop) element.scrollTop = top;
-      else if (top + ROW_HEIGHT > element.scrollTop + element.clientHeight) element.scrollTop = top + ROW_HEIGHT - element.clientHeight;
+      else if (top + ROW_HEIGHT > element.scrollTop + element.clientHeight)
+        element.scrollTop = top + ROW_HEIGHT - element.clientHeight;
     }
   };
 
@@ -106,13 +118,21 @@ export const NodeList = forwardRef<NodeListHandle, Props>(function NodeList(prop
           value={filter.text}
           onChange={(e) => setFilter({ ...filter, text: e.target.value })}
         />
-        <select aria-label="Platform" value={filter.platform ?? ''} onChange={(e) => setFilter({ ...filter, platform: e.target.value || null })}>
+        <select
+          aria-label="Platform"
+          value={filter.platform ?? ''}
+          onChange={(e) => setFilter({ ...filter, platform: e.target.value || null })}
+        >
           <option value="">All platforms</option>
           {platforms.map((p) => (
             <option key={p}>{p}</option>
           ))}
         </select>
-        <select aria-label="Ping status" value={filter.ping ?? ''} onChange={(e) => setFilter({ ...filter, ping: e.target.value || null })}>
+        <select
+          aria-label="Ping status"
+          value={filter.ping ?? ''}
+          onChange={(e) => setFilter({ ...filter, ping: e.target.value || null })}
+        >
           <option value="">Any status</option>
           {pings.map((p) => (
             <option key={p}>{p}</option>
@@ -131,9 +151,19 @@ export const NodeList = forwardRef<NodeListHandle, Props>(function NodeList(prop
         </div>
       ))}
       <div className="node-actions">
-        <button className="primary" disabled={!selectedNode} onClick={() => selectedNode && onOpenShell(selectedNode)}>Shell</button>
-        <button disabled={!selectedNode} onClick={() => selectedNode && onStartSession(selectedNode)}>Start session…</button>
-        <button disabled={!selectedNode} onClick={() => selectedNode && onNewTunnel(selectedNode)}>Tunnel…</button>
+        <button
+          className="primary"
+          disabled={!selectedNode}
+          onClick={() => selectedNode && onOpenShell(selectedNode)}
+        >
+          Shell
+        </button>
+        <button disabled={!selectedNode} onClick={() => selectedNode && onStartSession(selectedNode)}>
+          Start session…
+        </button>
+        <button disabled={!selectedNode} onClick={() => selectedNode && onNewTunnel(selectedNode)}>
+          Tunnel…
+        </button>
       </div>
       <div className="node-table" role="grid" aria-rowcount={shown.length}>
         <div className="node-row header" role="row">
@@ -145,11 +175,24 @@ export const NodeList = forwardRef<NodeListHandle, Props>(function NodeList(prop
           <span role="columnheader">IP address</span>
           <span role="columnheader">Tags</span>
         </div>
-        <div className="node-body" ref={body} tabIndex={0} onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}>
+        <div
+          className="node-body"
+          ref={body}
+          tabIndex={0}
+          onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
+        >
           {error && <div className="empty error">{error}</div>}
-          {!error && loading && nodes.length === 0 && <div className="empty"><span className="spinner" /> Loading nodes…</div>}
-          {!error && !loading && nodes.length === 0 && <div className="empty">No managed nodes in this account and region.</div>}
-          {!error && nodes.length > 0 && shown.length === 0 && <div className="empty">No node matches the filter.</div>}
+          {!error && loading && nodes.length === 0 && (
+            <div className="empty">
+              <span className="spinner" /> Loading nodes…
+            </div>
+          )}
+          {!error && !loading && nodes.length === 0 && (
+            <div className="empty">No managed nodes in this account and region.</div>
+          )}
+          {!error && nodes.length > 0 && shown.length === 0 && (
+            <div className="empty">No node matches the filter.</div>
+          )}
           <div style={{ height: shown.length * ROW_HEIGHT, position: 'relative' }}>
             {shown.slice(first, last).map((node, i) => {
               const row = first + i;
@@ -164,7 +207,9 @@ export const NodeList = forwardRef<NodeListHandle, Props>(function NodeList(prop
                   onClick={() => onSelect(node.id)}
                   onDoubleClick={() => onOpenShell(node)}
                 >
-                  <span className="name" title={node.name}>{node.name || '—'}</span>
+                  <span className="name" title={node.name}>
+                    {node.name || '—'}
+                  </span>
                   <span className="mono">{node.id}</span>
                   <span title={node.platformName}>{node.platformType}</span>
                   <span>
@@ -172,7 +217,9 @@ export const NodeList = forwardRef<NodeListHandle, Props>(function NodeList(prop
                   </span>
                   <span className="mono">{node.agentVersion}</span>
                   <span className="mono">{node.ipAddress}</span>
-                  <span className="tags" title={tagText(node)}>{tagText(node)}</span>
+                  <span className="tags" title={tagText(node)}>
+                    {tagText(node)}
+                  </span>
                 </div>
               );
             })}

@@ -2,8 +2,24 @@ import { describe, expect, it } from 'vitest';
 import type { ManagedNode } from '../backend/types';
 import { applyFilter, facets, indexNodes, parseText } from './filter';
 
-function node(id: string, name: string, platformType: string, pingStatus: string, tags: Record<string, string>): ManagedNode {
-  return { id, name, platformType, platformName: 'Ubuntu', pingStatus, agentVersion: '3.3.1142.0', ipAddress: '10.0.0.1', state: 'running', tags };
+function node(
+  id: string,
+  name: string,
+  platformType: string,
+  pingStatus: string,
+  tags: Record<string, string>,
+): ManagedNode {
+  return {
+    id,
+    name,
+    platformType,
+    platformName: 'Ubuntu',
+    pingStatus,
+    agentVersion: '3.3.1142.0',
+    ipAddress: '10.0.0.1',
+    state: 'running',
+    tags,
+  };
 }
 
 const nodes = [
@@ -17,7 +33,13 @@ const ids = (text: string, platform: string | null = null, ping: string | null =
 
 describe('the node filter', () => {
   it('splits words from tag conditions', () => {
-    expect(parseText('  Web  env=Prod team: ')).toEqual({ words: ['web'], tags: [{ key: 'env', value: 'prod' }, { key: 'team', value: null }] });
+    expect(parseText('  Web  env=Prod team: ')).toEqual({
+      words: ['web'],
+      tags: [
+        { key: 'env', value: 'prod' },
+        { key: 'team', value: null },
+      ],
+    });
   });
 
   it('matches every word anywhere, case-insensitively', () => {
@@ -40,7 +62,11 @@ describe('the node filter', () => {
   });
 
   it('filters ten thousand nodes by a word', () => {
-    const many = Array.from({ length: 10_000 }, (_, i) => node(`i-${i}`, `fleet-${String(i).padStart(5, '0')}`, 'Linux', 'Online', { env: i % 3 ? 'dev' : 'prod' }));
+    const many = Array.from({ length: 10_000 }, (_, i) =>
+      node(`i-${i}`, `fleet-${String(i).padStart(5, '0')}`, 'Linux', 'Online', {
+        env: i % 3 ? 'dev' : 'prod',
+      }),
+    );
     const big = indexNodes(many);
     const found = applyFilter(big, { text: 'fleet-0999 env=prod', platform: null, ping: null });
     expect(found.map((n) => n.name)).toEqual(['fleet-09990', 'fleet-09993', 'fleet-09996', 'fleet-09999']);

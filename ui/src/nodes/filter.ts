@@ -46,7 +46,15 @@ export function indexNodes(nodes: ManagedNode[]): IndexedNode[] {
     const tagText = Object.entries(node.tags)
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
-    const haystack = [node.name, node.id, node.ipAddress, node.platformName, node.platformType, node.agentVersion, tagText]
+    const haystack = [
+      node.name,
+      node.id,
+      node.ipAddress,
+      node.platformName,
+      node.platformType,
+      node.agentVersion,
+      tagText,
+    ]
       .join(' ')
       .toLowerCase();
     const tags = new Map(Object.entries(node.tags).map(([k, v]) => [k.toLowerCase(), v.toLowerCase()]));
@@ -63,7 +71,13 @@ export function applyFilter(index: IndexedNode[], filter: NodeFilter): ManagedNo
     const { node } = entry;
     if (platform && node.platformType.toLowerCase() !== platform) continue;
     if (ping && node.pingStatus.toLowerCase() !== ping) continue;
-    if (!tags.every(({ key, value }) => entry.tags.has(key) && (value === null || value === '' || entry.tags.get(key) === value))) continue;
+    if (
+      !tags.every(
+        ({ key, value }) =>
+          entry.tags.has(key) && (value === null || value === '' || entry.tags.get(key) === value),
+      )
+    )
+      continue;
     if (!words.every((word) => entry.haystack.includes(word))) continue;
     out.push(node);
   }

@@ -27,8 +27,10 @@ const DEFAULT = '\u0000default';
 
 export function PlacePicker({ context, identity, identityError, busy, onChoose }: Props) {
   const { place } = context;
-  const value = place.demo ? DEMO : place.profile ?? DEFAULT;
-  const regions = context.regions.includes(place.region) ? context.regions : [place.region, ...context.regions];
+  const value = place.demo ? DEMO : (place.profile ?? DEFAULT);
+  const regions = context.regions.includes(place.region)
+    ? context.regions
+    : [place.region, ...context.regions];
   return (
     <div className="place">
       <label>
@@ -47,7 +49,8 @@ export function PlacePicker({ context, identity, identityError, busy, onChoose }
           {context.credentialsConfigured && <option value={DEFAULT}>Default credential chain</option>}
           {context.profiles.map((p) => (
             <option key={p.name} value={p.name}>
-              {p.name} — {KIND_LABELS[p.kind] ?? p.kind}{p.mfa ? ', MFA' : ''}
+              {p.name} — {KIND_LABELS[p.kind] ?? p.kind}
+              {p.mfa ? ', MFA' : ''}
             </option>
           ))}
         </select>

@@ -22,18 +22,43 @@ interface Props {
 }
 
 const blank: TunnelProfile = {
-  name: '', awsProfile: null, region: null, target: '', remotePort: 0, remoteHost: null, localPort: 0, bind: '127.0.0.1', sessions: 1, autoStart: false,
+  name: '',
+  awsProfile: null,
+  region: null,
+  target: '',
+  remotePort: 0,
+  remoteHost: null,
+  localPort: 0,
+  bind: '127.0.0.1',
+  sessions: 1,
+  autoStart: false,
 };
 
-export function ProfileEditor({ original, template, takenNames, awsProfiles, regions, nodes, onSaved, onClose }: Props) {
+export function ProfileEditor({
+  original,
+  template,
+  takenNames,
+  awsProfiles,
+  regions,
+  nodes,
+  onSaved,
+  onClose,
+}: Props) {
   const backend = useBackend();
   const start = original ?? template ?? blank;
-  const [text, setText] = useState({ remotePort: start.remotePort ? String(start.remotePort) : '', localPort: String(start.localPort) });
+  const [text, setText] = useState({
+    remotePort: start.remotePort ? String(start.remotePort) : '',
+    localPort: String(start.localPort),
+  });
   const [profile, setProfile] = useState<TunnelProfile>(start);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const others = takenNames.filter((n) => n !== original?.name);
-  const current: TunnelProfile = { ...profile, remotePort: Number(text.remotePort), localPort: Number(text.localPort) };
+  const current: TunnelProfile = {
+    ...profile,
+    remotePort: Number(text.remotePort),
+    localPort: Number(text.localPort),
+  };
   const errors = validateProfile(current, others);
   const [touched, setTouched] = useState<Partial<Record<keyof TunnelProfile, boolean>>>({});
   const show = (field: keyof TunnelProfile) => (touched[field] ? errors[field] : undefined);
@@ -49,7 +74,11 @@ export function ProfileEditor({ original, template, takenNames, awsProfiles, reg
     if (hasErrors(errors)) return;
     setBusy(true);
     try {
-      await backend.saveProfile(original?.name ?? null, { ...current, name: current.name.trim(), remoteHost: current.remoteHost?.trim() || null });
+      await backend.saveProfile(original?.name ?? null, {
+        ...current,
+        name: current.name.trim(),
+        remoteHost: current.remoteHost?.trim() || null,
+      });
       onSaved();
     } catch (failure) {
       setError(UserError.from(failure).message);
@@ -62,19 +91,34 @@ export function ProfileEditor({ original, template, takenNames, awsProfiles, reg
     <Dialog title={original ? `Edit ${original.name}` : 'New tunnel profile'} onClose={onClose}>
       <form onSubmit={save} noValidate>
         <Field label="Name" error={show('name')}>
-          <input value={profile.name} onChange={(e) => update({ name: e.target.value })} onBlur={() => touch('name')} aria-label="Name" />
+          <input
+            value={profile.name}
+            onChange={(e) => update({ name: e.target.value })}
+            onBlur={() => touch('name')}
+            aria-label="Name"
+          />
         </Field>
         <div className="row">
           <Field label="AWS profile" hint="Where the node is; blank for the current choice">
-            <select value={profile.awsProfile ?? ''} onChange={(e) => update({ awsProfile: e.target.value || null })} aria-label="AWS profile">
+            <select
+              value={profile.awsProfile ?? ''}
+              onChange={(e) => update({ awsProfile: e.target.value || null })}
+              aria-label="AWS profile"
+            >
               <option value="">Current choice</option>
               {awsProfiles.map((p) => (
-                <option key={p.name} value={p.name}>{p.name}</option>
+                <option key={p.name} value={p.name}>
+                  {p.name}
+                </option>
               ))}
             </select>
           </Field>
           <Field label="Region" error={show('region')}>
-            <select value={profile.region ?? ''} onChange={(e) => update({ region: e.target.value || null })} aria-label="Region">
+            <select
+              value={profile.region ?? ''}
+              onChange={(e) => update({ region: e.target.value || null })}
+              aria-label="Region"
+            >
               <option value="">Current choice</option>
               {regions.map((r) => (
                 <option key={r}>{r}</option>
@@ -83,38 +127,84 @@ export function ProfileEditor({ original, template, takenNames, awsProfiles, reg
           </Field>
         </div>
         <Field label="Node" error={show('target')} hint={nodeHint(nodes, profile.target)}>
-          <input value={profile.target} onChange={(e) => update({ target: e.target.value })} onBlur={() => touch('target')} aria-label="Node" />
+          <input
+            value={profile.target}
+            onChange={(e) => update({ target: e.target.value })}
+            onBlur={() => touch('target')}
+            aria-label="Node"
+          />
         </Field>
         <div className="row">
           <Field label="Remote port" error={show('remotePort')}>
-            <input inputMode="numeric" value={text.remotePort} onChange={(e) => setText({ ...text, remotePort: e.target.value })} onBlur={() => touch('remotePort')} aria-label="Remote port" />
+            <input
+              inputMode="numeric"
+              value={text.remotePort}
+              onChange={(e) => setText({ ...text, remotePort: e.target.value })}
+              onBlur={() => touch('remotePort')}
+              aria-label="Remote port"
+            />
           </Field>
           <Field label="Remote host (optional)" error={show('remoteHost')}>
-            <input value={profile.remoteHost ?? ''} onChange={(e) => update({ remoteHost: e.target.value || null })} onBlur={() => touch('remoteHost')} aria-label="Remote host" />
+            <input
+              value={profile.remoteHost ?? ''}
+              onChange={(e) => update({ remoteHost: e.target.value || null })}
+              onBlur={() => touch('remoteHost')}
+              aria-label="Remote host"
+            />
           </Field>
         </div>
         <div className="row">
           <Field label="Local port" error={show('localPort')} hint="0 picks any free port">
-            <input inputMode="numeric" value={text.localPort} onChange={(e) => setText({ ...text, localPort: e.target.value })} onBlur={() => touch('localPort')} aria-label="Local port" />
+            <input
+              inputMode="numeric"
+              value={text.localPort}
+              onChange={(e) => setText({ ...text, localPort: e.target.value })}
+              onBlur={() => touch('localPort')}
+              aria-label="Local port"
+            />
           </Field>
           <Field label="Bind address" error={show('bind')} warning={exposureWarning(profile.bind)}>
-            <input value={profile.bind} onChange={(e) => update({ bind: e.target.value })} onBlur={() => touch('bind')} aria-label="Bind address" />
+            <input
+              value={profile.bind}
+              onChange={(e) => update({ bind: e.target.value })}
+              onBlur={() => touch('bind')}
+              aria-label="Bind address"
+            />
           </Field>
           <Field label="Sessions" error={show('sessions')}>
-            <select value={profile.sessions} onChange={(e) => update({ sessions: Number(e.target.value) })} aria-label="Sessions">
+            <select
+              value={profile.sessions}
+              onChange={(e) => update({ sessions: Number(e.target.value) })}
+              aria-label="Sessions"
+            >
               {Array.from({ length: MAX_POOL }, (_, i) => (
-                <option key={i + 1} value={i + 1}>{i + 1}</option>
+                <option key={i + 1} value={i + 1}>
+                  {i + 1}
+                </option>
               ))}
             </select>
           </Field>
         </div>
         <label className="check">
-          <input type="checkbox" checked={profile.autoStart} onChange={(e) => update({ autoStart: e.target.checked })} /> Start when Airlock starts
+          <input
+            type="checkbox"
+            checked={profile.autoStart}
+            onChange={(e) => update({ autoStart: e.target.checked })}
+          />{' '}
+          Start when Airlock starts
         </label>
-        {error && <p className="form-error" role="alert">{error}</p>}
+        {error && (
+          <p className="form-error" role="alert">
+            {error}
+          </p>
+        )}
         <footer>
-          <button type="button" onClick={onClose}>Cancel</button>
-          <button type="submit" className="primary" disabled={busy}>Save</button>
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="primary" disabled={busy}>
+            Save
+          </button>
         </footer>
       </form>
     </Dialog>

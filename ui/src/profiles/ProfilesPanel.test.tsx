@@ -6,8 +6,16 @@ import type { TunnelProfile } from '../backend/types';
 import { ProfilesPanel } from './ProfilesPanel';
 
 const db: TunnelProfile = {
-  name: 'db', awsProfile: null, region: null, target: 'i-0a1b2c3d4e5f60001', remotePort: 5432,
-  remoteHost: null, localPort: 15432, bind: '127.0.0.1', sessions: 1, autoStart: false,
+  name: 'db',
+  awsProfile: null,
+  region: null,
+  target: 'i-0a1b2c3d4e5f60001',
+  remotePort: 5432,
+  remoteHost: null,
+  localPort: 15432,
+  bind: '127.0.0.1',
+  sessions: 1,
+  autoStart: false,
 };
 
 function renderPanel(backend: FakeBackend) {
@@ -15,7 +23,16 @@ function renderPanel(backend: FakeBackend) {
   const onChanged = vi.fn();
   render(
     <BackendContext.Provider value={backend}>
-      <ProfilesPanel profiles={backend.profiles} running={new Set()} onStart={vi.fn()} onEdit={vi.fn()} onDuplicate={vi.fn()} onAdd={vi.fn()} onChanged={onChanged} onNotice={onNotice} />
+      <ProfilesPanel
+        profiles={backend.profiles}
+        running={new Set()}
+        onStart={vi.fn()}
+        onEdit={vi.fn()}
+        onDuplicate={vi.fn()}
+        onAdd={vi.fn()}
+        onChanged={onChanged}
+        onNotice={onNotice}
+      />
     </BackendContext.Provider>,
   );
   return { onNotice, onChanged };
@@ -35,7 +52,10 @@ describe('importing profiles', () => {
   it('asks first when a profile listens where others reach it or starts by itself, and Cancel adds nothing', async () => {
     const backend = new FakeBackend();
     const shared = { ...db, name: 'shared', bind: '0.0.0.0', autoStart: true };
-    const concerns = ['shared: listening on 0.0.0.0 makes the tunnel reachable from other machines', 'shared: starts by itself whenever Airlock starts'];
+    const concerns = [
+      'shared: listening on 0.0.0.0 makes the tunnel reachable from other machines',
+      'shared: starts by itself whenever Airlock starts',
+    ];
     backend.importFile = { path: '/tmp/team.toml', profiles: [db, shared], concerns };
     const { onNotice } = renderPanel(backend);
     fireEvent.click(screen.getByText('Import…'));

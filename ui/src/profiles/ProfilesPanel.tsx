@@ -18,7 +18,16 @@ interface Props {
   onNotice: (message: string) => void;
 }
 
-export function ProfilesPanel({ profiles, running, onStart, onEdit, onDuplicate, onAdd, onChanged, onNotice }: Props) {
+export function ProfilesPanel({
+  profiles,
+  running,
+  onStart,
+  onEdit,
+  onDuplicate,
+  onAdd,
+  onChanged,
+  onNotice,
+}: Props) {
   const backend = useBackend();
   const [confirming, setConfirming] = useState<string | null>(null);
   // An import that needs the user's yes first (a listener others can reach, an auto-start).
@@ -43,7 +52,8 @@ export function ProfilesPanel({ profiles, running, onStart, onEdit, onDuplicate,
       {asking && (
         <Dialog title="Import these profiles?" onClose={() => setAsking(null)}>
           <p>
-            {asking.path} holds {asking.profiles.length} profile{asking.profiles.length === 1 ? '' : 's'}. Before they are added, note:
+            {asking.path} holds {asking.profiles.length} profile{asking.profiles.length === 1 ? '' : 's'}.
+            Before they are added, note:
           </p>
           <ul className="concerns">
             {asking.concerns.map((concern) => (
@@ -70,7 +80,9 @@ export function ProfilesPanel({ profiles, running, onStart, onEdit, onDuplicate,
       <header>
         <h2>Saved tunnels</h2>
         <span className="actions">
-          <button onClick={onAdd} title="New profile">New</button>
+          <button onClick={onAdd} title="New profile">
+            New
+          </button>
           <button
             onClick={() =>
               run(async () => {
@@ -96,12 +108,22 @@ export function ProfilesPanel({ profiles, running, onStart, onEdit, onDuplicate,
           </button>
         </span>
       </header>
-      {profiles.length === 0 && <p className="empty">No saved tunnels yet. Start a tunnel and tick “Save as a profile”, or choose New.</p>}
+      {profiles.length === 0 && (
+        <p className="empty">
+          No saved tunnels yet. Start a tunnel and tick “Save as a profile”, or choose New.
+        </p>
+      )}
       <ul>
         {profiles.map((p) => (
           <li key={p.name} data-profile={p.name}>
             <div className="profile-main">
-              <button className="primary start" disabled={running.has(p.name)} onClick={() => onStart(p)} title={`Start ${p.name}`} aria-label={`Start ${p.name}`}>
+              <button
+                className="primary start"
+                disabled={running.has(p.name)}
+                onClick={() => onStart(p)}
+                title={`Start ${p.name}`}
+                aria-label={`Start ${p.name}`}
+              >
                 {running.has(p.name) ? 'Running' : 'Start'}
               </button>
               <div>
@@ -112,14 +134,27 @@ export function ProfilesPanel({ profiles, running, onStart, onEdit, onDuplicate,
                   {p.bind}:{p.localPort || 'any'} → {p.remoteHost ?? p.target}:{p.remotePort}
                   {p.sessions > 1 ? ` ×${p.sessions}` : ''}
                 </div>
-                {(p.awsProfile || p.region) && <div className="profile-detail">{[p.awsProfile, p.region].filter(Boolean).join(' · ')}</div>}
+                {(p.awsProfile || p.region) && (
+                  <div className="profile-detail">{[p.awsProfile, p.region].filter(Boolean).join(' · ')}</div>
+                )}
               </div>
             </div>
             <div className="profile-actions">
               {confirming === p.name ? (
                 <>
                   <span>Delete?</span>
-                  <button className="danger" onClick={() => run(async () => { await backend.deleteProfile(p.name); setConfirming(null); onChanged(); })}>Delete</button>
+                  <button
+                    className="danger"
+                    onClick={() =>
+                      run(async () => {
+                        await backend.deleteProfile(p.name);
+                        setConfirming(null);
+                        onChanged();
+                      })
+                    }
+                  >
+                    Delete
+                  </button>
                   <button onClick={() => setConfirming(null)}>Keep</button>
                 </>
               ) : (

@@ -3,8 +3,16 @@ import type { TunnelProfile } from '../backend/types';
 import { copyName, exposureWarning, hasErrors, isIpAddress, isLoopback, validateProfile } from './validate';
 
 const good: TunnelProfile = {
-  name: 'db', awsProfile: null, region: 'eu-west-1', target: 'i-0123456789abcdef0', remotePort: 5432,
-  remoteHost: 'db.internal', localPort: 15432, bind: '127.0.0.1', sessions: 2, autoStart: false,
+  name: 'db',
+  awsProfile: null,
+  region: 'eu-west-1',
+  target: 'i-0123456789abcdef0',
+  remotePort: 5432,
+  remoteHost: 'db.internal',
+  localPort: 15432,
+  bind: '127.0.0.1',
+  sessions: 2,
+  autoStart: false,
 };
 
 describe('profile validation', () => {
@@ -14,10 +22,29 @@ describe('profile validation', () => {
 
   it('names each bad field with what to do', () => {
     const errors = validateProfile(
-      { ...good, name: ' ', target: 'i-1 2', remotePort: 0, localPort: 70000, remoteHost: "a'b", bind: 'localhost', sessions: 17, region: 'EU West' },
+      {
+        ...good,
+        name: ' ',
+        target: 'i-1 2',
+        remotePort: 0,
+        localPort: 70000,
+        remoteHost: "a'b",
+        bind: 'localhost',
+        sessions: 17,
+        region: 'EU West',
+      },
       [],
     );
-    expect(Object.keys(errors).sort()).toEqual(['bind', 'localPort', 'name', 'region', 'remoteHost', 'remotePort', 'sessions', 'target']);
+    expect(Object.keys(errors).sort()).toEqual([
+      'bind',
+      'localPort',
+      'name',
+      'region',
+      'remoteHost',
+      'remotePort',
+      'sessions',
+      'target',
+    ]);
     expect(hasErrors(errors)).toBe(true);
   });
 

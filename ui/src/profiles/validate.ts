@@ -53,7 +53,11 @@ export function validateProfile(profile: TunnelProfile, takenNames: string[]): P
   else if (/\s/.test(profile.target.trim())) errors.target = 'A node id has no spaces.';
   if (!isPort(profile.remotePort, false)) errors.remotePort = 'A port from 1 to 65535.';
   if (!isPort(profile.localPort, true)) errors.localPort = 'A port from 1 to 65535, or 0 for any free one.';
-  if (profile.remoteHost !== null && profile.remoteHost.trim() !== '' && /[\s']/.test(profile.remoteHost.trim())) {
+  if (
+    profile.remoteHost !== null &&
+    profile.remoteHost.trim() !== '' &&
+    /[\s']/.test(profile.remoteHost.trim())
+  ) {
     errors.remoteHost = 'A host name or address, without spaces or quotes.';
   }
   if (!isIpAddress(profile.bind.trim())) errors.bind = 'An IP address such as 127.0.0.1.';

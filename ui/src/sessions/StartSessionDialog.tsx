@@ -21,13 +21,15 @@ interface Props {
 export function checkParameter(parameter: DocumentParameter, value: string): string | null {
   const v = value.trim();
   if (!v) return parameter.default === null ? 'Required: this document has no default for it.' : null;
-  if (parameter.allowedValues.length > 0 && !parameter.allowedValues.includes(v)) return `One of: ${parameter.allowedValues.join(', ')}.`;
+  if (parameter.allowedValues.length > 0 && !parameter.allowedValues.includes(v))
+    return `One of: ${parameter.allowedValues.join(', ')}.`;
   if (parameter.type === 'Integer' && !/^-?\d+$/.test(v)) return 'A whole number.';
   if (parameter.type === 'Boolean' && v !== 'true' && v !== 'false') return 'true or false.';
   if (parameter.allowedPattern) {
     try {
       const values = parameter.type === 'StringList' ? v.split('\n').filter(Boolean) : [v];
-      if (!values.every((item) => new RegExp(parameter.allowedPattern as string).test(item))) return `Must match ${parameter.allowedPattern}.`;
+      if (!values.every((item) => new RegExp(parameter.allowedPattern as string).test(item)))
+        return `Must match ${parameter.allowedPattern}.`;
     } catch {
       return null; // A pattern JavaScript cannot read is left to the service to check.
     }
@@ -57,7 +59,11 @@ export function StartSessionDialog({ node, onShell, onPort, onClose }: Props) {
       (d) => {
         if (!current) return;
         setDetails(d);
-        setValues(Object.fromEntries(d.parameters.map((p) => [p.name, p.default && p.default !== '[]' ? p.default : ''])));
+        setValues(
+          Object.fromEntries(
+            d.parameters.map((p) => [p.name, p.default && p.default !== '[]' ? p.default : '']),
+          ),
+        );
       },
       (e) => current && setError(UserError.from(e).message),
     );
@@ -66,7 +72,9 @@ export function StartSessionDialog({ node, onShell, onPort, onClose }: Props) {
     };
   }, [backend, name]);
 
-  const problems = details ? Object.fromEntries(details.parameters.map((p) => [p.name, checkParameter(p, values[p.name] ?? '')])) : {};
+  const problems = details
+    ? Object.fromEntries(details.parameters.map((p) => [p.name, checkParameter(p, values[p.name] ?? '')]))
+    : {};
   const valid = details !== null && Object.values(problems).every((p) => p === null);
 
   const submit = (e: React.FormEvent) => {
@@ -83,17 +91,24 @@ export function StartSessionDialog({ node, onShell, onPort, onClose }: Props) {
     <Dialog title={`Start a session on ${node.name || node.id}`} onClose={onClose} wide>
       <form onSubmit={submit} noValidate>
         <Field label="Document">
-          <select value={name} onChange={(e) => setName(e.target.value)} aria-label="Document" disabled={!documents}>
+          <select
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            aria-label="Document"
+            disabled={!documents}
+          >
             {(documents ?? [{ name: DEFAULT_DOCUMENT, owner: 'Amazon' }]).map((d) => (
               <option key={d.name} value={d.name}>
-                {d.name}{d.owner !== 'Amazon' ? ' (this account)' : ''}
+                {d.name}
+                {d.owner !== 'Amazon' ? ' (this account)' : ''}
               </option>
             ))}
           </select>
         </Field>
         {details && (
           <p className="hint">
-            {details.description || 'No description.'} <span className="badge">{details.sessionType || 'unknown type'}</span>
+            {details.description || 'No description.'}{' '}
+            <span className="badge">{details.sessionType || 'unknown type'}</span>
           </p>
         )}
         {details?.sessionType === 'Port' && details.parameters.some((p) => p.name === 'portNumber') && (
@@ -104,24 +119,48 @@ export function StartSessionDialog({ node, onShell, onPort, onClose }: Props) {
             key={p.name}
             parameter={p}
             value={values[p.name] ?? ''}
-            error={touched ? problems[p.name] ?? undefined : undefined}
+            error={touched ? (problems[p.name] ?? undefined) : undefined}
             onChange={(v) => setValues({ ...values, [p.name]: v })}
           />
         ))}
         <Field label="Reason (optional)" hint="Recorded with the session for auditing">
-          <textarea rows={2} maxLength={256} value={reason} onChange={(e) => setReason(e.target.value)} aria-label="Reason" />
+          <textarea
+            rows={2}
+            maxLength={256}
+            value={reason}
+            onChange={(e) => setReason(e.target.value)}
+            aria-label="Reason"
+          />
         </Field>
-        {error && <p className="form-error" role="alert">{error}</p>}
+        {error && (
+          <p className="form-error" role="alert">
+            {error}
+          </p>
+        )}
         <footer>
-          <button type="button" onClick={onClose}>Cancel</button>
-          <button type="submit" className="primary" disabled={!details}>Start</button>
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="primary" disabled={!details}>
+            Start
+          </button>
         </footer>
       </form>
     </Dialog>
   );
 }
 
-function ParameterField({ parameter, value, error, onChange }: { parameter: DocumentParameter; value: string; error?: string; onChange: (v: string) => void }) {
+function ParameterField({
+  parameter,
+  value,
+  error,
+  onChange,
+}: {
+  parameter: DocumentParameter;
+  value: string;
+  error?: string;
+  onChange: (v: string) => void;
+}) {
   const label = `${parameter.name}${parameter.default === null ? '' : ' (optional)'}`;
   let input;
   if (parameter.allowedValues.length > 0) {
@@ -141,10 +180,29 @@ function ParameterField({ parameter, value, error, onChange }: { parameter: Docu
         <option>false</option>
       </select>
     );
-  } else if (parameter.type === 'StringList' || parameter.name === 'command' || parameter.name === 'commands') {
-    input = <textarea rows={3} value={value} onChange={(e) => onChange(e.target.value)} aria-label={parameter.name} placeholder={parameter.type === 'StringList' ? 'One value per line' : ''} />;
+  } else if (
+    parameter.type === 'StringList' ||
+    parameter.name === 'command' ||
+    parameter.name === 'commands'
+  ) {
+    input = (
+      <textarea
+        rows={3}
+        value={value}
+        onChange={(e) => onChange(e.target.value)}
+        aria-label={parameter.name}
+        placeholder={parameter.type === 'StringList' ? 'One value per line' : ''}
+      />
+    );
   } else {
-    input = <input value={value} inputMode={parameter.type === 'Integer' ? 'numeric' : undefined} onChange={(e) => onChange(e.target.value)} aria-label={parameter.name} />;
+    input = (
+      <input
+        value={value}
+        inputMode={parameter.type === 'Integer' ? 'numeric' : undefined}
+        onChange={(e) => onChange(e.target.value)}
+        aria-label={parameter.name}
+      />
+    );
   }
   return (
     <Field label={label} error={error} hint={parameter.description || parameter.type}>

@@ -3,7 +3,13 @@ import type { DocumentParameter } from '../backend/types';
 import { checkParameter } from './StartSessionDialog';
 
 const parameter = (patch: Partial<DocumentParameter>): DocumentParameter => ({
-  name: 'p', type: 'String', description: '', default: null, allowedValues: [], allowedPattern: null, ...patch,
+  name: 'p',
+  type: 'String',
+  description: '',
+  default: null,
+  allowedValues: [],
+  allowedPattern: null,
+  ...patch,
 });
 
 describe('document parameters', () => {
@@ -18,7 +24,9 @@ describe('document parameters', () => {
     expect(checkParameter(parameter({ allowedValues: ['a', 'b'] }), 'c')).toBe('One of: a, b.');
     expect(checkParameter(parameter({ allowedPattern: '^[0-9]+$' }), '80')).toBeNull();
     expect(checkParameter(parameter({ allowedPattern: '^[0-9]+$' }), 'eighty')).toBe('Must match ^[0-9]+$.');
-    expect(checkParameter(parameter({ type: 'StringList', allowedPattern: '^[a-z]+$' }), 'ab\ncd')).toBeNull();
+    expect(
+      checkParameter(parameter({ type: 'StringList', allowedPattern: '^[a-z]+$' }), 'ab\ncd'),
+    ).toBeNull();
     expect(checkParameter(parameter({ allowedPattern: '([' }), 'x')).toBeNull();
   });
 });

@@ -33,7 +33,17 @@ interface Props {
 const WAITING = ' Waiting for credentials: answer the prompt to continue.';
 
 export const TerminalView = forwardRef<TerminalViewHandle, Props>(function TerminalView(props, ref) {
-  const { tabKey, request, state, active, fontSize, theme, onState, onCloseTab, waitingForCredentials = false } = props;
+  const {
+    tabKey,
+    request,
+    state,
+    active,
+    fontSize,
+    theme,
+    onState,
+    onCloseTab,
+    waitingForCredentials = false,
+  } = props;
   const backend = useBackend();
   const element = useRef<HTMLDivElement>(null);
   const controller = useRef<TerminalController | null>(null);
@@ -47,7 +57,11 @@ export const TerminalView = forwardRef<TerminalViewHandle, Props>(function Termi
   const now = useNow(state.state === 'reconnecting' ? 250 : null);
 
   useEffect(() => {
-    const c = new TerminalController(backend, request, { fontSize, theme, onState: (s) => onStateRef.current(s) });
+    const c = new TerminalController(backend, request, {
+      fontSize,
+      theme,
+      onState: (s) => onStateRef.current(s),
+    });
     controller.current = c;
     if (element.current) c.mount(element.current);
     const unregister = registerScreen(tabKey, () => c.text());
@@ -115,10 +129,16 @@ export const TerminalView = forwardRef<TerminalViewHandle, Props>(function Termi
               if (e.key === 'Escape') closeFind();
             }}
           />
-          <button onClick={() => search(true)} title="Previous match (Shift+Enter)">↑</button>
-          <button onClick={() => search(false)} title="Next match (Enter)">↓</button>
+          <button onClick={() => search(true)} title="Previous match (Shift+Enter)">
+            ↑
+          </button>
+          <button onClick={() => search(false)} title="Next match (Enter)">
+            ↓
+          </button>
           <span className="find-result">{found === false && needle ? 'No match' : ''}</span>
-          <button onClick={closeFind} title="Close (Esc)">✕</button>
+          <button onClick={closeFind} title="Close (Esc)">
+            ✕
+          </button>
         </div>
       )}
       <div className="terminal-host" ref={element} />
@@ -141,7 +161,9 @@ export const TerminalView = forwardRef<TerminalViewHandle, Props>(function Termi
             {state.exitCode !== null ? ` Exit code ${state.exitCode}.` : ''}
           </span>
           <span className="banner-actions">
-            <button className="primary" onClick={() => controller.current?.reconnect()}>Reconnect</button>
+            <button className="primary" onClick={() => controller.current?.reconnect()}>
+              Reconnect
+            </button>
             <button onClick={onCloseTab}>Close tab</button>
           </span>
         </div>

@@ -18,8 +18,22 @@ export const DARK: ITheme = {
   foreground: '#d8dee9',
   cursor: '#f0c674',
   selectionBackground: '#3b4252',
-  black: '#2e3440', red: '#e06c75', green: '#98c379', yellow: '#e5c07b', blue: '#61afef', magenta: '#c678dd', cyan: '#56b6c2', white: '#d8dee9',
-  brightBlack: '#5c6370', brightRed: '#ff7b86', brightGreen: '#b5e890', brightYellow: '#ffd68a', brightBlue: '#7cc4ff', brightMagenta: '#dd9cf0', brightCyan: '#7bd6e0', brightWhite: '#ffffff',
+  black: '#2e3440',
+  red: '#e06c75',
+  green: '#98c379',
+  yellow: '#e5c07b',
+  blue: '#61afef',
+  magenta: '#c678dd',
+  cyan: '#56b6c2',
+  white: '#d8dee9',
+  brightBlack: '#5c6370',
+  brightRed: '#ff7b86',
+  brightGreen: '#b5e890',
+  brightYellow: '#ffd68a',
+  brightBlue: '#7cc4ff',
+  brightMagenta: '#dd9cf0',
+  brightCyan: '#7bd6e0',
+  brightWhite: '#ffffff',
 };
 
 export const LIGHT: ITheme = {
@@ -27,8 +41,22 @@ export const LIGHT: ITheme = {
   foreground: '#24292f',
   cursor: '#0969da',
   selectionBackground: '#b6d6fd',
-  black: '#24292f', red: '#cf222e', green: '#116329', yellow: '#7d4e00', blue: '#0969da', magenta: '#8250df', cyan: '#1b7c83', white: '#6e7781',
-  brightBlack: '#57606a', brightRed: '#a40e26', brightGreen: '#1a7f37', brightYellow: '#633c01', brightBlue: '#218bff', brightMagenta: '#a475f9', brightCyan: '#3192aa', brightWhite: '#8c959f',
+  black: '#24292f',
+  red: '#cf222e',
+  green: '#116329',
+  yellow: '#7d4e00',
+  blue: '#0969da',
+  magenta: '#8250df',
+  cyan: '#1b7c83',
+  white: '#6e7781',
+  brightBlack: '#57606a',
+  brightRed: '#a40e26',
+  brightGreen: '#1a7f37',
+  brightYellow: '#633c01',
+  brightBlue: '#218bff',
+  brightMagenta: '#a475f9',
+  brightCyan: '#3192aa',
+  brightWhite: '#8c959f',
 };
 
 export interface TerminalOptions {
@@ -99,7 +127,8 @@ export class TerminalController {
       this.queuedAck = 0;
       for (const data of this.queuedInput.splice(0)) void this.backend.shellInput(id, data);
     } catch (error) {
-      const message = error instanceof Error ? error.message : String((error as { message?: string }).message ?? error);
+      const message =
+        error instanceof Error ? error.message : String((error as { message?: string }).message ?? error);
       this.options.onState({ state: 'ended', reason: message, exitCode: null, byUser: false });
     }
   }
@@ -121,7 +150,9 @@ export class TerminalController {
       this.id = null;
       this.queuedInput = [];
       const code = state.exitCode !== null ? ` (exit code ${state.exitCode})` : '';
-      this.term.write(`\r\n\x1b[2m[${state.byUser ? 'closed' : `session ended: ${state.reason}`}${code}]\x1b[0m\r\n`);
+      this.term.write(
+        `\r\n\x1b[2m[${state.byUser ? 'closed' : `session ended: ${state.reason}`}${code}]\x1b[0m\r\n`,
+      );
     }
     this.options.onState(state);
   }
@@ -170,7 +201,15 @@ export class TerminalController {
       this.search.clearDecorations();
       return false;
     }
-    const options = { caseSensitive: false, decorations: { matchOverviewRuler: '#e5c07b', activeMatchColorOverviewRuler: '#ff7b86', matchBackground: '#5c4b1e', activeMatchBackground: '#8a3b43' } };
+    const options = {
+      caseSensitive: false,
+      decorations: {
+        matchOverviewRuler: '#e5c07b',
+        activeMatchColorOverviewRuler: '#ff7b86',
+        matchBackground: '#5c4b1e',
+        activeMatchBackground: '#8a3b43',
+      },
+    };
     return backwards ? this.search.findPrevious(text, options) : this.search.findNext(text, options);
   }
 

@@ -8,7 +8,14 @@ function renderForm(backend: FakeBackend) {
   const onStarted = vi.fn();
   render(
     <BackendContext.Provider value={backend}>
-      <TunnelForm nodes={[]} target="i-0a1b2c3d4e5f60001" takenNames={['db']} onStarted={onStarted} onSavedProfile={vi.fn()} onClose={vi.fn()} />
+      <TunnelForm
+        nodes={[]}
+        target="i-0a1b2c3d4e5f60001"
+        takenNames={['db']}
+        onStarted={onStarted}
+        onSavedProfile={vi.fn()}
+        onClose={vi.fn()}
+      />
     </BackendContext.Provider>,
   );
   return onStarted;

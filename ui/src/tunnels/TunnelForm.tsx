@@ -43,7 +43,10 @@ export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfil
   });
   const [touched, setTouched] = useState(false);
   const [busy, setBusy] = useState(false);
-  const [serverError, setServerError] = useState<{ field: keyof TunnelProfile | null; message: string } | null>(null);
+  const [serverError, setServerError] = useState<{
+    field: keyof TunnelProfile | null;
+    message: string;
+  } | null>(null);
 
   const profile: TunnelProfile = {
     name: form.save ? form.name : 'unsaved',
@@ -62,7 +65,10 @@ export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfil
     (touched ? errors[field] : undefined) ?? (serverError?.field === field ? serverError.message : undefined);
   const set = (key: keyof typeof form) => (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => {
     setServerError(null);
-    setForm({ ...form, [key]: e.target.type === 'checkbox' ? (e.target as HTMLInputElement).checked : e.target.value });
+    setForm({
+      ...form,
+      [key]: e.target.type === 'checkbox' ? (e.target as HTMLInputElement).checked : e.target.value,
+    });
   };
 
   const suggestPort = async () => {
@@ -110,7 +116,10 @@ export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfil
       onStarted(session, form.save ? form.name.trim() : destination, form.save ? form.name.trim() : null);
     } catch (error) {
       const failure = UserError.from(error);
-      setServerError({ field: failure.is('port-in-use') ? 'localPort' : failure.is('exists') ? 'name' : null, message: failure.message });
+      setServerError({
+        field: failure.is('port-in-use') ? 'localPort' : failure.is('exists') ? 'name' : null,
+        message: failure.message,
+      });
     } finally {
       setBusy(false);
     }
@@ -120,21 +129,48 @@ export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfil
     <Dialog title="New tunnel" onClose={onClose}>
       <form onSubmit={submit} noValidate>
         <Field label="Node" error={show('target')} hint={nodeHint(nodes, form.target)}>
-          <input value={form.target} onChange={set('target')} placeholder="i-0123456789abcdef0" aria-label="Node" />
+          <input
+            value={form.target}
+            onChange={set('target')}
+            placeholder="i-0123456789abcdef0"
+            aria-label="Node"
+          />
         </Field>
         <div className="row">
           <Field label="Remote port" error={show('remotePort')}>
-            <input inputMode="numeric" value={form.remotePort} onChange={set('remotePort')} placeholder="5432" aria-label="Remote port" />
+            <input
+              inputMode="numeric"
+              value={form.remotePort}
+              onChange={set('remotePort')}
+              placeholder="5432"
+              aria-label="Remote port"
+            />
           </Field>
-          <Field label="Remote host (optional)" error={show('remoteHost')} hint="Reached through the node, e.g. a database">
-            <input value={form.remoteHost} onChange={set('remoteHost')} placeholder="db.internal" aria-label="Remote host" />
+          <Field
+            label="Remote host (optional)"
+            error={show('remoteHost')}
+            hint="Reached through the node, e.g. a database"
+          >
+            <input
+              value={form.remoteHost}
+              onChange={set('remoteHost')}
+              placeholder="db.internal"
+              aria-label="Remote host"
+            />
           </Field>
         </div>
         <div className="row">
           <Field label="Local port" error={show('localPort')} hint="0 picks any free port">
             <span className="with-button">
-              <input inputMode="numeric" value={form.localPort} onChange={set('localPort')} aria-label="Local port" />
-              <button type="button" onClick={suggestPort}>Suggest</button>
+              <input
+                inputMode="numeric"
+                value={form.localPort}
+                onChange={set('localPort')}
+                aria-label="Local port"
+              />
+              <button type="button" onClick={suggestPort}>
+                Suggest
+              </button>
             </span>
           </Field>
           <Field label="Bind address" error={show('bind')} warning={exposureWarning(form.bind)}>
@@ -159,10 +195,18 @@ export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfil
             <input value={form.name} onChange={set('name')} aria-label="Profile name" />
           </Field>
         )}
-        {serverError && serverError.field === null && <p className="form-error" role="alert">{serverError.message}</p>}
+        {serverError && serverError.field === null && (
+          <p className="form-error" role="alert">
+            {serverError.message}
+          </p>
+        )}
         <footer>
-          <button type="button" onClick={onClose}>Cancel</button>
-          <button type="submit" className="primary" disabled={busy}>{busy ? 'Starting…' : 'Start tunnel'}</button>
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="primary" disabled={busy}>
+            {busy ? 'Starting…' : 'Start tunnel'}
+          </button>
         </footer>
       </form>
     </Dialog>

@@ -16,7 +16,11 @@ interface Props {
 }
 
 /** Whether the tunnel is held up by a credential prompt: it is starting, or has no live session. */
-export function heldByCredentials(phase: TunnelSession['phase'], liveSessions: number | undefined, waiting: boolean): boolean {
+export function heldByCredentials(
+  phase: TunnelSession['phase'],
+  liveSessions: number | undefined,
+  waiting: boolean,
+): boolean {
   return waiting && (phase.phase === 'starting' || (phase.phase === 'running' && !liveSessions));
 }
 
@@ -43,16 +47,20 @@ export function TunnelView({ session, active, title, waitingForCredentials = fal
           <div className="label">Local address</div>
           <div className="address">
             <code data-local-address={address ?? ''}>{address ?? '—'}</code>
-            <button onClick={copy} disabled={!address}>{copied ? 'Copied' : 'Copy'}</button>
+            <button onClick={copy} disabled={!address}>
+              {copied ? 'Copied' : 'Copy'}
+            </button>
           </div>
         </div>
         <div className={`tunnel-phase ${phase.phase}`} role="status">
-          {heldByCredentials(phase, figures?.liveSessions, waitingForCredentials)
-            ? 'Waiting for credentials: answer the prompt to continue'
-            : <>
-                {phase.phase === 'starting' && 'Starting…'}
-                {phase.phase === 'running' && 'Running'}
-              </>}
+          {heldByCredentials(phase, figures?.liveSessions, waitingForCredentials) ? (
+            'Waiting for credentials: answer the prompt to continue'
+          ) : (
+            <>
+              {phase.phase === 'starting' && 'Starting…'}
+              {phase.phase === 'running' && 'Running'}
+            </>
+          )}
           {phase.phase === 'ended' && (phase.byUser ? 'Stopped' : `Ended: ${phase.reason}`)}
           {phase.phase === 'failed' && `Could not start: ${phase.error.message}`}
         </div>
@@ -60,24 +68,64 @@ export function TunnelView({ session, active, title, waitingForCredentials = fal
           {phase.phase === 'running' ? (
             <button onClick={() => void session.stop()}>Stop</button>
           ) : (
-            <button className="primary" disabled={phase.phase === 'starting'} onClick={() => void session.start()}>
+            <button
+              className="primary"
+              disabled={phase.phase === 'starting'}
+              onClick={() => void session.start()}
+            >
               {phase.phase === 'starting' ? 'Starting…' : 'Restart'}
             </button>
           )}
         </div>
       </div>
       <div className="figures">
-        <Figure label="Download" value={last ? formatRate(last.down) : '—'} detail={figures ? `${formatBytes(figures.bytesDown)} total` : ''} className="down" />
-        <Figure label="Upload" value={last ? formatRate(last.up) : '—'} detail={figures ? `${formatBytes(figures.bytesUp)} total` : ''} className="up" />
-        <Figure label="Connections" value={figures ? String(figures.openConnections) : '—'} detail={figures ? `${figures.totalConnections} since start${figures.refusedConnections ? `, ${figures.refusedConnections} refused by the node` : ''}${figures.turnedAwayConnections ? `, ${figures.turnedAwayConnections} turned away (at most ${MAX_CONNECTIONS} at once a session)` : ''}` : ''} />
-        <Figure label="Round trip" value={figures && figures.liveSessions ? `${(figures.rttMicros / 1000).toFixed(1)} ms` : '—'} detail={figures ? `${figures.liveSessions} session${figures.liveSessions === 1 ? '' : 's'}${figures.reconnects ? `, ${figures.reconnects} reconnects` : ''}` : ''} />
+        <Figure
+          label="Download"
+          value={last ? formatRate(last.down) : '—'}
+          detail={figures ? `${formatBytes(figures.bytesDown)} total` : ''}
+          className="down"
+        />
+        <Figure
+          label="Upload"
+          value={last ? formatRate(last.up) : '—'}
+          detail={figures ? `${formatBytes(figures.bytesUp)} total` : ''}
+          className="up"
+        />
+        <Figure
+          label="Connections"
+          value={figures ? String(figures.openConnections) : '—'}
+          detail={
+            figures
+              ? `${figures.totalConnections} since start${figures.refusedConnections ? `, ${figures.refusedConnections} refused by the node` : ''}${figures.turnedAwayConnections ? `, ${figures.turnedAwayConnections} turned away (at most ${MAX_CONNECTIONS} at once a session)` : ''}`
+              : ''
+          }
+        />
+        <Figure
+          label="Round trip"
+          value={figures && figures.liveSessions ? `${(figures.rttMicros / 1000).toFixed(1)} ms` : '—'}
+          detail={
+            figures
+              ? `${figures.liveSessions} session${figures.liveSessions === 1 ? '' : 's'}${figures.reconnects ? `, ${figures.reconnects} reconnects` : ''}`
+              : ''
+          }
+        />
       </div>
       <RateChart points={session.history.points} peak={session.history.peak()} />
     </div>
   );
 }
 
-function Figure({ label, value, detail, className }: { label: string; value: string; detail: string; className?: string }) {
+function Figure({
+  label,
+  value,
+  detail,
+  className,
+}: {
+  label: string;
+  value: string;
+  detail: string;
+  className?: string;
+}) {
   return (
     <div className={`figure ${className ?? ''}`}>
       <div className="label">{label}</div>
@@ -93,16 +141,23 @@ function RateChart({ points, peak }: { points: RatePoint[]; peak: number }) {
   const height = 140;
   const x = (i: number) => ((i + WINDOW - points.length) / (WINDOW - 1)) * width;
   const y = (v: number) => height - 4 - (v / peak) * (height - 12);
-  const line = (pick: (p: RatePoint) => number) => points.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(i).toFixed(1)},${y(pick(p)).toFixed(1)}`).join(' ');
+  const line = (pick: (p: RatePoint) => number) =>
+    points.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(i).toFixed(1)},${y(pick(p)).toFixed(1)}`).join(' ');
   return (
     <figure className="rate-chart">
-      <svg viewBox={`0 0 ${width} ${height}`} preserveAspectRatio="none" role="img" aria-label="Throughput over the last minute">
+      <svg
+        viewBox={`0 0 ${width} ${height}`}
+        preserveAspectRatio="none"
+        role="img"
+        aria-label="Throughput over the last minute"
+      >
         <line x1="0" y1={height - 4} x2={width} y2={height - 4} className="axis" />
         {points.length > 1 && <path d={line((p) => p.down)} className="down" />}
         {points.length > 1 && <path d={line((p) => p.up)} className="up" />}
       </svg>
       <figcaption>
-        <span className="key down">download</span> <span className="key up">upload</span> · last minute · peak {formatRate(peak)}
+        <span className="key down">download</span> <span className="key up">upload</span> · last minute · peak{' '}
+        {formatRate(peak)}
       </figcaption>
     </figure>
   );

@@ -8,6 +8,8 @@ describe('a tunnel held by a credential prompt', () => {
     expect(heldByCredentials(running, 0, true)).toBe(true);
     expect(heldByCredentials(running, 2, true)).toBe(false);
     expect(heldByCredentials(running, 0, false)).toBe(false);
-    expect(heldByCredentials({ phase: 'ended', reason: 'x', byUser: true, localAddress: null }, 0, true)).toBe(false);
+    expect(
+      heldByCredentials({ phase: 'ended', reason: 'x', byUser: true, localAddress: null }, 0, true),
+    ).toBe(false);
   });
 });

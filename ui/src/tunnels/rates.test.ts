@@ -3,7 +3,15 @@ import type { TunnelFigures } from '../backend/types';
 import { RateHistory, WINDOW, formatBytes, formatRate } from './rates';
 
 const figures = (bytesUp: number, bytesDown: number): TunnelFigures => ({
-  bytesUp, bytesDown, openConnections: 1, totalConnections: 1, refusedConnections: 0, turnedAwayConnections: 0, liveSessions: 1, rttMicros: 1000, reconnects: 0,
+  bytesUp,
+  bytesDown,
+  openConnections: 1,
+  totalConnections: 1,
+  refusedConnections: 0,
+  turnedAwayConnections: 0,
+  liveSessions: 1,
+  rttMicros: 1000,
+  reconnects: 0,
 });
 
 describe('tunnel rates', () => {

@@ -7,9 +7,12 @@ import { useSyncExternalStore } from 'react';
 import type { TunnelSession } from './tunnelSession';
 
 export class TunnelRegistry {
-  private sessions = new Map<string, { session: TunnelSession; profileName: string | null; unsubscribe: () => void }>();
+  private sessions = new Map<
+    string,
+    { session: TunnelSession; profileName: string | null; unsubscribe: () => void }
+  >();
   private listeners = new Set<() => void>();
-  private version = 0;
+  private running = new Set<string>();
 
   add(key: string, session: TunnelSession, profileName: string | null): void {
     this.remove(key);
@@ -30,30 +33,29 @@ export class TunnelRegistry {
     return this.sessions.get(key)?.session;
   }
 
-  /** Names of the saved profiles whose tunnel runs now (or is starting). */
-  runningProfiles(): Set<string> {
-    const names = new Set<string>();
-    for (const { session, profileName } of this.sessions.values()) {
-      if (profileName && (session.phase.phase === 'running' || session.phase.phase === 'starting')) names.add(profileName);
-    }
-    return names;
-  }
+  /**
+   * Names of the saved profiles whose tunnel runs now (or is starting): the store's snapshot,
+   * a new set after every change and the same set until the next one, as React compares it.
+   */
+  runningProfiles = (): Set<string> => this.running;
 
   subscribe = (listener: () => void): (() => void) => {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   };
 
-  /** Changes with every change of the store: the snapshot React compares. */
-  snapshot = (): number => this.version;
-
   private changed() {
-    this.version += 1;
+    const names = new Set<string>();
+    for (const { session, profileName } of this.sessions.values()) {
+      const phase = session.phase.phase;
+      if (profileName && (phase === 'running' || phase === 'starting')) names.add(profileName);
+    }
+    this.running = names;
     for (const listener of this.listeners) listener();
   }
 }
 
-/** Re-renders the caller whenever any tunnel of `registry` changes. */
-export function useTunnelRegistry(registry: TunnelRegistry): number {
-  return useSyncExternalStore(registry.subscribe, registry.snapshot);
+/** The saved profiles running now; re-renders the caller whenever any tunnel changes. */
+export function useRunningProfiles(registry: TunnelRegistry): Set<string> {
+  return useSyncExternalStore(registry.subscribe, registry.runningProfiles);
 }

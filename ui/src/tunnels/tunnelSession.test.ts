@@ -4,10 +4,26 @@ import type { TunnelFigures, TunnelRequest } from '../backend/types';
 import { TunnelSession } from './tunnelSession';
 
 const request: TunnelRequest = {
-  target: 'i-1', remotePort: 80, remoteHost: null, localPort: 0, bind: '127.0.0.1', sessions: 1, reason: null, document: null, parameters: {},
+  target: 'i-1',
+  remotePort: 80,
+  remoteHost: null,
+  localPort: 0,
+  bind: '127.0.0.1',
+  sessions: 1,
+  reason: null,
+  document: null,
+  parameters: {},
 };
 const figures = (bytesDown: number): TunnelFigures => ({
-  bytesUp: 0, bytesDown, openConnections: 1, totalConnections: 1, refusedConnections: 0, turnedAwayConnections: 0, liveSessions: 1, rttMicros: 800, reconnects: 0,
+  bytesUp: 0,
+  bytesDown,
+  openConnections: 1,
+  totalConnections: 1,
+  refusedConnections: 0,
+  turnedAwayConnections: 0,
+  liveSessions: 1,
+  rttMicros: 800,
+  reconnects: 0,
 });
 
 describe('a tunnel tab', () => {
@@ -23,7 +39,12 @@ describe('a tunnel tab', () => {
     tunnel.onMessage({ kind: 'figures', figures: figures(500_000) });
     expect(session.history.points.at(-1)?.down).toBe(500_000);
     await session.stop();
-    expect(session.phase).toEqual({ phase: 'ended', reason: 'stopped', byUser: true, localAddress: '127.0.0.1:40000' });
+    expect(session.phase).toEqual({
+      phase: 'ended',
+      reason: 'stopped',
+      byUser: true,
+      localAddress: '127.0.0.1:40000',
+    });
   });
 
   it('restarts on the port it had, and ignores the old run', async () => {

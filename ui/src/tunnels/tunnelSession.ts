@@ -80,7 +80,12 @@ export class TunnelSession {
       this.figures = message.figures;
       this.history.add(this.now(), message.figures);
     } else {
-      this.phase = { phase: 'ended', reason: message.reason, byUser: message.byUser, localAddress: this.localAddress() };
+      this.phase = {
+        phase: 'ended',
+        reason: message.reason,
+        byUser: message.byUser,
+        localAddress: this.localAddress(),
+      };
     }
     this.changed();
   }
