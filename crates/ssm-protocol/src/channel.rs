@@ -22,7 +22,7 @@
 //! `now` must never go backwards between calls. Spurious `handle_timeout` calls are harmless.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::codec::{
     ClientMessage, DecodeError, EncodeError, Flags, MessageId, MessageType, PayloadType, SeqNum,
@@ -230,12 +230,12 @@ pub struct Channel {
 }
 
 impl Channel {
-    /// A new channel at the start of a session. `unix_millis` is the wall-clock time at `now`,
-    /// used only for the CreatedDate header field.
-    pub fn new(role: Role, config: Config, now: Instant, unix_millis: u64) -> Self {
+    /// A new channel at the start of a session. `wall` is the wall-clock time at `now` (the
+    /// caller's `SystemTime::now()`), used only for the CreatedDate header field.
+    pub fn new(role: Role, config: Config, now: Instant, wall: SystemTime) -> Self {
         Channel {
             role,
-            clock: WallClock { anchor: now, unix_millis: unix_millis.max(1) },
+            clock: WallClock::new(now, wall),
             ids: IdSource(config.id_seed),
             window: SendWindow::new(config.send_window),
             reorder: ReorderBuffer::new(config.reorder_capacity, config.reorder_bytes),
@@ -712,6 +712,12 @@ struct WallClock {
 }
 
 impl WallClock {
+    fn new(anchor: Instant, wall: SystemTime) -> Self {
+        // A clock before 1970 is reported as 1 ms after it: CreatedDate is never zero.
+        let millis = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        WallClock { anchor, unix_millis: u64::try_from(millis).unwrap_or(u64::MAX).max(1) }
+    }
+
     fn unix_millis(&self, now: Instant) -> u64 {
         let elapsed = now.saturating_duration_since(self.anchor).as_millis();
         self.unix_millis.saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX))
@@ -744,8 +750,8 @@ mod tests {
 
     fn pair(now: Instant) -> (Channel, Channel) {
         (
-            Channel::new(Role::Client, Config::default(), now, 1),
-            Channel::new(Role::Agent, Config { id_seed: 7, ..Config::default() }, now, 1),
+            Channel::new(Role::Client, Config::default(), now, UNIX_EPOCH),
+            Channel::new(Role::Agent, Config { id_seed: 7, ..Config::default() }, now, UNIX_EPOCH),
         )
     }
 

@@ -27,7 +27,7 @@
 //! `now` must never go backwards.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 
@@ -240,10 +240,10 @@ pub struct ClientSession {
 }
 
 impl ClientSession {
-    /// A new session at `now`; `unix_millis` is the wall-clock time at `now`.
-    pub fn new(config: ClientConfig, now: Instant, unix_millis: u64) -> Self {
+    /// A new session at `now`; `wall` is the wall-clock time at `now`.
+    pub fn new(config: ClientConfig, now: Instant, wall: SystemTime) -> Self {
         ClientSession {
-            channel: Channel::new(Role::Client, config.channel.clone(), now, unix_millis),
+            channel: Channel::new(Role::Client, config.channel.clone(), now, wall),
             pacer: config.message_rate.map(|rate| Pacer::new(rate, now)),
             ready_by: Some(now + config.handshake_timeout),
             config,

@@ -3,7 +3,7 @@
 //!
 //! Not part of the API: hidden from the docs and free to change.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use crate::channel::{Channel, Config, Event, Role};
 use crate::codec::{ClientMessage, Flags, MessageId, MessageType, PayloadType, SeqNum};
@@ -150,7 +150,7 @@ pub fn channel_frames(data: &[u8]) {
         max_incoming_payload: 4096,
         ..Config::default()
     };
-    let mut channel = Channel::new(Role::Client, config, t0, 1);
+    let mut channel = Channel::new(Role::Client, config, t0, UNIX_EPOCH);
     let mut now = t0;
     let mut next_expected = 0i64;
     let mut highest_sent = -1i64;

@@ -22,15 +22,14 @@
 //! A driving loop, with the socket and timer left abstract:
 //!
 //! ```no_run
-//! # use std::time::Instant;
+//! # use std::time::{Instant, SystemTime};
 //! # use ssm_protocol::{Channel, Config, Event, Role};
 //! # fn recv_frame() -> Option<Vec<u8>> { None }
 //! # fn send_frame(_: Vec<u8>) {}
 //! # fn arm_timer(_: Instant) {}
 //! # fn timer_fired() -> bool { false }
 //! # fn to_screen(_: &[u8]) {}
-//! # let unix_millis = 1_763_812_345_678;
-//! let mut channel = Channel::new(Role::Client, Config::default(), Instant::now(), unix_millis);
+//! let mut channel = Channel::new(Role::Client, Config::default(), Instant::now(), SystemTime::now());
 //! loop {
 //!     let now = Instant::now();
 //!     if let Some(frame) = recv_frame() {

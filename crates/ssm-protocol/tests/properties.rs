@@ -4,7 +4,7 @@
 //! number of steps. Time is virtual: nothing here sleeps or reads a clock after the start.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use ssm_protocol::codec::{ClientMessage, Flags, MessageId, MessageType, PayloadType, SeqNum};
@@ -154,7 +154,7 @@ struct Pair {
 impl Pair {
     fn new(faults: Faults, seed: u64) -> Self {
         let now = Instant::now();
-        let unix = 1_763_812_345_678;
+        let unix = UNIX_EPOCH + Duration::from_millis(1_763_812_345_678);
         let client =
             Channel::new(Role::Client, Config { id_seed: seed, ..Config::default() }, now, unix);
         let agent =

@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -136,10 +136,6 @@ async fn write(
 /// messages (they stay unacknowledged in the channel), which is the backpressure on the agent.
 const NOTICE_BACKLOG: usize = 64;
 
-fn unix_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 pub(super) struct Driver {
     session: ClientSession,
     endpoint: Endpoint,
@@ -180,7 +176,7 @@ impl Driver {
         session_config.client_version = config.client_version.clone();
         session_config.message_rate = config.message_rate;
         Driver {
-            session: ClientSession::new(session_config, now, unix_millis()),
+            session: ClientSession::new(session_config, now, SystemTime::now()),
             endpoint,
             resume,
             config,

@@ -19,7 +19,7 @@ mod shell;
 pub mod socket;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use ssm_protocol::handshake::HandshakeError;
 use ssm_protocol::handshake::{AgentHandshake, AgentNegotiated, Version};
@@ -183,10 +183,6 @@ pub fn spawn(
 /// `shell`: a 1 ms sleep per 1024-byte read), which caps a session near 1 MB/s each way.
 const AGENT_SEND_PAUSE: Duration = Duration::from_millis(1);
 
-fn unix_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Which stage the session is in.
 enum Stage {
     /// Waiting for the first socket.
@@ -236,7 +232,7 @@ impl Session {
         let now = Instant::now();
         let ends_at = spec.max_duration.map(|d| now + d);
         let config = Config { id_seed: rand_seed(&spec.session_id), ..Config::default() };
-        let mut channel = Channel::new(Role::Agent, config, now, unix_millis());
+        let mut channel = Channel::new(Role::Agent, config, now, SystemTime::now());
         // No socket yet: nothing is transmitted until one attaches.
         channel.handle_link_down();
         Session {

@@ -176,7 +176,7 @@ pub async fn serve(
                     break;
                 }
             },
-            () = sleep_until(close_at), if close_at.is_some() => {
+            () = tokio::time::sleep_until(close_at.unwrap_or(opened).into()), if close_at.is_some() => {
                 metrics.link_killed();
                 break;
             }
@@ -206,13 +206,6 @@ async fn close(mut socket: WebSocket, frame: Option<CloseFrame>) {
 
 /// How long the closing handshake may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
-}
 
 /// Whether a frame is a client stream message, by its type field (bytes 4..36).
 fn is_client_stream_message(frame: &[u8]) -> bool {

@@ -1,7 +1,7 @@
 //! The client session against a scripted agent (a `Channel` in the agent role, the agent's
 //! handshake and cipher), in virtual time: every decision without a socket.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use super::*;
 use crate::handshake::{AgentHandshake, PortMode, PortSession};
@@ -18,7 +18,12 @@ struct Agent {
 impl Agent {
     fn new(now: Instant) -> Agent {
         Agent {
-            channel: Channel::new(Role::Agent, Config { id_seed: 99, ..Config::default() }, now, 1),
+            channel: Channel::new(
+                Role::Agent,
+                Config { id_seed: 99, ..Config::default() },
+                now,
+                UNIX_EPOCH,
+            ),
         }
     }
 
@@ -40,7 +45,7 @@ impl Agent {
 fn client(now: Instant, rate: Option<u32>) -> ClientSession {
     let mut config = ClientConfig::new(SESSION, TARGET, 7, [3; 12]);
     config.message_rate = rate;
-    ClientSession::new(config, now, 1)
+    ClientSession::new(config, now, UNIX_EPOCH)
 }
 
 /// Moves frames both ways until neither side has anything to send.
@@ -409,7 +414,7 @@ fn undrained_events_leave_the_agents_messages_unacknowledged() {
     let t0 = Instant::now();
     let mut config = ClientConfig::new(SESSION, TARGET, 7, [3; 12]);
     config.channel.receive_buffer = 4096;
-    let (mut client, mut agent) = (ClientSession::new(config, t0, 1), Agent::new(t0));
+    let (mut client, mut agent) = (ClientSession::new(config, t0, UNIX_EPOCH), Agent::new(t0));
     for _ in 0..8 {
         agent.send(t0, PayloadType::Output, &[b'o'; 1024]);
     }
