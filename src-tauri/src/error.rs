@@ -3,14 +3,16 @@
 //! `exists` the name field, …) and the UI treats codes it does not know as generic.
 
 use airlock_core::aws::AwsError;
+use airlock_core::place::PlaceError;
 use airlock_core::profiles::ProfileError;
 use airlock_core::session::OpenError;
 use airlock_core::settings::SettingsError;
 use serde::Serialize;
 
 /// An error as the UI receives it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error, ts_rs::TS)]
 #[error("{message}")]
+#[ts(rename = "BackendError")]
 pub struct UiError {
     /// For the UI to branch on.
     pub code: &'static str,
@@ -45,6 +47,15 @@ impl From<AwsError> for UiError {
             | AwsError::Incomplete(_) => "aws",
         };
         UiError::new(code, capitalise(&error.to_string()))
+    }
+}
+
+impl From<PlaceError> for UiError {
+    fn from(error: PlaceError) -> Self {
+        match error {
+            PlaceError::Aws(aws) => aws.into(),
+            demo @ PlaceError::Demo(_) => UiError::new("demo", capitalise(&demo.to_string())),
+        }
     }
 }
 

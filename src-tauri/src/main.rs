@@ -12,9 +12,11 @@
 // Without a console window on Windows release builds.
 #![cfg_attr(all(not(debug_assertions), target_os = "windows"), windows_subsystem = "windows")]
 
+#[cfg(test)]
+mod bindings;
 mod commands;
+mod demo;
 mod error;
-mod place;
 mod prompts;
 mod state;
 

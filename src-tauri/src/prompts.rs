@@ -12,7 +12,7 @@ use tauri::ipc::Channel;
 use tokio::sync::oneshot;
 
 /// A prompt as the UI receives it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptEvent {
     pub id: u64,

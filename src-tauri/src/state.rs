@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use airlock_core::monitor::TunnelHandle;
+use airlock_core::place::Place;
 use airlock_core::profiles::ProfileStore;
 use airlock_core::settings::SettingsStore;
 use airlock_core::terminal::{TerminalDone, TerminalHandle};
 
+use crate::demo::Demo;
 use crate::error::UiError;
-use crate::place::{Demo, Place};
 
 /// A terminal the UI has open.
 pub struct OpenTerminal {

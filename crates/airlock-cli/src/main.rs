@@ -267,8 +267,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 parameters: parse_parameters(&parameters)?,
                 reason,
             };
-            let session = aws.open(&request, aws.driver_config()).await?;
-            terminal::run_shell(session).await
+            terminal::run_shell(aws, request).await
         }
         Commands::Forward { target, tunnel } => {
             let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;

@@ -6,8 +6,8 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use airlock_core::datachannel::{Command, Ending, Notice};
-use airlock_core::session::OpenSession;
+use airlock_core::aws::{Aws, StartRequest};
+use airlock_core::terminal::{open_terminal, TerminalEvent, TerminalState};
 use ssm_protocol::payload::TerminalSize;
 use tokio::io::AsyncReadExt;
 
@@ -60,87 +60,91 @@ async fn next_resize(_: &mut Option<()>) {
     std::future::pending().await
 }
 
-/// Runs a shell or command session on this terminal until it ends. The exit code is the
-/// command's when the agent reports one.
-pub async fn run_shell(mut session: OpenSession) -> Result<ExitCode, CliError> {
+/// Runs a shell or command session on this terminal until it ends, through the engine's
+/// terminal task (as the app's tabs do): keystrokes in, output out and acknowledged once
+/// written, states as status lines. The exit code is the command's when the agent reports one.
+pub async fn run_shell(aws: Aws, request: StartRequest) -> Result<ExitCode, CliError> {
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let raw = if interactive { Some(RawMode::enable()?) } else { None };
-    let commands = session.channel.commands.clone();
-    if interactive {
-        if let Some(size) = window_size() {
-            let _ = commands.send(Command::Resize(size)).await;
-        }
-    }
+    let size = if interactive { window_size() } else { None };
+    let (terminal, mut events, done) =
+        open_terminal(aws.clone(), request, aws.driver_config(), size);
     let mut resize = if interactive { resize_signal() } else { None };
     let mut stdin = tokio::io::stdin();
     let mut input_open = true;
     let mut buf = vec![0u8; 4096];
-    let mut exit_code: Option<i32> = None;
     let mut stdout = std::io::stdout();
-    let ending = loop {
+    let mut session_id: Option<String> = None;
+    let mut reconnecting = false;
+    let end = loop {
         tokio::select! {
             n = stdin.read(&mut buf), if input_open => match n {
                 Ok(0) | Err(_) => {
                     input_open = false;
+                    // A script's input has ended: so does the remote shell's (Ctrl-D).
                     if !interactive {
-                        let _ = commands.send(Command::Data(vec![0x04])).await;
+                        terminal.input(vec![0x04]);
                     }
                 }
-                Ok(n) => {
-                    if commands.send(Command::Data(buf[..n].to_vec())).await.is_err() {
-                        input_open = false;
-                    }
-                }
+                Ok(n) => terminal.input(buf[..n].to_vec()),
             },
             () = next_resize(&mut resize) => {
                 if let Some(size) = window_size() {
-                    let _ = commands.send(Command::Resize(size)).await;
+                    terminal.resize(size);
                 }
             }
-            notice = session.channel.notices.recv() => match notice {
-                Some(Notice::Data(bytes)) => {
+            event = events.recv() => match event {
+                Some(TerminalEvent::Output(bytes)) => {
                     stdout.write_all(&bytes)?;
                     stdout.flush()?;
+                    terminal.ack(bytes.len());
                 }
-                Some(Notice::Stderr(bytes)) => {
+                Some(TerminalEvent::Stderr(bytes)) => {
                     let mut stderr = std::io::stderr();
                     stderr.write_all(&bytes)?;
                     stderr.flush()?;
+                    terminal.ack(bytes.len());
                 }
-                Some(Notice::Exit(code)) => exit_code = Some(code),
-                Some(Notice::Reconnecting { attempt, delay, reason }) => {
+                Some(TerminalEvent::State(TerminalState::Connecting(_))) => {}
+                Some(TerminalEvent::State(TerminalState::Connected { session_id: id, encrypted_with, message })) => {
+                    if std::mem::take(&mut reconnecting) {
+                        status(raw.is_some(), "reconnected; nothing was lost");
+                    } else {
+                        // The agent's own message, as the plugin prints it (for an encrypted
+                        // session: "This session is encrypted using AWS KMS."), with the key.
+                        match (&encrypted_with, &message) {
+                            (Some(key), message) => status(raw.is_some(), &format!("{} (KMS key {key})", message.as_deref().unwrap_or("This session is encrypted using AWS KMS."))),
+                            (None, Some(message)) => status(raw.is_some(), message),
+                            (None, None) => {}
+                        }
+                    }
+                    session_id = Some(id);
+                }
+                Some(TerminalEvent::State(TerminalState::Reconnecting { attempt, delay, reason })) => {
+                    reconnecting = true;
                     status(raw.is_some(), &format!("connection lost ({reason}); reconnecting in {:.1} s (attempt {attempt})", delay.as_secs_f64()));
                 }
-                Some(Notice::Reconnected) => status(raw.is_some(), "reconnected; nothing was lost"),
-                Some(Notice::Ready(ready)) => {
-                    // The agent's own message, as the plugin prints it (for an encrypted
-                    // session: "This session is encrypted using AWS KMS."), with the key.
-                    let message = ready.customer_message.trim();
-                    match &ready.encrypted_with {
-                        Some(key) => status(raw.is_some(), &format!("{} (KMS key {key})", if message.is_empty() { "This session is encrypted using AWS KMS." } else { message })),
-                        None if !message.is_empty() => status(raw.is_some(), message),
-                        None => {}
-                    }
-                }
-                Some(Notice::Ended(ending)) => break ending,
-                Some(_) => {}
-                None => break Ending::LinkLost("the session's task stopped".into()),
+                Some(TerminalEvent::State(TerminalState::Ended { reason, exit_code, failed, .. })) => break (reason, exit_code, failed),
+                None => break ("the session's task stopped".to_owned(), None, true),
             },
         }
     };
     drop(raw);
-    let session_id = session.session_id.clone();
-    match &ending {
-        Ending::Closed { .. } => {
-            if interactive {
-                eprintln!("\nSession {session_id} ended.");
-            }
-        }
-        other => {
-            let _ = session.terminate().await;
-            eprintln!("\nSession {session_id} ended: {other}");
+    // The task has terminated the session at the service when it failed; wait for that.
+    done.await;
+    let (reason, exit_code, failed) = end;
+    match (&session_id, failed) {
+        // It never started: the reason is the engine's error, as every other command prints it.
+        (None, true) => {
+            eprintln!("airlock: {reason}");
             return Ok(ExitCode::FAILURE);
         }
+        (Some(id), true) => {
+            eprintln!("\nSession {id} ended: {reason}");
+            return Ok(ExitCode::FAILURE);
+        }
+        (Some(id), false) if interactive => eprintln!("\nSession {id} ended."),
+        _ => {}
     }
     Ok(match exit_code {
         Some(0) | None => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 /// How a profile gets its credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProfileKind {
     /// An access key pair in the config or credentials file.
@@ -32,7 +32,7 @@ pub enum ProfileKind {
 }
 
 /// One profile, as the files describe it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct AwsProfile {
     /// Its name (`default` for the default profile).
     pub name: String,

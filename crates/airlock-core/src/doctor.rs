@@ -18,7 +18,7 @@ use crate::aws::{classify, Aws, AwsError, Call};
 use crate::network::{DialError, Target};
 
 /// How a check came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// It works.
@@ -32,7 +32,8 @@ pub enum Verdict {
 }
 
 /// One line of the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[ts(rename = "DoctorCheck")]
 pub struct Check {
     /// What was checked.
     pub title: String,
@@ -87,7 +88,8 @@ impl Check {
 }
 
 /// The whole report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[ts(rename = "DoctorReport")]
 pub struct Report {
     /// Every check, in order.
     pub checks: Vec<Check>,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::aws::{Aws, AwsError};
 
 /// A Session document the account can start.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionDocument {
     /// Its name (or ARN for shared documents).
@@ -19,7 +19,7 @@ pub struct SessionDocument {
 }
 
 /// What a document starts and what it asks for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct DocumentDetails {
     /// Its name.
@@ -33,7 +33,7 @@ pub struct DocumentDetails {
 }
 
 /// One parameter of a document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct DocumentParameter {
     /// Its name.

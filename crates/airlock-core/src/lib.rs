@@ -2,6 +2,8 @@
 //! the desktop app to call.
 //!
 //! # Layout
+//! - [`place`]: where a front end looks (a profile and region, or the demo fleet) and the
+//!   rules that choose it, for the CLI and the app alike.
 //! - [`aws`]: profiles, regions, endpoints; StartSession, ResumeSession, TerminateSession;
 //!   who am I. [`aws_profiles`]: the profiles in `~/.aws/config` and what kind each is.
 //! - [`network`]: how a place reaches AWS: trusted roots, proxies, TLS, the dial of every
@@ -33,6 +35,7 @@ pub mod kms;
 pub mod logging;
 pub mod monitor;
 pub mod network;
+pub mod place;
 pub mod profiles;
 pub mod session;
 pub mod settings;

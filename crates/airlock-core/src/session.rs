@@ -254,7 +254,8 @@ impl TunnelSpec {
 }
 
 /// Live figures of a whole tunnel.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
 pub struct TunnelFigures {
     /// Bytes from local clients into the tunnel.
     pub bytes_up: u64,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::config_file::{write_atomically, WriteError};
 
 /// Light, dark, or as the desktop is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Theme {
     /// Follow the desktop.

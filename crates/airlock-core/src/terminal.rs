@@ -30,7 +30,9 @@ pub const BATCH_BYTES: usize = 64 * 1024;
 pub const HIGH_WATER: usize = 1024 * 1024;
 
 /// Where a starting session is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "kebab-case")]
+#[ts(rename = "SessionStage")]
 pub enum Stage {
     /// StartSession is in flight.
     StartingSession,
@@ -71,6 +73,9 @@ pub enum TerminalState {
         exit_code: Option<i32>,
         /// The user closed it.
         by_user: bool,
+        /// It did not end as a session ends by itself (the shell exiting) or by the user: it
+        /// could not start, or its link or its far side failed.
+        failed: bool,
     },
 }
 
@@ -81,6 +86,9 @@ pub enum TerminalEvent {
     State(TerminalState),
     /// Output for the screen, batched.
     Output(Vec<u8>),
+    /// The standard error of a non-interactive command, passed on at once (after the output
+    /// before it); acknowledged like output. A shell's errors arrive as output.
+    Stderr(Vec<u8>),
 }
 
 #[derive(Debug)]
@@ -135,13 +143,13 @@ impl TerminalHandle {
 }
 
 /// Starts a terminal: a task that opens `request` and runs it until it ends. `size` is sent
-/// first, so the shell starts at the screen's size. [`TerminalDone`] resolves when the task
-/// has finished, TerminateSession included.
+/// first, so the shell starts at the screen's size (`None`: no screen, as for a script's
+/// pipe). [`TerminalDone`] resolves when the task has finished, TerminateSession included.
 pub fn open_terminal(
     aws: Aws,
     request: StartRequest,
     config: DriverConfig,
-    size: TerminalSize,
+    size: Option<TerminalSize>,
 ) -> (TerminalHandle, mpsc::Receiver<TerminalEvent>, TerminalDone) {
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (events, event_rx) = mpsc::channel(64);
@@ -157,7 +165,7 @@ async fn run(
     aws: Aws,
     request: StartRequest,
     config: DriverConfig,
-    size: TerminalSize,
+    size: Option<TerminalSize>,
     mut commands: mpsc::UnboundedReceiver<TerminalCommand>,
     events: mpsc::Sender<TerminalEvent>,
 ) {
@@ -168,37 +176,44 @@ async fn run(
         let _ = state(TerminalState::Connecting(Stage::OpeningDataChannel)).await;
         aws.join(endpoint, config).await
     };
-    // The user may close the tab while the session starts.
+    // The user may close the tab while the session starts; what they type meanwhile (a
+    // script's input, piped in at once) is kept for the session.
+    let mut early = Vec::new();
     let session = tokio::select! {
         opened = opening => opened,
-        () = closed(&mut commands) => {
-            let _ = state(ended("closed".into(), None, true)).await;
+        () = closed(&mut commands, &mut early) => {
+            let _ = state(ended("closed".into(), None, true, false)).await;
             return;
         }
     };
     let session = match session {
         Ok(session) => session,
         Err(error) => {
-            let _ = state(ended(error.to_string(), None, false)).await;
+            let _ = state(ended(error.to_string(), None, false, true)).await;
             return;
         }
     };
     let _ = state(TerminalState::Connecting(Stage::WaitingForAgent)).await;
-    let ending = Terminal::new(session, events.clone()).serve(size, &mut commands).await;
+    let ending = Terminal::new(session, events.clone()).serve(size, early, &mut commands).await;
     let _ = events.send(TerminalEvent::State(ending)).await;
 }
 
-/// Waits for Close (or the handle's drop), ignoring everything else.
-async fn closed(commands: &mut mpsc::UnboundedReceiver<TerminalCommand>) {
+/// Waits for Close (or the handle's drop); keeps input and resizes in `early`, in order.
+async fn closed(
+    commands: &mut mpsc::UnboundedReceiver<TerminalCommand>,
+    early: &mut Vec<TerminalCommand>,
+) {
     while let Some(command) = commands.recv().await {
-        if matches!(command, TerminalCommand::Close) {
-            return;
+        match command {
+            TerminalCommand::Close => return,
+            TerminalCommand::Ack(_) => {}
+            input_or_resize => early.push(input_or_resize),
         }
     }
 }
 
-fn ended(reason: String, exit_code: Option<i32>, by_user: bool) -> TerminalState {
-    TerminalState::Ended { reason, exit_code, by_user }
+fn ended(reason: String, exit_code: Option<i32>, by_user: bool, failed: bool) -> TerminalState {
+    TerminalState::Ended { reason, exit_code, by_user, failed }
 }
 
 /// What goes from the session to the screen, and when: output is held for at most
@@ -255,6 +270,11 @@ impl OutputBatch {
         Some(batch)
     }
 
+    /// `bytes` went to the screen outside a batch (standard error).
+    fn sent(&mut self, bytes: usize) {
+        self.unacked += bytes;
+    }
+
     fn ack(&mut self, bytes: usize) {
         self.unacked = self.unacked.saturating_sub(bytes);
     }
@@ -288,11 +308,23 @@ impl Terminal {
 
     async fn serve(
         mut self,
-        size: TerminalSize,
+        size: Option<TerminalSize>,
+        early: Vec<TerminalCommand>,
         commands: &mut mpsc::UnboundedReceiver<TerminalCommand>,
     ) -> TerminalState {
         let driver = self.session.channel.commands.clone();
-        let _ = driver.send(Command::Resize(size)).await;
+        if let Some(size) = size {
+            let _ = driver.send(Command::Resize(size)).await;
+        }
+        // The session holds input until it is ready, so nothing typed early is lost.
+        for command in early {
+            let command = match command {
+                TerminalCommand::Input(bytes) => Command::Data(bytes),
+                TerminalCommand::Resize(size) => Command::Resize(size),
+                TerminalCommand::Ack(_) | TerminalCommand::Close => continue,
+            };
+            let _ = driver.send(command).await;
+        }
         loop {
             let flush_at = self.output.deadline();
             let can_take = self.output.can_take();
@@ -311,11 +343,16 @@ impl Terminal {
                         self.flush().await;
                         let session_id = self.session.session_id.clone();
                         let _ = self.session.terminate().await;
-                        return ended(format!("closed (session {session_id} terminated)"), self.exit_code, true);
+                        return ended(format!("closed (session {session_id} terminated)"), self.exit_code, true, false);
                     }
                 },
                 notice = self.session.channel.notices.recv(), if can_take => match notice {
-                    Some(Notice::Data(bytes) | Notice::Stderr(bytes)) => self.output.push(Instant::now(), bytes),
+                    Some(Notice::Data(bytes)) => self.output.push(Instant::now(), bytes),
+                    Some(Notice::Stderr(bytes)) => {
+                        self.flush().await;
+                        self.output.sent(bytes.len());
+                        let _ = self.events.send(TerminalEvent::Stderr(bytes)).await;
+                    }
                     Some(Notice::Ready(ready)) => {
                         self.flush().await;
                         self.ready = Some(ready);
@@ -334,7 +371,8 @@ impl Terminal {
                     Some(Notice::Ended(ending)) => return self.finish_with(ending).await,
                     None => return self.finish_with(Ending::LinkLost("the session's task stopped".into())).await,
                 },
-                () = sleep_until(flush_at) => {}
+                // A branch whose guard is false is never polled: no batch, no timer.
+                () = tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now).into()), if flush_at.is_some() => {}
             }
             if let Some(batch) = self.output.poll_batch(Instant::now()) {
                 let _ = self.events.send(TerminalEvent::Output(batch)).await;
@@ -355,22 +393,15 @@ impl Terminal {
             Ending::Closed { output } => {
                 let reason =
                     if output.is_empty() { "the session ended".to_owned() } else { output };
-                ended(reason, self.exit_code, false)
+                ended(reason, self.exit_code, false, false)
             }
-            Ending::ClosedByUser => ended("closed".into(), self.exit_code, true),
+            Ending::ClosedByUser => ended("closed".into(), self.exit_code, true, false),
             other => {
                 // The service may still hold the session: end it there too.
                 let _ = self.session.aws().terminate_session(&self.session.session_id).await;
-                ended(other.to_string(), self.exit_code, false)
+                ended(other.to_string(), self.exit_code, false, true)
             }
         }
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -457,7 +488,7 @@ mod tests {
         let (events_tx, events) = mpsc::channel(64);
         tokio::spawn(async move {
             let ending = Terminal::new(session, events_tx.clone())
-                .serve(TerminalSize { cols: 80, rows: 24 }, &mut command_rx)
+                .serve(Some(TerminalSize { cols: 80, rows: 24 }), Vec::new(), &mut command_rx)
                 .await;
             let _ = events_tx.send(TerminalEvent::State(ending)).await;
         });
@@ -525,7 +556,8 @@ mod tests {
                 TerminalEvent::State(TerminalState::Ended {
                     reason: "the session ended".into(),
                     exit_code: Some(3),
-                    by_user: false
+                    by_user: false,
+                    failed: false
                 }),
             ],
             "the last output is flushed before the end"

@@ -38,6 +38,12 @@ const END_GRACE: Duration = Duration::from_secs(5);
 /// connected (a destination that speaks first); beyond it the session waits.
 const EARLY_OUTPUT: usize = 256 * 1024;
 
+/// A local port that is free now on `bind` (the operating system's choice), to suggest for a
+/// new tunnel. Another program may take it before the tunnel listens; the tunnel then says so.
+pub async fn free_port(bind: IpAddr) -> std::io::Result<u16> {
+    Ok(TcpListener::bind(SocketAddr::new(bind, 0)).await?.local_addr()?.port())
+}
+
 /// The warning for a listener on `bind` that other machines can reach: any address but
 /// loopback (`0.0.0.0`, `::`, a LAN address). Whoever reaches that port reaches the tunnel's
 /// destination as this user, with no credentials of their own; the CLI and the app say so.

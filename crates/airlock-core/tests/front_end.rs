@@ -41,7 +41,7 @@ async fn a_terminal_reports_its_stages_output_and_end() {
         aws.clone(),
         request,
         aws.driver_config(),
-        TerminalSize { cols: 101, rows: 33 },
+        Some(TerminalSize { cols: 101, rows: 33 }),
     );
     let mut states = Vec::new();
     let mut screen = String::new();
@@ -57,7 +57,7 @@ async fn a_terminal_reports_its_stages_output_and_end() {
                     assert!(!matches!(state, TerminalState::Ended { .. }), "{state:?}");
                     states.push(state);
                 }
-                TerminalEvent::Output(bytes) => {
+                TerminalEvent::Output(bytes) | TerminalEvent::Stderr(bytes) => {
                     terminal.ack(bytes.len());
                     screen.push_str(&String::from_utf8_lossy(&bytes));
                 }
@@ -112,7 +112,7 @@ async fn a_terminal_to_an_offline_node_ends_saying_what_to_do() {
         aws.clone(),
         request,
         aws.driver_config(),
-        TerminalSize { cols: 80, rows: 24 },
+        Some(TerminalSize { cols: 80, rows: 24 }),
     );
     let end = within("the end", async {
         loop {

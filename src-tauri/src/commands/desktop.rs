@@ -10,8 +10,9 @@ use tauri_plugin_opener::OpenerExt;
 use crate::error::UiError;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "Settings")]
 pub struct SettingsDto {
     theme: Theme,
     font_size: u16,

@@ -8,8 +8,9 @@ use tauri::State;
 use crate::error::UiError;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "ManagedNode")]
 pub struct NodeDto {
     id: String,
     name: String,
@@ -39,8 +40,9 @@ impl From<Node> for NodeDto {
 }
 
 /// The nodes, and in words what the list lacks (permissions the credentials do not have).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "NodeListing")]
 pub struct NodeListingDto {
     nodes: Vec<NodeDto>,
     notices: Vec<String>,

@@ -2,23 +2,27 @@
 
 use airlock_core::aws::Identity;
 use airlock_core::aws_profiles::{credentials_configured, AwsProfile, ProfileFiles, REGIONS};
+use airlock_core::place::{Choice, Place};
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use tauri::State;
 
 use crate::error::UiError;
-use crate::place::{self, Choice};
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "Place")]
 pub struct PlaceDto {
     demo: bool,
     profile: Option<String>,
     region: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "Context")]
 pub struct ContextDto {
     place: PlaceDto,
     profiles: Vec<AwsProfile>,
@@ -27,8 +31,9 @@ pub struct ContextDto {
     notice: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "PlaceChoice")]
 pub struct ChoiceDto {
     demo: bool,
     profile: Option<String>,
@@ -51,7 +56,7 @@ fn describe(
     }
     Ok(ContextDto {
         place: PlaceDto {
-            demo: place.demo,
+            demo: place.is_demo(),
             profile: place.profile.clone(),
             region: place.aws.region().to_owned(),
         },
@@ -76,19 +81,10 @@ pub async fn context(state: State<'_, AppState>) -> Result<ContextDto, UiError> 
                 Default::default()
             }
         };
-        let choice = Choice::initial(&settings, &files);
         let (opened, opened_notice) =
-            match place::open(&choice, &state.demo, &files, state.prompter()).await {
-                Ok(opened) => opened,
-                // The remembered place cannot be opened (for example its region is gone): the demo
-                // fleet always can, and the notice says why it is shown.
-                Err(error) if choice != Choice::Demo => {
-                    notice = Some(format!("{} Showing the demo fleet instead.", error.message));
-                    place::open(&Choice::Demo, &state.demo, &files, state.prompter()).await?
-                }
-                Err(error) => return Err(error),
-            };
-        state.set_place(opened);
+            Place::open_initial(&settings, || state.demo.endpoint(), &files, state.prompter())
+                .await?;
+        state.set_place(Arc::new(opened));
         notice = notice.or(opened_notice);
     }
     describe(&state, &files, notice)
@@ -107,19 +103,14 @@ pub async fn choose_place(
     } else {
         Choice::Aws { profile: choice.profile, region: choice.region }
     };
-    let (opened, notice) = place::open(&choice, &state.demo, &files, state.prompter()).await?;
+    let (opened, notice) =
+        Place::open(&choice, || state.demo.endpoint(), &files, state.prompter()).await?;
     if let Ok(store) = state.settings_store() {
         // Remembering is a convenience: a settings file that cannot be written does not stop
         // the switch, and the next switch tries again.
-        let _ = store.update(|settings| {
-            settings.demo = opened.demo;
-            if !opened.demo {
-                settings.aws_profile = opened.profile.clone();
-                settings.region = Some(opened.aws.region().to_owned());
-            }
-        });
+        let _ = store.update(|settings| opened.remember(settings));
     }
-    state.set_place(opened);
+    state.set_place(Arc::new(opened));
     describe(&state, &files, notice)
 }
 

@@ -10,8 +10,9 @@ use tauri_plugin_dialog::DialogExt;
 use crate::error::UiError;
 use crate::state::AppState;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "TunnelProfile")]
 pub struct ProfileDto {
     name: String,
     aws_profile: Option<String>,
@@ -100,8 +101,9 @@ pub fn delete_profile(state: State<'_, AppState>, name: String) -> Result<(), Ui
 }
 
 /// What an import of a file would add, for the window to show (and ask about) first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "ImportPreview")]
 pub struct ImportPreviewDto {
     path: String,
     profiles: Vec<ProfileDto>,

@@ -11,8 +11,9 @@ use tauri::State;
 use crate::error::UiError;
 use crate::state::{AppState, OpenTerminal};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "ShellRequest")]
 pub struct ShellRequestDto {
     target: String,
     document: Option<String>,
@@ -20,7 +21,8 @@ pub struct ShellRequestDto {
     reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, ts_rs::TS)]
+#[ts(rename = "TerminalSize")]
 pub struct SizeDto {
     cols: u32,
     rows: u32,
@@ -39,11 +41,12 @@ impl SizeDto {
 }
 
 /// A terminal's state as the tab shows it.
-#[derive(Debug, PartialEq, Eq, Serialize)]
+#[derive(Debug, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(tag = "state", rename_all = "kebab-case")]
+#[ts(rename = "SessionState")]
 pub enum StateDto {
     Connecting {
-        stage: &'static str,
+        stage: Stage,
     },
     #[serde(rename_all = "camelCase")]
     Connected {
@@ -62,27 +65,22 @@ pub enum StateDto {
         reason: String,
         exit_code: Option<i32>,
         by_user: bool,
+        failed: bool,
     },
 }
 
 impl From<TerminalState> for StateDto {
     fn from(state: TerminalState) -> Self {
         match state {
-            TerminalState::Connecting(stage) => StateDto::Connecting {
-                stage: match stage {
-                    Stage::StartingSession => "starting-session",
-                    Stage::OpeningDataChannel => "opening-data-channel",
-                    Stage::WaitingForAgent => "waiting-for-agent",
-                },
-            },
+            TerminalState::Connecting(stage) => StateDto::Connecting { stage },
             TerminalState::Connected { session_id, encrypted_with, message } => {
                 StateDto::Connected { session_id, encrypted_with, message }
             }
             TerminalState::Reconnecting { attempt, delay, reason } => {
                 StateDto::Reconnecting { attempt, delay_ms: delay.as_millis() as u64, reason }
             }
-            TerminalState::Ended { reason, exit_code, by_user } => {
-                StateDto::Ended { reason, exit_code, by_user }
+            TerminalState::Ended { reason, exit_code, by_user, failed } => {
+                StateDto::Ended { reason, exit_code, by_user, failed }
             }
         }
     }
@@ -91,7 +89,9 @@ impl From<TerminalState> for StateDto {
 /// One message on a terminal's channel.
 pub fn message(event: TerminalEvent) -> InvokeResponseBody {
     match event {
-        TerminalEvent::Output(bytes) => InvokeResponseBody::Raw(bytes),
+        TerminalEvent::Output(bytes) | TerminalEvent::Stderr(bytes) => {
+            InvokeResponseBody::Raw(bytes)
+        }
         TerminalEvent::State(state) => InvokeResponseBody::Json(
             serde_json::to_string(&StateDto::from(state)).unwrap_or_else(|_| "null".into()),
         ),
@@ -125,7 +125,7 @@ pub async fn open_shell(
         reason: request.reason.filter(|r| !r.trim().is_empty()),
     };
     let (handle, mut events, done) =
-        open_terminal(place.aws.clone(), start, place.aws.driver_config(), size);
+        open_terminal(place.aws.clone(), start, place.aws.driver_config(), Some(size));
     let id = state.next_id();
     state.add_terminal(id, OpenTerminal { handle, done: Some(done) });
     tokio::spawn(async move {
@@ -203,8 +203,13 @@ mod tests {
             serde_json::json!({"state": "reconnecting", "attempt": 2, "delayMs": 1500, "reason": "reset"})
         );
         assert_eq!(
-            json(TerminalState::Ended { reason: "bye".into(), exit_code: Some(3), by_user: false }),
-            serde_json::json!({"state": "ended", "reason": "bye", "exitCode": 3, "byUser": false})
+            json(TerminalState::Ended {
+                reason: "bye".into(),
+                exit_code: Some(3),
+                by_user: false,
+                failed: false
+            }),
+            serde_json::json!({"state": "ended", "reason": "bye", "exitCode": 3, "byUser": false, "failed": false})
         );
     }
 

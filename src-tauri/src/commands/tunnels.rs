@@ -7,17 +7,18 @@ use std::sync::Arc;
 
 use airlock_core::aws::Aws;
 use airlock_core::monitor::{self, TunnelEvent};
+use airlock_core::place::Place;
 use airlock_core::session::{PortDocument, TunnelFigures, TunnelSpec};
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::State;
 
 use crate::error::UiError;
-use crate::place::{self, Choice};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "TunnelRequest")]
 pub struct TunnelRequestDto {
     target: String,
     remote_port: u16,
@@ -65,49 +66,19 @@ impl TunnelRequestDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct TunnelStarted {
     id: u64,
     local_address: String,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FiguresDto {
-    bytes_up: u64,
-    bytes_down: u64,
-    open_connections: u64,
-    total_connections: u64,
-    refused_connections: u64,
-    turned_away_connections: u64,
-    live_sessions: usize,
-    rtt_micros: u64,
-    reconnects: u64,
-}
-
-impl From<TunnelFigures> for FiguresDto {
-    fn from(f: TunnelFigures) -> Self {
-        FiguresDto {
-            bytes_up: f.bytes_up,
-            bytes_down: f.bytes_down,
-            open_connections: f.open_connections,
-            total_connections: f.total_connections,
-            refused_connections: f.refused_connections,
-            turned_away_connections: f.turned_away_connections,
-            live_sessions: f.live_sessions,
-            rtt_micros: f.rtt_micros,
-            reconnects: f.reconnects,
-        }
-    }
-}
-
 /// One message on a tunnel's channel.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum TunnelMessage {
     Figures {
-        figures: FiguresDto,
+        figures: TunnelFigures,
     },
     #[serde(rename_all = "camelCase")]
     Ended {
@@ -119,7 +90,7 @@ pub enum TunnelMessage {
 impl From<TunnelEvent> for TunnelMessage {
     fn from(event: TunnelEvent) -> Self {
         match event {
-            TunnelEvent::Figures(figures) => TunnelMessage::Figures { figures: figures.into() },
+            TunnelEvent::Figures(figures) => TunnelMessage::Figures { figures },
             TunnelEvent::Ended { reason, by_user } => TunnelMessage::Ended { reason, by_user },
         }
     }
@@ -172,25 +143,12 @@ pub async fn start_profile(
 ) -> Result<TunnelStarted, UiError> {
     let profile = state.profiles()?.get(&name)?;
     let current = state.place()?;
-    let place: Arc<place::Place> = match (&profile.aws_profile, &profile.region) {
-        (None, None) => current,
-        // A region alone does not take a profile out of the demo fleet.
-        (None, Some(_)) if current.demo => current,
-        (None, Some(region)) if region == current.aws.region() => current,
-        (aws_profile, region) => {
-            let choice = Choice::Aws {
-                profile: aws_profile.clone().or_else(|| current.profile.clone()),
-                region: region.clone(),
-            };
-            place::open(
-                &choice,
-                &state.demo,
-                &airlock_core::aws_profiles::ProfileFiles::load(),
-                state.prompter(),
-            )
-            .await?
-            .0
-        }
+    let choice = current.choice.for_saved(&profile, (None, None));
+    let place = if choice == current.choice {
+        current
+    } else {
+        let files = airlock_core::aws_profiles::ProfileFiles::load();
+        Arc::new(Place::open(&choice, || state.demo.endpoint(), &files, state.prompter()).await?.0)
     };
     start(app, &state, &place.aws, profile.tunnel_spec(), channel).await
 }
@@ -213,13 +171,12 @@ pub async fn free_port(bind: String) -> Result<u16, UiError> {
         .trim()
         .parse()
         .map_err(|_| UiError::invalid(format!("{bind:?} is not an IP address.")))?;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, 0)).await.map_err(|e| {
+    airlock_core::tunnel::free_port(ip).await.map_err(|e| {
         UiError::new(
             "invalid",
             format!("Cannot listen on {ip}: {e}. Use 127.0.0.1, or an address of this machine."),
         )
-    })?;
-    Ok(listener.local_addr().map_err(|e| UiError::new("io", e.to_string()))?.port())
+    })
 }
 
 #[cfg(test)]

@@ -1,20 +1,10 @@
 // The window: where the app looks (profile, region, identity), the tab strip (the node list
-// first, then shells and tunnels), and the dialogs. State that several views share lives here;
-// each view owns the rest.
+// first, then shells and tunnels), and the dialogs. The state several views share lives in
+// the window's store (windowStore.ts); this draws it and routes the keyboard shortcuts.
 
-import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useBackend } from '../backend/backend';
-import { UserError } from '../backend/errors';
-import type {
-  Context,
-  Identity,
-  ManagedNode,
-  SessionState,
-  Settings,
-  ShellRequest,
-  TunnelProfile,
-  TunnelRequest,
-} from '../backend/types';
+import type { SessionState } from '../backend/types';
 import { NodeList, type NodeListHandle } from '../nodes/NodeList';
 import { PlacePicker } from '../place/PlacePicker';
 import { ProfileEditor } from '../profiles/ProfileEditor';
@@ -26,24 +16,11 @@ import { DoctorDialog } from '../doctor/DoctorDialog';
 import { TerminalView, type TerminalViewHandle } from '../terminal/TerminalView';
 import { TunnelForm } from '../tunnels/TunnelForm';
 import { TunnelSession } from '../tunnels/tunnelSession';
-import { TunnelRegistry, useRunningProfiles } from '../tunnels/tunnelRegistry';
 import { TunnelView } from '../tunnels/TunnelView';
 import { ShortcutsHelp } from './ShortcutsHelp';
 import { matchShortcut } from './shortcuts';
-import { initialTabs, tabsReducer } from './tabs';
+import { useWindowState, WindowStore } from './windowStore';
 import { TabButton } from './TabButton';
-
-type DialogState =
-  | null
-  | { kind: 'start-session'; node: ManagedNode }
-  | { kind: 'tunnel'; target: string | null }
-  | { kind: 'profile'; original: TunnelProfile | null; template: TunnelProfile | null }
-  | { kind: 'help' }
-  | { kind: 'doctor'; target: string | null };
-
-const FONT_MIN = 8;
-const FONT_MAX = 32;
-const FONT_DEFAULT = 14;
 
 function useSystemDark(): boolean {
   const query =
@@ -62,187 +39,36 @@ function useSystemDark(): boolean {
 
 export function App() {
   const backend = useBackend();
-  const [context, setContext] = useState<Context | null>(null);
-  const [fatal, setFatal] = useState<string | null>(null);
-  const [placeBusy, setPlaceBusy] = useState(false);
-  const [identity, setIdentity] = useState<Identity | null>(null);
-  const [identityError, setIdentityError] = useState<string | null>(null);
-  const [nodes, setNodes] = useState<ManagedNode[]>([]);
-  const [nodesLoading, setNodesLoading] = useState(false);
-  const [nodesError, setNodesError] = useState<string | null>(null);
-  const [nodeNotices, setNodeNotices] = useState<string[]>([]);
-  const [selected, setSelected] = useState<string | null>(null);
-  const [profiles, setProfiles] = useState<TunnelProfile[]>([]);
-  const [settings, setSettings] = useState<Settings>({ theme: 'system', fontSize: FONT_DEFAULT });
-  const [tabs, dispatch] = useReducer(tabsReducer, initialTabs);
-  const [dialog, setDialog] = useState<DialogState>(null);
-  const [notices, setNotices] = useState<Array<{ id: number; text: string }>>([]);
-  const [waitingForCredentials, setWaitingForCredentials] = useState(false);
-  const tunnels = useRef(new TunnelRegistry());
-  // Follows every tunnel's phase, not only the tabs: a tunnel stopped from its own tab, or
-  // one that dropped, frees its profile's Start button at once.
-  const runningProfiles = useRunningProfiles(tunnels.current);
+  const [store] = useState(() => new WindowStore(backend));
+  const {
+    context,
+    fatal,
+    placeBusy,
+    identity,
+    identityError,
+    nodes,
+    nodesLoading,
+    nodesError,
+    nodeNotices,
+    selected,
+    profiles,
+    runningProfiles,
+    settings,
+    tabs,
+    dialog,
+    notices,
+    waitingForCredentials,
+  } = useWindowState(store);
   const terminals = useRef(new Map<string, TerminalViewHandle>());
   const nodeList = useRef<NodeListHandle>(null);
-  const nextKey = useRef(1);
-  const nextNotice = useRef(1);
-  const autoStarted = useRef(false);
   const systemDark = useSystemDark();
   const theme: 'light' | 'dark' =
     settings.theme === 'system' ? (systemDark ? 'dark' : 'light') : settings.theme;
 
-  const notify = useCallback((text: string) => {
-    const id = nextNotice.current++;
-    setNotices((n) => [...n, { id, text }]);
-    setTimeout(() => setNotices((n) => n.filter((x) => x.id !== id)), 8000);
-  }, []);
-
-  const loadNodes = useCallback(async () => {
-    setNodesLoading(true);
-    setNodesError(null);
-    try {
-      const listing = await backend.listNodes();
-      setNodes(listing.nodes);
-      setNodeNotices(listing.notices);
-    } catch (error) {
-      setNodes([]);
-      setNodeNotices([]);
-      setNodesError(UserError.from(error).message);
-    } finally {
-      setNodesLoading(false);
-    }
-  }, [backend]);
-
-  const loadIdentity = useCallback(async () => {
-    setIdentity(null);
-    setIdentityError(null);
-    try {
-      setIdentity(await backend.whoami());
-    } catch (error) {
-      setIdentityError(UserError.from(error).message);
-    }
-  }, [backend]);
-
-  const loadProfiles = useCallback(async () => {
-    try {
-      setProfiles(await backend.listProfiles());
-    } catch (error) {
-      notify(UserError.from(error).message);
-    }
-  }, [backend, notify]);
-
-  const arrived = useCallback(
-    (next: Context) => {
-      setContext(next);
-      if (next.notice) notify(next.notice);
-      void loadNodes();
-      void loadIdentity();
-    },
-    [loadNodes, loadIdentity, notify],
-  );
-
-  useEffect(() => {
-    backend.loadSettings().then(setSettings, (e) => notify(UserError.from(e).message));
-    backend.context().then(arrived, (e) => setFatal(UserError.from(e).message));
-    void loadProfiles();
-  }, [backend, arrived, loadProfiles, notify]);
-
-  const choosePlace = async (choice: { demo: boolean; profile: string | null; region: string | null }) => {
-    setPlaceBusy(true);
-    try {
-      arrived(await backend.choosePlace(choice));
-    } catch (error) {
-      notify(UserError.from(error).message);
-    } finally {
-      setPlaceBusy(false);
-    }
-  };
-
-  const saveSettings = (next: Settings) => {
-    setSettings(next);
-    backend.saveSettings(next).catch((e) => notify(UserError.from(e).message));
-  };
-
-  const openShell = (node: ManagedNode, request?: Partial<ShellRequest>) => {
-    const key = `shell-${nextKey.current++}`;
-    const full: ShellRequest = { target: node.id, document: null, parameters: {}, reason: null, ...request };
-    const title =
-      full.document && full.document !== 'SSM-SessionManagerRunShell'
-        ? `${node.name || node.id} · ${full.document}`
-        : node.name || node.id;
-    dispatch({
-      type: 'open',
-      tab: {
-        kind: 'shell',
-        key,
-        title,
-        request: full,
-        state: { state: 'connecting', stage: 'starting-session' },
-        stateSince: Date.now(),
-      },
-    });
-  };
-
-  const openTunnelTab = (session: TunnelSession, title: string, profileName: string | null) => {
-    const key = `tunnel-${nextKey.current++}`;
-    tunnels.current.add(key, session, profileName);
-    const request: TunnelRequest =
-      session.origin.kind === 'request'
-        ? session.origin.request
-        : {
-            target: '',
-            remotePort: 0,
-            remoteHost: null,
-            localPort: 0,
-            bind: '',
-            sessions: 1,
-            reason: null,
-            document: null,
-            parameters: {},
-          };
-    dispatch({ type: 'open', tab: { kind: 'tunnel', key, title, request, profileName } });
-  };
-
-  const startProfile = useCallback(
-    async (profile: TunnelProfile) => {
-      const session = new TunnelSession(backend, { kind: 'profile', name: profile.name });
-      await session.start();
-      if (session.phase.phase === 'failed') {
-        notify(`${profile.name}: ${session.phase.error.message}`);
-        return;
-      }
-      openTunnelTab(session, profile.name, profile.name);
-    },
-    [backend, notify],
-  );
-
-  // Profiles marked auto-start run once, when the app has its first place.
-  useEffect(() => {
-    if (!context || autoStarted.current) return;
-    autoStarted.current = true;
-    backend.listProfiles().then(
-      (all) => all.filter((p) => p.autoStart).forEach((p) => void startProfile(p)),
-      () => undefined,
-    );
-  }, [backend, context, startProfile]);
-
-  const closeTab = (key: string) => {
-    const tunnel = tunnels.current.get(key);
-    if (tunnel) {
-      void tunnel.stop();
-      tunnels.current.remove(key);
-    }
-    dispatch({ type: 'close', key });
-  };
+  useEffect(() => void store.start(), [store]);
 
   const selectedNode = nodes.find((n) => n.id === selected) ?? null;
   const activeTab = tabs.tabs.find((t) => t.key === tabs.active) ?? null;
-
-  const zoom = (delta: number | null) => {
-    const size =
-      delta === null ? FONT_DEFAULT : Math.max(FONT_MIN, Math.min(FONT_MAX, settings.fontSize + delta));
-    if (size !== settings.fontSize) saveSettings({ ...settings, fontSize: size });
-  };
 
   // Shortcuts are caught before the terminal sees them (capture phase).
   const handlers = useRef<(e: KeyboardEvent) => void>(() => undefined);
@@ -256,23 +82,23 @@ export function App() {
     e.stopPropagation();
     switch (action) {
       case 'new-session':
-        if (selectedNode) setDialog({ kind: 'start-session', node: selectedNode });
-        else notify('Select a node first (Ctrl+Shift+L shows the list).');
+        if (selectedNode) store.openDialog({ kind: 'start-session', node: selectedNode });
+        else store.notify('Select a node first (Ctrl+Shift+L shows the list).');
         break;
       case 'new-tunnel':
-        setDialog({ kind: 'tunnel', target: selectedNode?.id ?? null });
+        store.openDialog({ kind: 'tunnel', target: selectedNode?.id ?? null });
         break;
       case 'close-tab':
-        if (activeTab) closeTab(activeTab.key);
+        if (activeTab) store.closeTab(activeTab.key);
         break;
       case 'next-tab':
-        dispatch({ type: 'next' });
+        store.tabs({ type: 'next' });
         break;
       case 'previous-tab':
-        dispatch({ type: 'previous' });
+        store.tabs({ type: 'previous' });
         break;
       case 'focus-filter':
-        dispatch({ type: 'activate', key: null });
+        store.tabs({ type: 'activate', key: null });
         requestAnimationFrame(() => nodeList.current?.focusFilter());
         break;
       case 'find':
@@ -285,16 +111,16 @@ export function App() {
         terminal?.paste();
         break;
       case 'zoom-in':
-        zoom(1);
+        store.zoom(1);
         break;
       case 'zoom-out':
-        zoom(-1);
+        store.zoom(-1);
         break;
       case 'zoom-reset':
-        zoom(null);
+        store.zoom(null);
         break;
       case 'help':
-        setDialog(dialog?.kind === 'help' ? null : { kind: 'help' });
+        store.openDialog(dialog?.kind === 'help' ? null : { kind: 'help' });
         break;
     }
   };
@@ -334,26 +160,16 @@ export function App() {
             identity={identity}
             identityError={identityError}
             busy={placeBusy}
-            onChoose={choosePlace}
+            onChoose={(choice) => void store.choosePlace(choice)}
           />
         )}
         <span className="spacer" />
-        <button
-          className="icon"
-          title="Theme"
-          aria-label="Theme"
-          onClick={() =>
-            saveSettings({
-              ...settings,
-              theme: settings.theme === 'system' ? 'light' : settings.theme === 'light' ? 'dark' : 'system',
-            })
-          }
-        >
+        <button className="icon" title="Theme" aria-label="Theme" onClick={() => store.cycleTheme()}>
           {settings.theme === 'system' ? 'Auto' : settings.theme === 'light' ? 'Light' : 'Dark'}
         </button>
         <button
           title="Check, step by step, the way to Session Manager: trust, proxy, clock, credentials, permissions"
-          onClick={() => setDialog({ kind: 'doctor', target: selected })}
+          onClick={() => store.openDialog({ kind: 'doctor', target: selected })}
         >
           Check connection
         </button>
@@ -361,7 +177,7 @@ export function App() {
           className="icon"
           title="Keyboard shortcuts (F1)"
           aria-label="Keyboard shortcuts"
-          onClick={() => setDialog({ kind: 'help' })}
+          onClick={() => store.openDialog({ kind: 'help' })}
         >
           ?
         </button>
@@ -371,7 +187,7 @@ export function App() {
           role="tab"
           aria-selected={tabs.active === null}
           className={`tab home${tabs.active === null ? ' active' : ''}`}
-          onClick={() => dispatch({ type: 'activate', key: null })}
+          onClick={() => store.tabs({ type: 'activate', key: null })}
         >
           Nodes
         </button>
@@ -380,8 +196,8 @@ export function App() {
             key={tab.key}
             tab={tab}
             active={tab.key === tabs.active}
-            onActivate={() => dispatch({ type: 'activate', key: tab.key })}
-            onClose={() => closeTab(tab.key)}
+            onActivate={() => store.tabs({ type: 'activate', key: tab.key })}
+            onClose={() => store.closeTab(tab.key)}
           />
         ))}
       </nav>
@@ -394,19 +210,19 @@ export function App() {
             error={nodesError}
             notices={nodeNotices}
             selected={selected}
-            onSelect={setSelected}
-            onOpenShell={(node) => openShell(node)}
-            onStartSession={(node) => setDialog({ kind: 'start-session', node })}
-            onNewTunnel={(node) => setDialog({ kind: 'tunnel', target: node.id })}
-            onRefresh={() => void loadNodes()}
+            onSelect={(id) => store.select(id)}
+            onOpenShell={(node) => store.openShell(node)}
+            onStartSession={(node) => store.openDialog({ kind: 'start-session', node })}
+            onNewTunnel={(node) => store.openDialog({ kind: 'tunnel', target: node.id })}
+            onRefresh={() => void store.loadNodes()}
           />
           <ProfilesPanel
             profiles={profiles}
             running={runningProfiles}
-            onStart={(p) => void startProfile(p)}
-            onEdit={(p) => setDialog({ kind: 'profile', original: p, template: null })}
+            onStart={(p) => void store.startProfile(p)}
+            onEdit={(p) => store.openDialog({ kind: 'profile', original: p, template: null })}
             onDuplicate={(p) =>
-              setDialog({
+              store.openDialog({
                 kind: 'profile',
                 original: null,
                 template: {
@@ -420,7 +236,7 @@ export function App() {
               })
             }
             onAdd={() =>
-              setDialog({
+              store.openDialog({
                 kind: 'profile',
                 original: null,
                 template: selectedNode
@@ -439,8 +255,8 @@ export function App() {
                   : null,
               })
             }
-            onChanged={() => void loadProfiles()}
-            onNotice={notify}
+            onChanged={() => void store.loadProfiles()}
+            onNotice={store.notify}
           />
         </div>
         {tabs.tabs.map((tab) =>
@@ -457,17 +273,15 @@ export function App() {
               active={tab.key === tabs.active}
               fontSize={settings.fontSize}
               theme={theme}
-              onState={(state: SessionState) =>
-                dispatch({ type: 'shell-state', key: tab.key, state, at: Date.now() })
-              }
-              onCloseTab={() => closeTab(tab.key)}
+              onState={(state: SessionState) => store.shellState(tab.key, state)}
+              onCloseTab={() => store.closeTab(tab.key)}
               waitingForCredentials={waitingForCredentials}
             />
           ) : (
-            tunnels.current.get(tab.key) && (
+            store.tunnels.get(tab.key) && (
               <TunnelView
                 key={tab.key}
-                session={tunnels.current.get(tab.key) as TunnelSession}
+                session={store.tunnels.get(tab.key) as TunnelSession}
                 active={tab.key === tabs.active}
                 title={tab.title}
                 waitingForCredentials={waitingForCredentials}
@@ -480,11 +294,7 @@ export function App() {
         {notices.map((n) => (
           <div key={n.id} className="notice" role="alert">
             {n.text}
-            <button
-              className="icon"
-              aria-label="Dismiss"
-              onClick={() => setNotices((all) => all.filter((x) => x.id !== n.id))}
-            >
+            <button className="icon" aria-label="Dismiss" onClick={() => store.dismiss(n.id)}>
               ✕
             </button>
           </div>
@@ -493,15 +303,15 @@ export function App() {
       {dialog?.kind === 'start-session' && (
         <StartSessionDialog
           node={dialog.node}
-          onClose={() => setDialog(null)}
+          onClose={() => store.openDialog(null)}
           onShell={(document, parameters, reason) => {
-            setDialog(null);
-            openShell(dialog.node, { document, parameters, reason });
+            store.openDialog(null);
+            store.openShell(dialog.node, { document, parameters, reason });
           }}
-          onPort={async (document, parameters, reason) => {
+          onPort={(document, parameters, reason) => {
             const node = dialog.node;
-            setDialog(null);
-            const request: TunnelRequest = {
+            store.openDialog(null);
+            void store.startDocumentTunnel(node, {
               target: node.id,
               remotePort: 0,
               remoteHost: null,
@@ -511,11 +321,7 @@ export function App() {
               reason,
               document,
               parameters,
-            };
-            const session = new TunnelSession(backend, { kind: 'request', request });
-            await session.start();
-            if (session.phase.phase === 'failed') notify(session.phase.error.message);
-            else openTunnelTab(session, `${node.name || node.id} · ${document}`, null);
+            });
           }}
         />
       )}
@@ -524,11 +330,11 @@ export function App() {
           nodes={nodes}
           target={dialog.target}
           takenNames={profiles.map((p) => p.name)}
-          onClose={() => setDialog(null)}
-          onSavedProfile={() => void loadProfiles()}
+          onClose={() => store.openDialog(null)}
+          onSavedProfile={() => void store.loadProfiles()}
           onStarted={(session, title, profileName) => {
-            setDialog(null);
-            openTunnelTab(session, title, profileName);
+            store.openDialog(null);
+            store.openTunnelTab(session, title, profileName);
           }}
         />
       )}
@@ -540,16 +346,18 @@ export function App() {
           awsProfiles={context.profiles}
           regions={context.regions}
           nodes={nodes}
-          onClose={() => setDialog(null)}
+          onClose={() => store.openDialog(null)}
           onSaved={() => {
-            setDialog(null);
-            void loadProfiles();
+            store.openDialog(null);
+            void store.loadProfiles();
           }}
         />
       )}
-      {dialog?.kind === 'help' && <ShortcutsHelp onClose={() => setDialog(null)} />}
-      {dialog?.kind === 'doctor' && <DoctorDialog target={dialog.target} onClose={() => setDialog(null)} />}
-      <CredentialPrompts onError={notify} onWaiting={setWaitingForCredentials} />
+      {dialog?.kind === 'help' && <ShortcutsHelp onClose={() => store.openDialog(null)} />}
+      {dialog?.kind === 'doctor' && (
+        <DoctorDialog target={dialog.target} onClose={() => store.openDialog(null)} />
+      )}
+      <CredentialPrompts onError={store.notify} onWaiting={store.setWaitingForCredentials} />
     </div>
   );
 }

@@ -45,7 +45,12 @@ describe('tabs', () => {
   });
 
   it('track each shell state', () => {
-    const connected: SessionState = { state: 'connected', sessionId: 's-1' };
+    const connected: SessionState = {
+      state: 'connected',
+      sessionId: 's-1',
+      encryptedWith: null,
+      message: null,
+    };
     const state = tabsReducer(open(initialTabs, 'a'), {
       type: 'shell-state',
       key: 'a',
@@ -63,7 +68,7 @@ describe('tabs', () => {
     const reconnecting: SessionState = { state: 'reconnecting', attempt: 2, delayMs: 4000, reason: 'reset' };
     expect(stateLabel(reconnecting, 1000, 0)).toBe('Reconnecting in 3 s (attempt 2)');
     expect(stateLabel(reconnecting, 5000, 0)).toBe('Reconnecting (attempt 2)…');
-    expect(stateLabel({ state: 'ended', reason: 'x', exitCode: 3, byUser: false }, 0, 0)).toBe(
+    expect(stateLabel({ state: 'ended', reason: 'x', exitCode: 3, byUser: false, failed: false }, 0, 0)).toBe(
       'Ended (exit code 3)',
     );
     expect(stateLabel({ state: 'connecting', stage: 'opening-data-channel' }, 0, 0)).toBe(

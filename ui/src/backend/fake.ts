@@ -96,7 +96,7 @@ export class FakeBackend implements Backend {
   async closeShell(id: number) {
     this.shells.get(id)?.onMessage({
       kind: 'state',
-      state: { state: 'ended', reason: 'closed', exitCode: null, byUser: true },
+      state: { state: 'ended', reason: 'closed', exitCode: null, byUser: true, failed: false },
     });
   }
   async startTunnel(request: TunnelRequest, onMessage: (m: TunnelMessage) => void) {

@@ -5,7 +5,8 @@ import { useBackend } from '../backend/backend';
 import { UserError } from '../backend/errors';
 import type { AwsProfile, ManagedNode, TunnelProfile } from '../backend/types';
 import { Dialog, Field } from '../app/Dialog';
-import { MAX_POOL, exposureWarning, hasErrors, validateProfile } from './validate';
+import { LIMITS } from '../backend/generated';
+import { exposureWarning, hasErrors, validateProfile } from './validate';
 import { nodeHint } from '../tunnels/TunnelForm';
 
 interface Props {
@@ -177,7 +178,7 @@ export function ProfileEditor({
               onChange={(e) => update({ sessions: Number(e.target.value) })}
               aria-label="Sessions"
             >
-              {Array.from({ length: MAX_POOL }, (_, i) => (
+              {Array.from({ length: LIMITS.maxPool }, (_, i) => (
                 <option key={i + 1} value={i + 1}>
                   {i + 1}
                 </option>

@@ -2,15 +2,10 @@
 // `airlock_core::profiles::Profile::validate`, so the form says what is wrong before saving.
 // The backend checks again on save; these only spare the user a round trip.
 
+import { LIMITS } from '../backend/generated';
 import type { TunnelProfile } from '../backend/types';
 
 export type ProfileErrors = Partial<Record<keyof TunnelProfile, string>>;
-
-/** The most sessions a tunnel may pool (`airlock_core::session::MAX_POOL`). */
-export const MAX_POOL = 16;
-
-/** The most connections a tunnel session carries at once (`airlock_core::tunnel::MAX_CONNECTIONS`). */
-export const MAX_CONNECTIONS = 512;
 
 const ipv4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
@@ -61,8 +56,8 @@ export function validateProfile(profile: TunnelProfile, takenNames: string[]): P
     errors.remoteHost = 'A host name or address, without spaces or quotes.';
   }
   if (!isIpAddress(profile.bind.trim())) errors.bind = 'An IP address such as 127.0.0.1.';
-  if (!Number.isInteger(profile.sessions) || profile.sessions < 1 || profile.sessions > MAX_POOL) {
-    errors.sessions = `From 1 to ${MAX_POOL} sessions.`;
+  if (!Number.isInteger(profile.sessions) || profile.sessions < 1 || profile.sessions > LIMITS.maxPool) {
+    errors.sessions = `From 1 to ${LIMITS.maxPool} sessions.`;
   }
   if (profile.region !== null && profile.region !== '' && !/^[a-z0-9-]+$/.test(profile.region)) {
     errors.region = 'A region such as eu-west-1.';

@@ -129,7 +129,7 @@ export class TerminalController {
     } catch (error) {
       const message =
         error instanceof Error ? error.message : String((error as { message?: string }).message ?? error);
-      this.options.onState({ state: 'ended', reason: message, exitCode: null, byUser: false });
+      this.options.onState({ state: 'ended', reason: message, exitCode: null, byUser: false, failed: true });
     }
   }
 

@@ -7,7 +7,8 @@ import { useBackend } from '../backend/backend';
 import { UserError } from '../backend/errors';
 import type { ManagedNode, TunnelProfile, TunnelRequest } from '../backend/types';
 import { Dialog, Field } from '../app/Dialog';
-import { MAX_POOL, exposureWarning, hasErrors, validateProfile } from '../profiles/validate';
+import { LIMITS } from '../backend/generated';
+import { exposureWarning, hasErrors, validateProfile } from '../profiles/validate';
 import { TunnelSession } from './tunnelSession';
 
 interface Props {
@@ -178,7 +179,7 @@ export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfil
           </Field>
           <Field label="Sessions" error={show('sessions')} hint="Each carries about 1 MB/s">
             <select value={form.sessions} onChange={set('sessions')} aria-label="Sessions">
-              {Array.from({ length: MAX_POOL }, (_, i) => (
+              {Array.from({ length: LIMITS.maxPool }, (_, i) => (
                 <option key={i + 1}>{i + 1}</option>
               ))}
             </select>

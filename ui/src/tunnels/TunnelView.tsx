@@ -5,7 +5,7 @@ import { useEffect, useReducer, useState } from 'react';
 import { useBackend } from '../backend/backend';
 import { formatBytes, formatRate, WINDOW, type RatePoint } from './rates';
 import type { TunnelSession } from './tunnelSession';
-import { MAX_CONNECTIONS } from '../profiles/validate';
+import { LIMITS } from '../backend/generated';
 
 interface Props {
   session: TunnelSession;
@@ -96,7 +96,7 @@ export function TunnelView({ session, active, title, waitingForCredentials = fal
           value={figures ? String(figures.openConnections) : '—'}
           detail={
             figures
-              ? `${figures.totalConnections} since start${figures.refusedConnections ? `, ${figures.refusedConnections} refused by the node` : ''}${figures.turnedAwayConnections ? `, ${figures.turnedAwayConnections} turned away (at most ${MAX_CONNECTIONS} at once a session)` : ''}`
+              ? `${figures.totalConnections} since start${figures.refusedConnections ? `, ${figures.refusedConnections} refused by the node` : ''}${figures.turnedAwayConnections ? `, ${figures.turnedAwayConnections} turned away (at most ${LIMITS.maxConnections} at once a session)` : ''}`
               : ''
           }
         />

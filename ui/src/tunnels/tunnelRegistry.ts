@@ -1,9 +1,8 @@
-// The window's open tunnel tabs, as an external store (useSyncExternalStore): which session each
+// The window's open tunnel tabs, as a store the window's store follows: which session each
 // tab holds, and which saved profiles run now. Any phase change of any session (a tunnel
 // stopped from its own tab, one that dropped) is a change of the store, so views that show a
 // profile's state (Start or Running) follow it without their tab changing.
 
-import { useSyncExternalStore } from 'react';
 import type { TunnelSession } from './tunnelSession';
 
 export class TunnelRegistry {
@@ -53,9 +52,4 @@ export class TunnelRegistry {
     this.running = names;
     for (const listener of this.listeners) listener();
   }
-}
-
-/** The saved profiles running now; re-renders the caller whenever any tunnel changes. */
-export function useRunningProfiles(registry: TunnelRegistry): Set<string> {
-  return useSyncExternalStore(registry.subscribe, registry.runningProfiles);
 }

@@ -8,8 +8,9 @@ use std::pin::Pin;
 use serde::Serialize;
 
 /// A question for the user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+#[ts(rename = "CredentialPrompt")]
 pub enum Prompt {
     /// The current code of an MFA device (six digits).
     #[serde(rename_all = "camelCase")]

@@ -1,0 +1,236 @@
+// Generated from the Rust types by src-tauri/src/bindings.rs; do not edit by hand.
+// AIRLOCK_WRITE_BINDINGS=1 cargo test --workspace -- bindings writes it again.
+
+export type ProfileKind = "static" | "keyring" | "role" | "sso" | "process" | "web-identity" | "environment" | "other";
+
+export type AwsProfile = { 
+/**
+ * Its name (`default` for the default profile).
+ */
+name: string, 
+/**
+ * How it gets credentials.
+ */
+kind: ProfileKind, 
+/**
+ * Its region, if it sets one.
+ */
+region: string | null, 
+/**
+ * Whether it, or a profile it takes its credentials from, asks for an MFA code.
+ */
+mfa: boolean, };
+
+export type Identity = { 
+/**
+ * The 12-digit account id.
+ */
+account: string, 
+/**
+ * The caller's ARN (user, or assumed role and session).
+ */
+arn: string, };
+
+export type Verdict = "ok" | "warning" | "failed" | "skipped";
+
+export type DoctorCheck = { 
+/**
+ * What was checked.
+ */
+title: string, 
+/**
+ * How it came out.
+ */
+verdict: Verdict, 
+/**
+ * What was found.
+ */
+detail: string, 
+/**
+ * What to do about it, when something is wrong.
+ */
+fix: string | null, };
+
+export type DoctorReport = { 
+/**
+ * Every check, in order.
+ */
+checks: Array<DoctorCheck>, };
+
+export type SessionDocument = { 
+/**
+ * Its name (or ARN for shared documents).
+ */
+name: string, 
+/**
+ * `Amazon`, or the account that owns it.
+ */
+owner: string, };
+
+export type DocumentParameter = { 
+/**
+ * Its name.
+ */
+name: string, 
+/**
+ * `String`, `StringList`, `Integer`, `Boolean` or `StringMap`.
+ */
+type: string, 
+/**
+ * What it is for.
+ */
+description: string, 
+/**
+ * The value used when none is given; `None` makes the parameter required.
+ */
+default: string | null, 
+/**
+ * The only values allowed, when the document lists them.
+ */
+allowedValues: Array<string>, 
+/**
+ * A regular expression values must match, when the document gives one.
+ */
+allowedPattern: string | null, };
+
+export type DocumentDetails = { 
+/**
+ * Its name.
+ */
+name: string, 
+/**
+ * `Standard_Stream`, `InteractiveCommands`, `NonInteractiveCommands` or `Port`.
+ */
+sessionType: string, 
+/**
+ * The document's own description.
+ */
+description: string, 
+/**
+ * Its parameters, by name.
+ */
+parameters: Array<DocumentParameter>, };
+
+export type Theme = "system" | "light" | "dark";
+
+export type CredentialPrompt = { "kind": "mfa-code", 
+/**
+ * The profile that needs it.
+ */
+profile: string, 
+/**
+ * The device (`mfa_serial`).
+ */
+serial: string, } | { "kind": "sso-login", 
+/**
+ * The profile that needs it.
+ */
+profile: string, 
+/**
+ * The portal (`sso_start_url`).
+ */
+startUrl: string, 
+/**
+ * The page to open, with the code filled in.
+ */
+verificationUri: string, 
+/**
+ * The code the page shows, for the user to compare.
+ */
+userCode: string, };
+
+export type TunnelFigures = { 
+/**
+ * Bytes from local clients into the tunnel.
+ */
+bytesUp: number, 
+/**
+ * Bytes from the tunnel to local clients.
+ */
+bytesDown: number, 
+/**
+ * Connections open now.
+ */
+openConnections: number, 
+/**
+ * Connections accepted since the start.
+ */
+totalConnections: number, 
+/**
+ * Connections the node could not connect onwards.
+ */
+refusedConnections: number, 
+/**
+ * Connections closed at once because the tunnel carried its most
+ * ([`crate::tunnel::MAX_CONNECTIONS`] a session).
+ */
+turnedAwayConnections: number, 
+/**
+ * Sessions still carrying connections.
+ */
+liveSessions: number, 
+/**
+ * The highest smoothed round-trip time among them, in microseconds.
+ */
+rttMicros: number, 
+/**
+ * Reconnects of all sessions.
+ */
+reconnects: number, };
+
+export type SessionStage = "starting-session" | "opening-data-channel" | "waiting-for-agent";
+
+export type BackendError = { 
+/**
+ * For the UI to branch on.
+ */
+code: string, 
+/**
+ * For the user.
+ */
+message: string, };
+
+export type Place = { demo: boolean, profile: string | null, region: string, };
+
+export type Context = { place: Place, profiles: Array<AwsProfile>, regions: Array<string>, credentialsConfigured: boolean, notice: string | null, };
+
+export type PlaceChoice = { demo: boolean, profile: string | null, region: string | null, };
+
+export type ManagedNode = { id: string, name: string, platformType: string, platformName: string, pingStatus: string, agentVersion: string, ipAddress: string, state: string, tags: { [key in string]: string }, };
+
+export type NodeListing = { nodes: Array<ManagedNode>, notices: Array<string>, };
+
+export type ShellRequest = { target: string, document: string | null, parameters: { [key in string]: string }, reason: string | null, };
+
+export type TerminalSize = { cols: number, rows: number, };
+
+export type SessionState = { "state": "connecting", stage: SessionStage, } | { "state": "connected", sessionId: string, encryptedWith: string | null, message: string | null, } | { "state": "reconnecting", attempt: number, delayMs: number, reason: string, } | { "state": "ended", reason: string, exitCode: number | null, byUser: boolean, failed: boolean, };
+
+export type TunnelRequest = { target: string, remotePort: number, remoteHost: string | null, localPort: number, bind: string, sessions: number, reason: string | null, document: string | null, parameters: { [key in string]: string }, };
+
+export type TunnelStarted = { id: number, localAddress: string, };
+
+export type TunnelMessage = { "kind": "figures", figures: TunnelFigures, } | { "kind": "ended", reason: string, byUser: boolean, };
+
+export type TunnelProfile = { name: string, awsProfile: string | null, region: string | null, target: string, remotePort: number, remoteHost: string | null, localPort: number, bind: string, sessions: number, autoStart: boolean, };
+
+export type ImportPreview = { path: string, profiles: Array<TunnelProfile>, 
+/**
+ * What the user should agree to first: listeners other machines can reach, auto-start.
+ */
+concerns: Array<string>, };
+
+export type Settings = { theme: Theme, fontSize: number, };
+
+export type PromptEvent = { id: number, prompt: CredentialPrompt, };
+
+/** The engine's limits, which the UI checks before it asks. */
+export const LIMITS = {
+  /** Sessions in one tunnel's pool. */
+  maxPool: 16,
+  /** Connections one tunnel session carries at once. */
+  maxConnections: 512,
+  fontMin: 8,
+  fontMax: 32,
+  fontDefault: 14,
+} as const;
