@@ -3,6 +3,8 @@
 //! `airlock_core::place`'s to decide; this only runs the far side.
 
 use airlock_core::aws::DirectEndpoint;
+use airlock_core::place::DemoError;
+use ssm_emulator::StartError;
 use ssm_emulator::{Audience, Emulator, EmulatorConfig, RunningEmulator};
 use tokio::sync::OnceCell;
 
@@ -15,7 +17,7 @@ pub struct Demo {
 }
 
 impl Demo {
-    async fn running(&self) -> Result<&RunningEmulator, String> {
+    async fn running(&self) -> Result<&RunningEmulator, StartError> {
         self.emulator
             .get_or_try_init(|| async {
                 Emulator::start(EmulatorConfig {
@@ -23,13 +25,12 @@ impl Demo {
                     ..EmulatorConfig::default()
                 })
                 .await
-                .map_err(|e| e.to_string())
             })
             .await
     }
 
     /// The far side of the demo fleet, started if it is not running yet.
-    pub async fn endpoint(&self) -> Result<DirectEndpoint, String> {
+    pub async fn endpoint(&self) -> Result<DirectEndpoint, DemoError> {
         let emulator = self.running().await?;
         let key = emulator.credentials();
         Ok(DirectEndpoint::new(

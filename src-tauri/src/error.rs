@@ -112,6 +112,8 @@ fn capitalise(text: &str) -> String {
 mod tests {
     use std::net::SocketAddr;
 
+    use airlock_core::credentials::CredentialError;
+
     use super::*;
 
     #[test]
@@ -134,11 +136,13 @@ mod tests {
         assert_eq!(UiError::from(ProfileError::Exists("db".into())).code, "exists");
         assert_eq!(UiError::from(ProfileError::NotFound("db".into())).code, "not-found");
         assert_eq!(UiError::from(AwsError::Credentials("expired".into())).code, "credentials");
-        let mfa: UiError = AwsError::Profile("the MFA code for admin was not given".into()).into();
-        assert_eq!(
-            (mfa.code, mfa.message.as_str()),
-            ("credentials", "The MFA code for admin was not given")
-        );
+        let mfa: UiError = AwsError::Profile(CredentialError::Declined {
+            profile: "admin".into(),
+            what: "the MFA code",
+        })
+        .into();
+        assert_eq!(mfa.code, "credentials");
+        assert!(mfa.message.starts_with("The MFA code for admin was not given"), "{}", mfa.message);
         assert_eq!(
             UiError::from(AwsError::Expired("ExpiredTokenException".into())).code,
             "expired"

@@ -47,9 +47,9 @@ pub enum AwsError {
     /// No credentials were found or they were refused.
     #[error("no usable AWS credentials ({0}): configure a profile (aws configure, or airlock credentials add) or choose another one")]
     Credentials(String),
-    /// Resolving the profile's credentials failed; the message says what to do.
-    #[error("{0}")]
-    Profile(String),
+    /// Resolving the profile's credentials failed; the error says what to do.
+    #[error(transparent)]
+    Profile(#[from] crate::credentials::CredentialError),
     /// The service refused the credentials as expired.
     #[error("the AWS credentials have expired ({0}): refresh them (for SSO: aws sso login) and try again")]
     Expired(String),
@@ -186,7 +186,7 @@ where
     use aws_sdk_ssm::error::SdkError;
     let service = call.service();
     if let Some(ours) = find_credential_error(&error) {
-        return AwsError::Profile(ours.to_string());
+        return AwsError::Profile(ours.clone());
     }
     if let Some(detail) = crate::network::find_certificate_error(&error) {
         return AwsError::Untrusted {
@@ -467,7 +467,7 @@ impl Aws {
         if let Some(name) = &chosen {
             if files.get(name).is_none() {
                 return Err(AwsError::Profile(
-                    crate::credentials::CredentialError::UnknownProfile(name.clone()).to_string(),
+                    crate::credentials::CredentialError::UnknownProfile(name.clone()),
                 ));
             }
         }

@@ -92,7 +92,7 @@ impl Place {
         prompter: Arc<dyn Prompter>,
     ) -> Result<(Place, Option<String>), PlaceError>
     where
-        F: Future<Output = Result<DirectEndpoint, String>>,
+        F: Future<Output = Result<DirectEndpoint, DemoError>>,
     {
         let (profile, region) = match choice {
             Choice::Demo => {
@@ -138,7 +138,7 @@ impl Place {
         prompter: Arc<dyn Prompter>,
     ) -> Result<(Place, Option<String>), PlaceError>
     where
-        F: Future<Output = Result<DirectEndpoint, String>>,
+        F: Future<Output = Result<DirectEndpoint, DemoError>>,
     {
         let choice = Choice::initial(settings, files);
         match Place::open(&choice, &demo, files, prompter.clone()).await {
@@ -172,12 +172,15 @@ fn sentence(error: &impl std::fmt::Display) -> String {
     out
 }
 
+/// Why the demo fleet's far side did not start (the front end's own error).
+pub type DemoError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why a place could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum PlaceError {
     /// The demo fleet did not start.
     #[error("the demo fleet could not start: {0}")]
-    Demo(String),
+    Demo(#[source] DemoError),
     /// Building the clients failed.
     #[error(transparent)]
     Aws(#[from] AwsError),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use airlock_core::aws::{AwsError, StartRequest};
 use airlock_core::aws_profiles::ProfileFiles;
-use airlock_core::credentials::{Answer, KeyPair, Prompt, Prompter, Vault};
+use airlock_core::credentials::{Answer, CredentialError, KeyPair, Prompt, Prompter, Vault};
 use airlock_core::datachannel::{Command, DriverConfig, Notice};
 use airlock_core::session::TunnelSpec;
 use ssm_emulator::faults::FaultConfig;
@@ -179,7 +179,11 @@ async fn a_role_chain_with_mfa_asks_once_and_reuses_the_kept_session() {
         let files = keyring_chain(&base2, &admin2, &chained2).await;
         let wrong = common::with_profile(&emulator, &admin2, files, Arc::new(Scripted::new("000000")), None).unwrap();
         let error = wrong.whoami().await.unwrap_err();
-        assert!(matches!(&error, AwsError::Profile(m) if m.contains("MFA code")), "{error}");
+        assert!(
+            matches!(&error, AwsError::Profile(CredentialError::Sts { action: "AssumeRole", .. })),
+            "STS's refusal keeps its type: {error:?}"
+        );
+        assert!(error.to_string().contains("check the MFA code"), "{error}");
     })
     .await
     .unwrap();
