@@ -35,6 +35,7 @@ pub fn typescript() -> String {
         crate::commands::shells::ShellRequestDto::decl(&cfg),
         crate::commands::shells::SizeDto::decl(&cfg),
         crate::commands::shells::StateDto::decl(&cfg),
+        crate::commands::sessions::SessionRow::decl(&cfg),
         crate::commands::tunnels::TunnelRequestDto::decl(&cfg),
         crate::commands::tunnels::TunnelStarted::decl(&cfg),
         crate::commands::tunnels::TunnelMessage::decl(&cfg),

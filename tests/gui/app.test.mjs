@@ -91,6 +91,35 @@ describe('Airlock on its demo fleet', () => {
     }
   });
 
+  it('lists the open shell in Sessions, terminates it there, and the shell tab ends', async () => {
+    const driver = await startDriver(freshHome('sessions'));
+    const browser = await driver.launch();
+    try {
+      await nodeListShows(browser);
+      await (await browser.$(`.node-row[data-node="${WEB}"]`)).doubleClick();
+      const key = await activeTabKey(browser);
+      await until(browser, 'the shell connected', async () => (await browser.$(`.tab.connected[data-tab="${key}"]`)).isExisting());
+      await (await browser.$('button=Sessions')).click();
+      const row = await browser.$('.sessions-table tr[data-session]');
+      await until(browser, 'the shell listed as a session', async () => row.isExisting());
+      const text = await row.getText();
+      assert.match(text, /web-1/);
+      assert.match(text, /Connected/);
+      await screenshot(browser, 'sessions-view');
+      await (await row.$('button=Terminate…')).click();
+      await (await row.$('button=Terminate')).click();
+      await until(browser, 'no active session left', async () => /No active sessions/.test(await (await browser.$('.sessions')).getText()));
+      await browser.keys('Escape');
+      await until(browser, 'the shell tab ended', async () => (await browser.$(`.tab.ended[data-tab="${key}"]`)).isExisting());
+      await (await browser.$('button=Sessions')).click();
+      await (await browser.$('[role="tab"]=History')).click();
+      await until(browser, 'the session in the history', async () => /Terminated/.test(await (await browser.$('.sessions')).getText()));
+    } finally {
+      await browser.deleteSession();
+      await driver.stop();
+    }
+  });
+
   it('runs a tunnel to a local web server and serves its page through the local port', async () => {
     const driver = await startDriver(freshHome('tunnel'));
     const browser = await driver.launch();

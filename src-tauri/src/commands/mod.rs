@@ -6,5 +6,6 @@ pub mod desktop;
 pub mod nodes;
 pub mod place;
 pub mod profiles;
+pub mod sessions;
 pub mod shells;
 pub mod tunnels;

@@ -10,6 +10,7 @@ import { PlacePicker } from '../place/PlacePicker';
 import { ProfileEditor } from '../profiles/ProfileEditor';
 import { ProfilesPanel } from '../profiles/ProfilesPanel';
 import { copyName } from '../profiles/validate';
+import { SessionsDialog } from '../sessions/SessionsDialog';
 import { StartSessionDialog } from '../sessions/StartSessionDialog';
 import { CredentialPrompts } from '../credentials/CredentialPrompts';
 import { DoctorDialog } from '../doctor/DoctorDialog';
@@ -166,6 +167,12 @@ export function App() {
         <span className="spacer" />
         <button className="icon" title="Theme" aria-label="Theme" onClick={() => store.cycleTheme()}>
           {settings.theme === 'system' ? 'Auto' : settings.theme === 'light' ? 'Light' : 'Dark'}
+        </button>
+        <button
+          title="The place's active and recent sessions, from any client; terminate one"
+          onClick={() => store.openDialog({ kind: 'sessions' })}
+        >
+          Sessions
         </button>
         <button
           title="Check, step by step, the way to Session Manager: trust, proxy, clock, credentials, permissions"
@@ -354,6 +361,7 @@ export function App() {
         />
       )}
       {dialog?.kind === 'help' && <ShortcutsHelp onClose={() => store.openDialog(null)} />}
+      {dialog?.kind === 'sessions' && <SessionsDialog nodes={nodes} onClose={() => store.openDialog(null)} />}
       {dialog?.kind === 'doctor' && (
         <DoctorDialog target={dialog.target} onClose={() => store.openDialog(null)} />
       )}

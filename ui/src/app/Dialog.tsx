@@ -17,6 +17,16 @@ export function Dialog({ title, onClose, children, wide }: Props) {
     first?.focus();
     return () => previous?.focus?.();
   }, []);
+  // Escape closes it even when the focus has left it (the button pressed last was removed).
+  const close = useRef(onClose);
+  close.current = onClose;
+  useEffect(() => {
+    const listener = (e: KeyboardEvent) => {
+      if (e.key === 'Escape' && !panel.current?.contains(e.target as Node)) close.current();
+    };
+    window.addEventListener('keydown', listener);
+    return () => window.removeEventListener('keydown', listener);
+  }, []);
   return (
     <div className="overlay" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
       <div

@@ -31,7 +31,8 @@ export type DialogState =
   | { kind: 'tunnel'; target: string | null }
   | { kind: 'profile'; original: TunnelProfile | null; template: TunnelProfile | null }
   | { kind: 'help' }
-  | { kind: 'doctor'; target: string | null };
+  | { kind: 'doctor'; target: string | null }
+  | { kind: 'sessions' };
 
 export interface Notice {
   id: number;

@@ -12,6 +12,7 @@ import type {
   Identity,
   NodeListing,
   SessionDocument,
+  SessionRow,
   SessionMessage,
   Settings,
   ShellRequest,
@@ -51,6 +52,11 @@ export interface Backend {
   stopTunnel(id: number): Promise<void>;
   /** A local port that is free now on `bind`. */
   freePort(bind: string): Promise<number>;
+
+  /** The place's active sessions (any client's), or with `history` the ended ones. */
+  listSessions(history: boolean): Promise<SessionRow[]>;
+  /** Ends a session at the service, whoever holds it. */
+  terminateSession(id: string): Promise<void>;
 
   listProfiles(): Promise<TunnelProfile[]>;
   /** Adds (`previousName` null) or replaces a profile. */

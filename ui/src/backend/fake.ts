@@ -10,6 +10,7 @@ import type {
   ManagedNode,
   PromptEvent,
   SessionMessage,
+  SessionRow,
   Settings,
   ShellRequest,
   TunnelMessage,
@@ -35,6 +36,8 @@ export class FakeBackend implements Backend {
     number,
     { request: TunnelRequest | string; onMessage: (m: TunnelMessage) => void; stopped: boolean }
   >();
+  /** The place's sessions, as DescribeSessions would list them (Terminated ones are history). */
+  sessions: SessionRow[] = [];
   clipboard = '';
   opened: string[] = [];
   onPrompt: ((event: PromptEvent) => void) | null = null;
@@ -124,6 +127,15 @@ export class FakeBackend implements Backend {
       tunnel.stopped = true;
       tunnel.onMessage({ kind: 'ended', reason: 'stopped', byUser: true });
     }
+  }
+  async listSessions(history: boolean) {
+    return this.sessions.filter((s) => (s.status === 'Terminated') === history);
+  }
+  async terminateSession(id: string) {
+    const session = this.sessions.find((s) => s.id === id);
+    if (!session) throw new UserError('aws', `there is no session ${id}`);
+    session.status = 'Terminated';
+    session.ended = '2026-12-02T10:00:00Z';
   }
   async freePort() {
     return this.nextPort++;

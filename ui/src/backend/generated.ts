@@ -206,6 +206,8 @@ export type TerminalSize = { cols: number, rows: number, };
 
 export type SessionState = { "state": "connecting", stage: SessionStage, } | { "state": "connected", sessionId: string, encryptedWith: string | null, message: string | null, } | { "state": "reconnecting", attempt: number, delayMs: number, reason: string, } | { "state": "ended", reason: string, exitCode: number | null, byUser: boolean, failed: boolean, };
 
+export type SessionRow = { id: string, target: string, owner: string, status: string, document: string | null, reason: string | null, started: string | null, ended: string | null, };
+
 export type TunnelRequest = { target: string, remotePort: number, remoteHost: string | null, localPort: number, bind: string, sessions: number, reason: string | null, document: string | null, parameters: { [key in string]: string }, };
 
 export type TunnelStarted = { id: number, localAddress: string, };

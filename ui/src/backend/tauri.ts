@@ -51,6 +51,8 @@ export const tauriBackend: Backend = {
   },
   stopTunnel: (id) => call('stop_tunnel', { id }),
   freePort: (bind) => call('free_port', { bind }),
+  listSessions: (history) => call('list_sessions', { history }),
+  terminateSession: (id) => call('terminate_session', { id }),
 
   listProfiles: () => call('list_profiles'),
   saveProfile: (previousName, profile) => call('save_profile', { previousName, profile }),

@@ -21,6 +21,7 @@ export type {
   ProfileKind,
   PromptEvent,
   SessionDocument,
+  SessionRow,
   SessionStage,
   SessionState,
   Settings,
