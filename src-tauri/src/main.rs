@@ -60,7 +60,6 @@ fn main() {
             commands::tunnels::start_profile,
             commands::tunnels::stop_tunnel,
             commands::tunnels::free_port,
-
             commands::sessions::list_sessions,
             commands::sessions::terminate_session,
             // Saved tunnel profiles

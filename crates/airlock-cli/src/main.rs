@@ -9,6 +9,7 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use airlock_core::aws::{Aws, AwsError, SessionList, StartRequest};
 use airlock_core::inventory::{Node, NodeFilter};
@@ -70,6 +71,21 @@ enum Commands {
         target: String,
         #[command(flatten)]
         tunnel: TunnelArgs,
+    },
+    /// Serve SOCKS5 on a local port; each connection reaches its destination through the node
+    /// (names resolved by the node), a session per destination, closed when idle.
+    Socks {
+        /// Node id or Name tag.
+        target: String,
+        /// The local port.
+        #[arg(long, default_value_t = 1080)]
+        port: u16,
+        /// The local address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: IpAddr,
+        /// Seconds a destination's session is kept with no connection on it.
+        #[arg(long, default_value_t = 60)]
+        idle: u64,
     },
     /// Carry an SSH connection (for ssh's ProxyCommand: `ProxyCommand airlock ssh-proxy %h`).
     SshProxy {
@@ -283,6 +299,15 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             };
             forward(&aws, &spec).await
         }
+        Commands::Socks { target, port, bind, idle } => {
+            let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
+            let spec = airlock_core::socks::SocksSpec {
+                target,
+                local: SocketAddr::new(bind, port),
+                idle: Duration::from_secs(idle.max(1)),
+            };
+            socks(&aws, &spec).await
+        }
         Commands::SshProxy { target, port } => {
             let aws = load(cli.profile.as_deref(), cli.region.as_deref(), true).await?;
             let target = resolve_target(&aws, &target).await?;
@@ -413,6 +438,37 @@ async fn forward(aws: &Aws, spec: &TunnelSpec) -> Result<ExitCode, CliError> {
         None => Ok(ExitCode::SUCCESS),
         Some(reason) => Err(CliError::Usage(format!("the tunnel ended: {reason}"))),
     }
+}
+
+async fn socks(aws: &Aws, spec: &airlock_core::socks::SocksSpec) -> Result<ExitCode, CliError> {
+    use airlock_core::socks::SocksEvent;
+    warn_if_exposed(spec.local.ip());
+    let mut proxy = aws.socks(spec).await?;
+    println!("SOCKS5 proxy on {}", proxy.local_addr());
+    eprintln!(
+        "Connections to {} reach their destinations through {} (names are resolved there). Press Ctrl-C to stop.",
+        proxy.local_addr(),
+        spec.target
+    );
+    std::io::stdout().flush()?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            event = proxy.next_event() => match event {
+                Some(SocksEvent::Opened(to)) => eprintln!("{to}: session opened"),
+                Some(SocksEvent::Failed(to, why)) => eprintln!("{to}: not reached: {why}"),
+                Some(SocksEvent::Closed(to)) => eprintln!("{to}: idle, session closed"),
+                None => break,
+            },
+        }
+    }
+    let figures = proxy.figures();
+    proxy.stop().await;
+    eprintln!(
+        "Stopped: {} connections, {} bytes up, {} bytes down.",
+        figures.total_connections, figures.bytes_up, figures.bytes_down
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Says on stderr when a tunnel will listen where other machines can reach it.

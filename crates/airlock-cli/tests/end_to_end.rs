@@ -974,3 +974,86 @@ async fn every_bad_input_gets_an_error_that_says_what_to_do() {
     .await
     .unwrap();
 }
+
+/// A web server on a free local port that answers every request with `body`.
+async fn web_page(body: &'static str) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+/// `airlock socks`: curl, resolving names at the proxy's far side (`--socks5-hostname`),
+/// reaches two web servers behind the node; connections to one destination share its session,
+/// and each destination has its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn socks_reaches_two_destinations_through_the_node_a_session_each() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let emulator = emulator(false).await;
+        let cli = Cli::new(&emulator);
+        let (first, second) = (web_page("first page").await, web_page("second page").await);
+        let mut child = cli
+            .command()
+            .args(["socks", "web-1", "--port", "0"])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line).await.unwrap();
+        let proxy: SocketAddr = line
+            .trim()
+            .strip_prefix("SOCKS5 proxy on ")
+            .unwrap_or_else(|| panic!("{line:?}"))
+            .parse()
+            .unwrap();
+        for (port, page) in [(first, "first page"), (second, "second page"), (first, "first page")]
+        {
+            let output = tokio::process::Command::new("curl")
+                .args(["-sS", "--noproxy", "", "--socks5-hostname", &proxy.to_string()])
+                .arg(format!("http://localhost:{port}/"))
+                .env_remove("ALL_PROXY")
+                .env_remove("all_proxy")
+                .output()
+                .await
+                .expect("curl (installed by scripts/setup --for-tests)");
+            assert!(
+                output.status.success(),
+                "curl to localhost:{port}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert_eq!(String::from_utf8_lossy(&output.stdout), page);
+        }
+        let through: Vec<_> = emulator
+            .service()
+            .sessions()
+            .into_iter()
+            .filter(|s| s.document == "AWS-StartPortForwardingSessionToRemoteHost")
+            .collect();
+        assert_eq!(through.len(), 2, "a session for each destination, reused: {through:?}");
+        assert!(through.iter().all(|s| s.target == WEB), "through web-1 by its Name tag");
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+    })
+    .await
+    .unwrap();
+}

@@ -14,6 +14,7 @@
 //!   `ssm_protocol::ClientSession`; where a byte from the WebSocket becomes session output.
 //! - [`kms`]: the GenerateDataKey call of KMS-encrypted sessions.
 //! - [`session`]: opening shells, commands, SSH bridges and pooled tunnels end to end.
+//! - [`socks`]: a SOCKS5 proxy whose connections go through a node, a session per destination.
 //! - [`tunnel`]: local listeners whose connections travel as smux streams (or one at a time).
 //! - [`terminal`]: a shell session as a terminal on screen sees it (stages, batched output,
 //!   flow control); [`monitor`]: a running tunnel as a front end watches it.
@@ -39,5 +40,6 @@ pub mod place;
 pub mod profiles;
 pub mod session;
 pub mod settings;
+pub mod socks;
 pub mod terminal;
 pub mod tunnel;

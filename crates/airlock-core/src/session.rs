@@ -13,7 +13,7 @@ use std::sync::Arc;
 use ssm_protocol::handshake::{PortMode, PortSession, SessionKind};
 use ssm_protocol::payload::PortFlag;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::aws::{Aws, AwsError, StartRequest};
@@ -336,6 +336,20 @@ impl Aws {
         let local_addr = listener
             .local_addr()
             .map_err(|e| OpenError::Listen { addr: spec.local, reason: e.to_string() })?;
+        let members = Arc::new(self.open_pool(spec, config, local_addr).await?);
+        let dispatcher = tokio::spawn(dispatch(listener, members.clone()));
+        Ok(ForwardTunnel { local_addr, members, dispatcher, aws: self.clone() })
+    }
+
+    /// Starts `spec.sessions` port sessions side by side, each a tunnel fed from a queue;
+    /// when one fails, the others are ended and the error is returned. `local_addr` names the
+    /// tunnel in logs and figures.
+    async fn open_pool(
+        &self,
+        spec: &TunnelSpec,
+        config: DriverConfig,
+        local_addr: SocketAddr,
+    ) -> Result<Vec<Member>, OpenError> {
         let request = spec.start_request();
         let opened = futures_util::future::join_all(
             (0..spec.sessions).map(|_| self.open_port(&request, config.clone())),
@@ -371,9 +385,26 @@ impl Aws {
             }
             return Err(error);
         }
-        let members = Arc::new(members);
-        let dispatcher = tokio::spawn(dispatch(listener, members.clone()));
-        Ok(ForwardTunnel { local_addr, members, dispatcher, aws: self.clone() })
+        Ok(members)
+    }
+
+    /// A tunnel without a listener of its own: the caller hands it connections it accepted
+    /// (the SOCKS proxy does, after the SOCKS handshake). Otherwise as [`Aws::forward_with`].
+    pub async fn forward_handed(
+        &self,
+        spec: &TunnelSpec,
+        config: DriverConfig,
+    ) -> Result<HandedTunnel, OpenError> {
+        if spec.sessions == 0 || spec.sessions > MAX_POOL {
+            return Err(OpenError::Invalid(format!(
+                "a tunnel holds 1 to {MAX_POOL} sessions, not {}",
+                spec.sessions
+            )));
+        }
+        let target = self.resolve_target(&spec.target).await?;
+        let spec = &TunnelSpec { target, ..spec.clone() };
+        let members = self.open_pool(spec, config, spec.local).await?;
+        Ok(HandedTunnel { members, aws: self.clone() })
     }
 
     async fn open_port(
@@ -402,22 +433,92 @@ impl Aws {
 async fn dispatch(mut listener: TcpListener, members: Arc<Vec<Member>>) {
     let mut backoff = crate::tunnel::AcceptBackoff::default();
     loop {
-        let mut stream = crate::tunnel::accept_with_backoff(&mut listener, &mut backoff).await;
-        loop {
-            let choice = members
-                .iter()
-                .filter(|m| m.tunnel.is_running() && m.handoff.is_open())
-                .min_by_key(|m| {
-                    (m.handoff.load(), m.tunnel.stats().total_connections.load(Ordering::Relaxed))
-                });
-            let Some(member) = choice else {
-                return; // every session ended: the listener closes with this task
-            };
-            match member.handoff.hand(stream).await {
-                Ok(()) => break,
-                Err(returned) => stream = returned, // that session just ended: try another
-            }
+        let stream = crate::tunnel::accept_with_backoff(&mut listener, &mut backoff).await;
+        if hand(&members, stream).await.is_err() {
+            return; // every session ended: the listener closes with this task
         }
+    }
+}
+
+/// Gives `stream` to the live session with the fewest open connections (ties go to the one
+/// that carried fewer so far); `Err` gives it back when every session has ended.
+async fn hand(members: &[Member], mut stream: TcpStream) -> Result<(), TcpStream> {
+    loop {
+        let choice =
+            members.iter().filter(|m| m.tunnel.is_running() && m.handoff.is_open()).min_by_key(
+                |m| (m.handoff.load(), m.tunnel.stats().total_connections.load(Ordering::Relaxed)),
+            );
+        let Some(member) = choice else { return Err(stream) };
+        match member.handoff.hand(stream).await {
+            Ok(()) => return Ok(()),
+            Err(returned) => stream = returned, // that session just ended: try another
+        }
+    }
+}
+
+/// The live figures of a pool, summed over its sessions.
+fn pool_figures(members: &[Member]) -> TunnelFigures {
+    let mut figures = TunnelFigures::default();
+    for member in members {
+        let stats = member.tunnel.stats();
+        figures.bytes_up += stats.bytes_up();
+        figures.bytes_down += stats.bytes_down();
+        figures.open_connections += stats.open_connections.load(Ordering::Relaxed);
+        figures.total_connections += stats.total_connections.load(Ordering::Relaxed);
+        figures.refused_connections += stats.refused_connections.load(Ordering::Relaxed);
+        figures.turned_away_connections += stats.turned_away_connections.load(Ordering::Relaxed);
+        figures.reconnects += member.tunnel.link().reconnects.load(Ordering::Relaxed);
+        if member.tunnel.is_running() {
+            figures.live_sessions += 1;
+            figures.rtt_micros =
+                figures.rtt_micros.max(member.tunnel.link().rtt_micros.load(Ordering::Relaxed));
+        }
+    }
+    figures
+}
+
+/// Ends a pool: its tunnels stop and its sessions are terminated at the service.
+async fn stop_pool(aws: &Aws, members: &[Member]) {
+    for member in members {
+        member.tunnel.stop();
+        let _ = aws.terminate_session(&member.session_id).await;
+    }
+}
+
+/// A tunnel fed by its owner ([`Aws::forward_handed`]).
+pub struct HandedTunnel {
+    members: Vec<Member>,
+    aws: Aws,
+}
+
+impl std::fmt::Debug for HandedTunnel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandedTunnel")
+            .field("sessions", &self.members.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HandedTunnel {
+    /// Carries `stream` (already past any handshake of the owner's) to the far side; `Err`
+    /// gives it back when the tunnel has ended.
+    pub async fn hand(&self, stream: TcpStream) -> Result<(), TcpStream> {
+        hand(&self.members, stream).await
+    }
+
+    /// The live figures, summed over the pool.
+    pub fn figures(&self) -> TunnelFigures {
+        pool_figures(&self.members)
+    }
+
+    /// Whether any session still carries the tunnel.
+    pub fn is_running(&self) -> bool {
+        self.members.iter().any(|m| m.tunnel.is_running())
+    }
+
+    /// Terminates every session.
+    pub async fn stop(&self) {
+        stop_pool(&self.aws, &self.members).await;
     }
 }
 
@@ -442,24 +543,7 @@ impl ForwardTunnel {
 
     /// The live figures, summed over the pool.
     pub fn figures(&self) -> TunnelFigures {
-        let mut figures = TunnelFigures::default();
-        for member in self.members.iter() {
-            let stats = member.tunnel.stats();
-            figures.bytes_up += stats.bytes_up();
-            figures.bytes_down += stats.bytes_down();
-            figures.open_connections += stats.open_connections.load(Ordering::Relaxed);
-            figures.total_connections += stats.total_connections.load(Ordering::Relaxed);
-            figures.refused_connections += stats.refused_connections.load(Ordering::Relaxed);
-            figures.turned_away_connections +=
-                stats.turned_away_connections.load(Ordering::Relaxed);
-            figures.reconnects += member.tunnel.link().reconnects.load(Ordering::Relaxed);
-            if member.tunnel.is_running() {
-                figures.live_sessions += 1;
-                figures.rtt_micros =
-                    figures.rtt_micros.max(member.tunnel.link().rtt_micros.load(Ordering::Relaxed));
-            }
-        }
-        figures
+        pool_figures(&self.members)
     }
 
     /// Whether any session still carries the tunnel.
@@ -470,10 +554,7 @@ impl ForwardTunnel {
     /// Stops listening and terminates every session.
     pub async fn stop(self) {
         self.dispatcher.abort();
-        for member in self.members.iter() {
-            member.tunnel.stop();
-            let _ = self.aws.terminate_session(&member.session_id).await;
-        }
+        stop_pool(&self.aws, &self.members).await;
     }
 
     /// Waits until every session has ended (the service closed them, or their links were lost
