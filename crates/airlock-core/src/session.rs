@@ -326,16 +326,7 @@ impl Aws {
         }
         let target = self.resolve_target(&spec.target).await?;
         let spec = &TunnelSpec { target, ..spec.clone() };
-        let listener = match TcpListener::bind(spec.local).await {
-            Ok(listener) => listener,
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                return Err(OpenError::PortInUse { addr: spec.local })
-            }
-            Err(e) => return Err(OpenError::Listen { addr: spec.local, reason: e.to_string() }),
-        };
-        let local_addr = listener
-            .local_addr()
-            .map_err(|e| OpenError::Listen { addr: spec.local, reason: e.to_string() })?;
+        let (listener, local_addr) = listen(spec.local).await?;
         let members = Arc::new(self.open_pool(spec, config, local_addr).await?);
         let dispatcher = tokio::spawn(dispatch(listener, members.clone()));
         Ok(ForwardTunnel { local_addr, members, dispatcher, aws: self.clone() })
@@ -426,6 +417,21 @@ impl Aws {
             }
         }
     }
+}
+
+/// Binds a local listener; a taken address is [`OpenError::PortInUse`], so the front end can
+/// say so on its field. Returns the listener and the address it got (port 0 picks one).
+pub(crate) async fn listen(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), OpenError> {
+    let listener = match TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err(OpenError::PortInUse { addr })
+        }
+        Err(e) => return Err(OpenError::Listen { addr, reason: e.to_string() }),
+    };
+    let local_addr =
+        listener.local_addr().map_err(|e| OpenError::Listen { addr, reason: e.to_string() })?;
+    Ok((listener, local_addr))
 }
 
 /// Hands each accepted connection to the live session with the fewest open connections (ties

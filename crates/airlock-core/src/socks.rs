@@ -105,17 +105,8 @@ impl Aws {
     /// Starts a SOCKS5 proxy through `spec.target`. The local address is bound first, so a
     /// taken port fails before anything else; the node is resolved (by id or Name tag) once.
     pub async fn socks(&self, spec: &SocksSpec) -> Result<SocksProxy, OpenError> {
+        let (listener, local_addr) = crate::session::listen(spec.local).await?;
         let target = self.resolve_target(&spec.target).await?;
-        let listener = match TcpListener::bind(spec.local).await {
-            Ok(listener) => listener,
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                return Err(OpenError::PortInUse { addr: spec.local })
-            }
-            Err(e) => return Err(OpenError::Listen { addr: spec.local, reason: e.to_string() }),
-        };
-        let local_addr = listener
-            .local_addr()
-            .map_err(|e| OpenError::Listen { addr: spec.local, reason: e.to_string() })?;
         let routes = Arc::new(Mutex::new(Routes::default()));
         let (events, event_rx) = tokio::sync::mpsc::unbounded_channel();
         let proxy = Proxy {
