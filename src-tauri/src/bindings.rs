@@ -72,11 +72,15 @@ pub fn typescript() -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
+    use std::path::PathBuf;
 
     #[test]
     fn bindings_the_checked_in_typescript_types_are_what_the_rust_types_say() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(super::PATH);
+        // Where cargo runs the test from, not where the binary was built: a shared target
+        // directory may hold a build from another checkout.
+        let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+        let path = crate_dir.join("..").join(super::PATH);
         let generated = super::typescript();
         if std::env::var_os("AIRLOCK_WRITE_BINDINGS").is_some() {
             std::fs::write(&path, &generated).expect("write the bindings");
