@@ -34,6 +34,8 @@ const COMMANDS: &[&str] = &[
     "copy_text",
     "read_clipboard",
     "open_url",
+    "watch_desktop",
+    "close_window",
 ];
 
 fn main() {

@@ -43,6 +43,7 @@ pub fn typescript() -> String {
         crate::commands::profiles::ImportPreviewDto::decl(&cfg),
         crate::commands::desktop::SettingsDto::decl(&cfg),
         crate::prompts::PromptEvent::decl(&cfg),
+        crate::state::DesktopEvent::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by src-tauri/src/bindings.rs; do not edit by hand.\n\

@@ -1,5 +1,5 @@
-//! What the commands share: the current place, the open terminals and tunnels by id, and the
-//! stores on disk. Every lock here is a plain mutex held for a map lookup, never across an
+//! What the commands share: the current place, the open terminals and tunnels by id, the
+//! stores on disk, and the window's ear for desktop events. Every lock here is a plain mutex held for a map lookup, never across an
 //! await; each session's state lives in its own task in airlock-core.
 
 use std::collections::HashMap;
@@ -13,8 +13,16 @@ use airlock_core::profiles::ProfileStore;
 use airlock_core::settings::SettingsStore;
 use airlock_core::terminal::{TerminalDone, TerminalHandle};
 
+use tauri::ipc::Channel;
+
 use crate::demo::Demo;
 use crate::error::UiError;
+
+/// A tunnel that runs, and the saved profile it was started from.
+pub struct RunningTunnel {
+    pub handle: TunnelHandle,
+    pub profile: Option<String>,
+}
 
 /// A terminal the UI has open.
 pub struct OpenTerminal {
@@ -26,11 +34,25 @@ pub struct AppState {
     place: RwLock<Option<Arc<Place>>>,
     pub demo: Demo,
     terminals: Mutex<HashMap<u64, OpenTerminal>>,
-    tunnels: Mutex<HashMap<u64, TunnelHandle>>,
+    tunnels: Mutex<HashMap<u64, RunningTunnel>>,
     next_id: AtomicU64,
     pub profiles: Option<ProfileStore>,
     pub settings: Option<SettingsStore>,
     pub prompts: crate::prompts::SharedPrompter,
+    /// Where desktop events (close asked, tray choices) reach the window, once it listens.
+    desktop: Mutex<Option<Channel<DesktopEvent>>>,
+    /// The tray icon was made (the desktop may have no tray, or no library for one).
+    pub tray: std::sync::atomic::AtomicBool,
+}
+
+/// What the desktop around the window asks of it.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum DesktopEvent {
+    /// The window was closed while `tunnels` run: keep them running, or quit?
+    CloseRequested { tunnels: usize, tray: bool },
+    /// "Start" on a saved profile in the tray: start it as the window's Start would.
+    StartProfile { name: String },
 }
 
 fn unpoisoned<T>(result: std::sync::LockResult<T>) -> T {
@@ -50,6 +72,8 @@ impl AppState {
             profiles,
             settings,
             prompts: crate::prompts::SharedPrompter::default(),
+            desktop: Mutex::new(None),
+            tray: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -87,12 +111,37 @@ impl AppState {
         unpoisoned(self.terminals.lock()).remove(&id)
     }
 
-    pub fn add_tunnel(&self, id: u64, tunnel: TunnelHandle) {
+    pub fn add_tunnel(&self, id: u64, tunnel: RunningTunnel) {
         unpoisoned(self.tunnels.lock()).insert(id, tunnel);
     }
 
     pub fn remove_tunnel(&self, id: u64) -> Option<TunnelHandle> {
-        unpoisoned(self.tunnels.lock()).remove(&id)
+        unpoisoned(self.tunnels.lock()).remove(&id).map(|t| t.handle)
+    }
+
+    /// How many tunnels run.
+    pub fn tunnel_count(&self) -> usize {
+        unpoisoned(self.tunnels.lock()).len()
+    }
+
+    /// The saved profiles whose tunnel runs, each with its tunnel's id and local address.
+    pub fn running_profiles(&self) -> HashMap<String, (u64, std::net::SocketAddr)> {
+        unpoisoned(self.tunnels.lock())
+            .iter()
+            .filter_map(|(id, t)| {
+                t.profile.clone().map(|name| (name, (*id, t.handle.local_addr())))
+            })
+            .collect()
+    }
+
+    /// From now on desktop events go to `channel` (the window listens again after a reload).
+    pub fn watch_desktop(&self, channel: Channel<DesktopEvent>) {
+        *unpoisoned(self.desktop.lock()) = Some(channel);
+    }
+
+    /// Tells the window; false when no window listens.
+    pub fn tell_window(&self, event: DesktopEvent) -> bool {
+        unpoisoned(self.desktop.lock()).as_ref().is_some_and(|c| c.send(event).is_ok())
     }
 
     pub fn profiles(&self) -> Result<&ProfileStore, UiError> {
@@ -109,7 +158,7 @@ impl AppState {
         let terminals: Vec<OpenTerminal> =
             unpoisoned(self.terminals.lock()).drain().map(|(_, t)| t).collect();
         let tunnels: Vec<TunnelHandle> =
-            unpoisoned(self.tunnels.lock()).drain().map(|(_, t)| t).collect();
+            unpoisoned(self.tunnels.lock()).drain().map(|(_, t)| t.handle).collect();
         let mut waits = Vec::new();
         for mut terminal in terminals {
             terminal.handle.close();

@@ -136,6 +136,24 @@ pub fn lock(path: &Path) -> Result<FileLock, WriteError> {
     Ok(FileLock { _file: file })
 }
 
+/// An exclusive lock on the file `path` itself, taken now or not at all: `None` when another
+/// process holds it. Held while the returned lock lives, and released by the operating system
+/// when the process ends, however it ends.
+pub fn try_lock_file(path: &Path) -> Result<Option<FileLock>, WriteError> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    create_private_dir(dir)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path).map_err(|e| io("create", path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(FileLock { _file: file })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(io("lock", path, e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,8 @@
 //! - [`terminal`]: a shell session as a terminal on screen sees it (stages, batched output,
 //!   flow control); [`monitor`]: a running tunnel as a front end watches it.
 //! - [`profiles`]: saved tunnel profiles; [`settings`]: the app's remembered choices;
-//!   [`config_file`]: where both live and how they are written.
+//!   [`config_file`]: where both live and how they are written; [`instance`]: one desktop app
+//!   per configuration.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -31,6 +32,7 @@ pub mod credentials;
 pub mod datachannel;
 pub mod doctor;
 pub mod documents;
+pub mod instance;
 pub mod inventory;
 pub mod kms;
 pub mod logging;

@@ -1,5 +1,6 @@
 //! The desktop app's remembered choices: the AWS profile and region last used (or the demo
-//! fleet), the theme and the terminal font size. `settings.toml` in Airlock's config directory,
+//! fleet), the theme, the terminal font size, where the window was, and what closing it does
+//! while tunnels run. `settings.toml` in Airlock's config directory,
 //! written atomically; a file Airlock cannot read is reported and left alone.
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,44 @@ pub struct Settings {
     pub theme: Theme,
     /// Terminal font size in pixels.
     pub font_size: u16,
+    /// Where the window was when it last moved or changed size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowPlacement>,
+    /// What closing the window does while tunnels run.
+    pub close_with_tunnels: CloseWithTunnels,
+}
+
+/// The window's place on the desktop, in physical pixels (its outer position, its inner size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowPlacement {
+    /// Left edge.
+    pub x: i32,
+    /// Top edge.
+    pub y: i32,
+    /// Width of the content.
+    pub width: u32,
+    /// Height of the content.
+    pub height: u32,
+    /// Maximised (the size is then the one to return to).
+    #[serde(default)]
+    pub maximized: bool,
+}
+
+/// The largest window side Airlock restores; anything bigger is a broken file.
+const MAX_WINDOW_SIDE: u32 = 32_768;
+
+/// What closing the window does while tunnels run (without tunnels the app quits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CloseWithTunnels {
+    /// Ask each time.
+    #[default]
+    Ask,
+    /// Hide the window; the tunnels go on, in the tray.
+    KeepRunning,
+    /// Stop the tunnels and quit.
+    Quit,
 }
 
 impl Default for Settings {
@@ -47,6 +86,8 @@ impl Default for Settings {
             demo: false,
             theme: Theme::System,
             font_size: 14,
+            window: None,
+            close_with_tunnels: CloseWithTunnels::Ask,
         }
     }
 }
@@ -174,6 +215,16 @@ impl Settings {
         }) {
             return Err(SettingsError::Invalid("region must look like eu-west-1".into()));
         }
+        if let Some(window) = self.window {
+            let sides = 1..=MAX_WINDOW_SIDE;
+            if !sides.contains(&window.width) || !sides.contains(&window.height) {
+                return Err(SettingsError::Invalid(format!(
+                    "window width and height must be 1 to {MAX_WINDOW_SIDE}, not {} by {}; \
+                     delete the [window] table to start at the default size",
+                    window.width, window.height
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -193,14 +244,27 @@ mod tests {
             demo: false,
             theme: Theme::Dark,
             font_size: 16,
+            window: Some(WindowPlacement {
+                x: -40,
+                y: 30,
+                width: 1100,
+                height: 700,
+                maximized: false,
+            }),
+            close_with_tunnels: CloseWithTunnels::KeepRunning,
         };
         store.save(&chosen).unwrap();
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        assert!(text.contains("close_with_tunnels = \"keep-running\""), "{text}");
         assert_eq!(store.load().unwrap(), chosen);
 
         assert!(matches!(
             store.save(&Settings { font_size: 3, ..chosen.clone() }),
             Err(SettingsError::Invalid(_))
         ));
+        let no_size = WindowPlacement { width: 0, ..chosen.window.unwrap() };
+        let error = store.save(&Settings { window: Some(no_size), ..chosen.clone() }).unwrap_err();
+        assert!(error.to_string().contains("delete the [window] table"), "{error}");
         std::fs::write(store.path(), "theme = \"purple\"\n").unwrap();
         let error = store.load().unwrap_err();
         assert!(matches!(error, SettingsError::Malformed { .. }), "{error}");

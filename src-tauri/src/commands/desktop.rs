@@ -1,14 +1,15 @@
-//! The desktop around the app: remembered settings, the clipboard, and links opened in the
-//! user's browser.
+//! The desktop around the app: remembered settings, the clipboard, links opened in the user's
+//! browser, and the window's part in closing and in the tray's choices.
 
-use airlock_core::settings::{Theme, FONT_SIZES};
+use airlock_core::settings::{CloseWithTunnels, Theme, FONT_SIZES};
 use serde::{Deserialize, Serialize};
-use tauri::State;
+use tauri::ipc::Channel;
+use tauri::{Manager, State};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_plugin_opener::OpenerExt;
 
 use crate::error::UiError;
-use crate::state::AppState;
+use crate::state::{AppState, DesktopEvent};
 
 #[derive(Debug, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
@@ -60,4 +61,38 @@ pub fn open_url(app: tauri::AppHandle, url: String) -> Result<(), UiError> {
     app.opener()
         .open_url(url, None::<&str>)
         .map_err(|e| UiError::new("open", format!("Could not open the link: {e}")))
+}
+
+/// Desktop events (a close while tunnels run, a profile started from the tray) reach the
+/// window on `channel` from now on.
+#[tauri::command]
+pub fn watch_desktop(state: State<'_, AppState>, channel: Channel<DesktopEvent>) {
+    state.watch_desktop(channel);
+}
+
+/// The answer to "Tunnels are running": keep them running with the window hidden, or quit;
+/// with `remember`, the answer is the rule from now on (it can be changed in settings.toml).
+#[tauri::command]
+#[tracing::instrument(skip(app, state), err)]
+pub fn close_window(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    keep_running: bool,
+    remember: bool,
+) -> Result<(), UiError> {
+    if remember {
+        let rule =
+            if keep_running { CloseWithTunnels::KeepRunning } else { CloseWithTunnels::Quit };
+        state.settings_store()?.update(|s| s.close_with_tunnels = rule)?;
+    }
+    if keep_running {
+        if let Some(window) = app.get_webview_window("main") {
+            window
+                .hide()
+                .map_err(|e| UiError::new("window", format!("Could not hide the window: {e}")))?;
+        }
+    } else {
+        app.exit(0);
+    }
+    Ok(())
 }

@@ -78,8 +78,9 @@ pub fn list_profiles(state: State<'_, AppState>) -> Result<Vec<ProfileDto>, UiEr
 
 /// Adds a profile (`previous_name` null) or replaces one (which may rename it).
 #[tauri::command]
-#[tracing::instrument(skip(state), err)]
+#[tracing::instrument(skip(app, state), err)]
 pub fn save_profile(
+    app: tauri::AppHandle,
     state: State<'_, AppState>,
     previous_name: Option<String>,
     profile: ProfileDto,
@@ -90,13 +91,19 @@ pub fn save_profile(
         None => store.add(profile)?,
         Some(previous) => store.update(&previous, profile)?,
     }
+    crate::tray::refresh(&app);
     Ok(())
 }
 
 #[tauri::command]
-#[tracing::instrument(skip(state), err)]
-pub fn delete_profile(state: State<'_, AppState>, name: String) -> Result<(), UiError> {
+#[tracing::instrument(skip(app, state), err)]
+pub fn delete_profile(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<(), UiError> {
     state.profiles()?.remove(&name)?;
+    crate::tray::refresh(&app);
     Ok(())
 }
 
@@ -137,9 +144,15 @@ pub async fn choose_profiles_import(
 
 /// Adds every profile of the file the user chose (and agreed to) in [`choose_profiles_import`].
 #[tauri::command]
-#[tracing::instrument(skip(state), err)]
-pub fn import_profiles(state: State<'_, AppState>, path: String) -> Result<usize, UiError> {
-    Ok(state.profiles()?.import(std::path::Path::new(&path))?)
+#[tracing::instrument(skip(app, state), err)]
+pub fn import_profiles(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    path: String,
+) -> Result<usize, UiError> {
+    let added = state.profiles()?.import(std::path::Path::new(&path))?;
+    crate::tray::refresh(&app);
+    Ok(added)
 }
 
 /// Asks where to save and writes every profile there; `None` when the user cancels.

@@ -14,7 +14,7 @@ use tauri::ipc::Channel;
 use tauri::State;
 
 use crate::error::UiError;
-use crate::state::AppState;
+use crate::state::{AppState, RunningTunnel};
 
 #[derive(Debug, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
@@ -101,18 +101,26 @@ async fn start(
     state: &AppState,
     aws: &Aws,
     spec: TunnelSpec,
+    profile: Option<String>,
     channel: Channel<TunnelMessage>,
 ) -> Result<TunnelStarted, UiError> {
     let tunnel = aws.forward(&spec).await?;
     let (handle, mut events) = monitor::watch(tunnel);
     let id = state.next_id();
     let local_address = handle.local_addr().to_string();
-    state.add_tunnel(id, handle);
+    let label =
+        profile.clone().unwrap_or_else(|| format!("{} port {}", spec.target, spec.remote_port));
+    state.add_tunnel(id, RunningTunnel { handle, profile });
+    crate::tray::refresh(&app);
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
+            if let TunnelEvent::Ended { reason, by_user: false } = &event {
+                crate::notify::tunnel_dropped(&app, &label, reason);
+            }
             let _ = channel.send(TunnelMessage::from(event));
         }
         tauri::Manager::state::<AppState>(&app).remove_tunnel(id);
+        crate::tray::refresh(&app);
     });
     Ok(TunnelStarted { id, local_address })
 }
@@ -128,7 +136,7 @@ pub async fn start_tunnel(
 ) -> Result<TunnelStarted, UiError> {
     let spec = request.spec()?;
     let place = state.place()?;
-    start(app, &state, &place.aws, spec, channel).await
+    start(app, &state, &place.aws, spec, None, channel).await
 }
 
 /// Starts a saved profile's tunnel, in the profile's own AWS profile and region when it names
@@ -150,7 +158,7 @@ pub async fn start_profile(
         let files = airlock_core::aws_profiles::ProfileFiles::load();
         Arc::new(Place::open(&choice, || state.demo.endpoint(), &files, state.prompter()).await?.0)
     };
-    start(app, &state, &place.aws, profile.tunnel_spec(), channel).await
+    start(app, &state, &place.aws, profile.tunnel_spec(), Some(name), channel).await
 }
 
 /// Stops a tunnel; its channel reports the end.

@@ -18,6 +18,7 @@ import { TerminalView, type TerminalViewHandle } from '../terminal/TerminalView'
 import { TunnelForm } from '../tunnels/TunnelForm';
 import { TunnelSession } from '../tunnels/tunnelSession';
 import { TunnelView } from '../tunnels/TunnelView';
+import { CloseDialog } from './CloseDialog';
 import { ShortcutsHelp } from './ShortcutsHelp';
 import { matchShortcut } from './shortcuts';
 import { useWindowState, WindowStore } from './windowStore';
@@ -358,6 +359,14 @@ export function App() {
             store.openDialog(null);
             void store.loadProfiles();
           }}
+        />
+      )}
+      {dialog?.kind === 'close' && (
+        <CloseDialog
+          tunnels={dialog.tunnels}
+          tray={dialog.tray}
+          onChoose={(keepRunning, remember) => void store.closeWindow(keepRunning, remember)}
+          onCancel={() => store.openDialog(null)}
         />
       )}
       {dialog?.kind === 'help' && <ShortcutsHelp onClose={() => store.openDialog(null)} />}

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FakeBackend } from '../backend/fake';
 import { LIMITS } from '../backend/generated';
 import type { ManagedNode, TunnelProfile } from '../backend/types';
@@ -144,4 +144,35 @@ describe('the window store', () => {
     expect(first.kind === 'shell' && first.state.state).toBe('connected');
     expect(store.snapshot().tabs.active).toBe(custom);
   });
+
+  it('asks in a dialog when the desktop closes the window with tunnels running, and passes the answer on', async () => {
+    const backend = new FakeBackend();
+    const store = new WindowStore(backend);
+    await store.start();
+    backend.onDesktop?.({ kind: 'closeRequested', tunnels: 2, tray: true });
+    expect(store.snapshot().dialog).toEqual({ kind: 'close', tunnels: 2, tray: true });
+    await store.closeWindow(true, true);
+    expect(backend.closes).toEqual([{ keepRunning: true, remember: true }]);
+    expect(store.snapshot().dialog).toBeNull();
+  });
+
+  it('starts a profile chosen in the tray once, in a tab, and says so when it is gone', async () => {
+    const backend = new FakeBackend();
+    const store = new WindowStore(backend);
+    await store.start();
+    backend.profiles = [profile('db')];
+    backend.onDesktop?.({ kind: 'startProfile', name: 'db' });
+    await waitFor(() => store.snapshot().runningProfiles.has('db'));
+    expect(store.snapshot().tabs.tabs.map((t) => t.title)).toEqual(['db']);
+    backend.onDesktop?.({ kind: 'startProfile', name: 'db' });
+    backend.onDesktop?.({ kind: 'startProfile', name: 'gone' });
+    await waitFor(() => store.snapshot().notices.length > 0);
+    expect(store.snapshot().notices[0].text).toMatch(/gone: no saved profile/);
+    expect(store.snapshot().tabs.tabs, 'a running profile is not started twice').toHaveLength(1);
+  });
 });
+
+/** Lets the store's promises settle until `condition` holds. */
+async function waitFor(condition: () => boolean) {
+  await vi.waitFor(() => expect(condition()).toBe(true));
+}

@@ -13,6 +13,7 @@ import { UserError } from '../backend/errors';
 import { LIMITS } from '../backend/generated';
 import type {
   Context,
+  DesktopEvent,
   Identity,
   ManagedNode,
   SessionState,
@@ -32,7 +33,8 @@ export type DialogState =
   | { kind: 'profile'; original: TunnelProfile | null; template: TunnelProfile | null }
   | { kind: 'help' }
   | { kind: 'doctor'; target: string | null }
-  | { kind: 'sessions' };
+  | { kind: 'sessions' }
+  | { kind: 'close'; tunnels: number; tray: boolean };
 
 export interface Notice {
   id: number;
@@ -120,6 +122,7 @@ export class WindowStore {
       (e) => this.notify(UserError.from(e).message),
     );
     const profiles = this.loadProfiles();
+    this.backend.watchDesktop(this.desktop).catch((e) => this.notify(UserError.from(e).message));
     let context: Context;
     try {
       context = await this.backend.context();
@@ -129,6 +132,33 @@ export class WindowStore {
     }
     await Promise.all([settings, profiles, this.arrived(context)]);
     await this.autoStart();
+  }
+
+  /** What the desktop asks: a close while tunnels run is asked in a dialog; a profile started
+   *  from the tray starts as its Start button would. */
+  private desktop = (event: DesktopEvent): void => {
+    if (event.kind === 'closeRequested') {
+      this.set({ dialog: { kind: 'close', tunnels: event.tunnels, tray: event.tray } });
+    } else {
+      void this.startFromTray(event.name);
+    }
+  };
+
+  private async startFromTray(name: string) {
+    await this.loadProfiles();
+    const profile = this.state.profiles.find((p) => p.name === name);
+    if (!profile) this.notify(`${name}: no saved profile has that name any more.`);
+    else if (!this.state.runningProfiles.has(name)) await this.startProfile(profile);
+  }
+
+  /** The answer to the close dialog. */
+  async closeWindow(keepRunning: boolean, remember: boolean): Promise<void> {
+    this.set({ dialog: null });
+    try {
+      await this.backend.closeWindow(keepRunning, remember);
+    } catch (error) {
+      this.notify(UserError.from(error).message);
+    }
   }
 
   private async autoStart() {

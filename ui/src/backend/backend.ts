@@ -6,6 +6,7 @@ import { createContext, useContext } from 'react';
 import type {
   ImportPreview,
   Context,
+  DesktopEvent,
   PromptEvent,
   DocumentDetails,
   DoctorReport,
@@ -79,6 +80,12 @@ export interface Backend {
   watchPrompts(onPrompt: (event: PromptEvent) => void): Promise<void>;
   /** Answers prompt `id`; `null` cancels it. */
   answerPrompt(id: number, answer: string | null): Promise<void>;
+
+  /** What the desktop asks of the window (a close while tunnels run, a tray choice) arrives
+   *  through `onEvent` from now on. */
+  watchDesktop(onEvent: (event: DesktopEvent) => void): Promise<void>;
+  /** The answer to a close while tunnels run: hide the window and keep them, or quit. */
+  closeWindow(keepRunning: boolean, remember: boolean): Promise<void>;
 }
 
 export const BackendContext = createContext<Backend | null>(null);

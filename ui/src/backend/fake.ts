@@ -5,6 +5,7 @@ import type { Backend } from './backend';
 import { UserError } from './errors';
 import type {
   Context,
+  DesktopEvent,
   DoctorReport,
   ImportPreview,
   ManagedNode,
@@ -174,6 +175,14 @@ export class FakeBackend implements Backend {
   }
   async readClipboard() {
     return this.clipboard;
+  }
+  onDesktop: ((event: DesktopEvent) => void) | null = null;
+  closes: Array<{ keepRunning: boolean; remember: boolean }> = [];
+  async watchDesktop(onEvent: (event: DesktopEvent) => void) {
+    this.onDesktop = onEvent;
+  }
+  async closeWindow(keepRunning: boolean, remember: boolean) {
+    this.closes.push({ keepRunning, remember });
   }
   async watchPrompts(onPrompt: (event: PromptEvent) => void) {
     this.onPrompt = onPrompt;

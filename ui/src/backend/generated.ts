@@ -226,6 +226,8 @@ export type Settings = { theme: Theme, fontSize: number, };
 
 export type PromptEvent = { id: number, prompt: CredentialPrompt, };
 
+export type DesktopEvent = { "kind": "closeRequested", tunnels: number, tray: boolean, } | { "kind": "startProfile", name: string, };
+
 /** The engine's limits, which the UI checks before it asks. */
 export const LIMITS = {
   /** Sessions in one tunnel's pool. */

@@ -4,7 +4,7 @@
 import { Channel, invoke } from '@tauri-apps/api/core';
 import type { Backend } from './backend';
 import { attempt } from './errors';
-import type { PromptEvent, SessionMessage, SessionState, TunnelMessage } from './types';
+import type { DesktopEvent, PromptEvent, SessionMessage, SessionState, TunnelMessage } from './types';
 
 function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   return attempt(() => invoke<T>(command, args));
@@ -72,4 +72,10 @@ export const tauriBackend: Backend = {
     return call('watch_prompts', { channel });
   },
   answerPrompt: (id, answer) => call('answer_prompt', { id, answer }),
+  watchDesktop: (onEvent) => {
+    const channel = new Channel<DesktopEvent>();
+    channel.onmessage = onEvent;
+    return call('watch_desktop', { channel });
+  },
+  closeWindow: (keepRunning, remember) => call('close_window', { keepRunning, remember }),
 };

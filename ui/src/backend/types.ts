@@ -7,6 +7,7 @@ export type {
   AwsProfile,
   BackendError,
   Context,
+  DesktopEvent,
   CredentialPrompt,
   DoctorCheck,
   DoctorReport,
