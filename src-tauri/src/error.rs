@@ -5,6 +5,7 @@
 use airlock_core::aws::AwsError;
 use airlock_core::place::PlaceError;
 use airlock_core::profiles::ProfileError;
+use airlock_core::sentence::sentence;
 use airlock_core::session::OpenError;
 use airlock_core::settings::SettingsError;
 use serde::Serialize;
@@ -46,7 +47,7 @@ impl From<AwsError> for UiError {
             | AwsError::UntrustedStreamUrl { .. }
             | AwsError::Incomplete(_) => "aws",
         };
-        UiError::new(code, capitalise(&error.to_string()))
+        UiError::new(code, sentence(&error))
     }
 }
 
@@ -54,7 +55,7 @@ impl From<PlaceError> for UiError {
     fn from(error: PlaceError) -> Self {
         match error {
             PlaceError::Aws(aws) => aws.into(),
-            demo @ PlaceError::Demo(_) => UiError::new("demo", capitalise(&demo.to_string())),
+            demo @ PlaceError::Demo(_) => UiError::new("demo", sentence(&demo)),
         }
     }
 }
@@ -63,13 +64,11 @@ impl From<OpenError> for UiError {
     fn from(error: OpenError) -> Self {
         match error {
             OpenError::Aws(aws) => aws.into(),
-            OpenError::PortInUse { .. } => {
-                UiError::new("port-in-use", capitalise(&error.to_string()))
-            }
-            OpenError::Invalid(_) => UiError::new("invalid", capitalise(&error.to_string())),
+            OpenError::PortInUse { .. } => UiError::new("port-in-use", sentence(&error)),
+            OpenError::Invalid(_) => UiError::new("invalid", sentence(&error)),
             OpenError::Target(airlock_core::inventory::TargetError::Aws(aws)) => aws.into(),
-            OpenError::Target(_) => UiError::new("invalid", capitalise(&error.to_string())),
-            other => UiError::new("session", capitalise(&other.to_string())),
+            OpenError::Target(_) => UiError::new("invalid", sentence(&error)),
+            other => UiError::new("session", sentence(&other)),
         }
     }
 }
@@ -83,7 +82,7 @@ impl From<ProfileError> for UiError {
             ProfileError::Malformed { .. } => "malformed-file",
             ProfileError::Io { .. } | ProfileError::NoConfigDir => "io",
         };
-        UiError::new(code, capitalise(&error.to_string()))
+        UiError::new(code, sentence(&error))
     }
 }
 
@@ -94,17 +93,7 @@ impl From<SettingsError> for UiError {
             SettingsError::Malformed { .. } => "malformed-file",
             SettingsError::Read { .. } | SettingsError::Write(_) => "io",
         };
-        UiError::new(code, capitalise(&error.to_string()))
-    }
-}
-
-/// Core messages start in lower case (they read well after "airlock: " in the CLI); the UI
-/// shows them as sentences.
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
+        UiError::new(code, sentence(&error))
     }
 }
 

@@ -58,7 +58,8 @@ pub enum InstanceError {
 /// The first launch's hold on the configuration, and its ear for later launches.
 #[derive(Debug)]
 pub struct Instance {
-    _lock: FileLock,
+    /// Held, never read: while it lives, a later launch finds the configuration taken.
+    lock: FileLock,
     listener: TcpListener,
     token: String,
 }
@@ -67,11 +68,12 @@ impl Instance {
     /// Hears later launches on a thread of its own, calling `on_show` for each; for as long as
     /// the process runs.
     pub fn serve(self, on_show: impl Fn() + Send + 'static) {
-        let Instance { _lock, listener, token } = self;
+        let Instance { lock, listener, token } = self;
         std::thread::Builder::new()
             .name("airlock-instance".into())
             .spawn(move || {
-                let _held = _lock;
+                // The lock lives as long as this thread, which lives as long as the process.
+                let _lock = lock;
                 for stream in listener.incoming().flatten() {
                     if asks_to_show(stream, &token) {
                         on_show();
@@ -108,7 +110,7 @@ pub fn claim(dir: &Path) -> Result<Launch, InstanceError> {
         let port = listener.local_addr().map_err(InstanceError::Listen)?.port();
         let token = format!("{:032x}", rand::random::<u128>());
         write_atomically(&port_file, &format!("{port} {token} {}\n", std::process::id()))?;
-        return Ok(Launch::First(Instance { _lock: lock, listener, token }));
+        return Ok(Launch::First(Instance { lock, listener, token }));
     }
     let mut pid = String::new();
     for _ in 0..REACH_ATTEMPTS {
@@ -182,13 +184,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let Launch::First(first) = claim(dir.path()).unwrap() else { panic!() };
         // The holder keeps its lock but no one listens on the port it wrote.
-        let Instance { _lock, listener, .. } = first;
+        let Instance { lock, listener, .. } = first;
         drop(listener);
         let error = claim(dir.path()).unwrap_err();
         let text = error.to_string();
         assert!(text.contains("does not answer"), "{text}");
         assert!(text.contains(&format!("process {}", std::process::id())), "{text}");
-        drop(_lock);
+        drop(lock);
         assert!(matches!(claim(dir.path()).unwrap(), Launch::First(_)), "a freed lock is taken");
     }
 }

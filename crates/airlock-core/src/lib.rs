@@ -40,6 +40,7 @@ pub mod monitor;
 pub mod network;
 pub mod place;
 pub mod profiles;
+pub mod sentence;
 pub mod session;
 pub mod settings;
 pub mod socks;

@@ -9,6 +9,7 @@ use crate::aws::{Aws, AwsError, DirectEndpoint};
 use crate::aws_profiles::{credentials_configured, ProfileFiles};
 use crate::credentials::Prompter;
 use crate::profiles::Profile;
+use crate::sentence::sentence;
 use crate::settings::Settings;
 
 /// The region shown when neither the choice nor the profile names one.
@@ -158,18 +159,6 @@ impl Place {
             settings.region = Some(self.aws.region().to_owned());
         }
     }
-}
-
-/// An error as a sentence: capitalised, with a full stop.
-fn sentence(error: &impl std::fmt::Display) -> String {
-    let text = error.to_string();
-    let mut chars = text.chars();
-    let mut out: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
-    out.push_str(chars.as_str());
-    if !out.ends_with('.') {
-        out.push('.');
-    }
-    out
 }
 
 /// Why the demo fleet's far side did not start (the front end's own error).

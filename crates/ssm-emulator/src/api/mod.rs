@@ -19,11 +19,15 @@ use axum::extract::{ConnectInfo, OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+#[cfg(feature = "testkit")]
+use axum::Json;
+use axum::Router;
 use serde_json::json;
 
 use crate::agent::socket::{self, DataChannelState};
-use crate::faults::{FaultConfig, Faults};
+#[cfg(feature = "testkit")]
+use crate::faults::FaultConfig;
+use crate::faults::Faults;
 use crate::metrics::Metrics;
 use crate::service::Service;
 
