@@ -20,6 +20,7 @@ import { TunnelSession } from '../tunnels/tunnelSession';
 import { TunnelView } from '../tunnels/TunnelView';
 import { CloseDialog } from './CloseDialog';
 import { ShortcutsHelp } from './ShortcutsHelp';
+import { AboutDialog } from '../about/AboutDialog';
 import { matchShortcut } from './shortcuts';
 import { useWindowState, WindowStore } from './windowStore';
 import { TabButton } from './TabButton';
@@ -188,6 +189,14 @@ export function App() {
           onClick={() => store.openDialog({ kind: 'help' })}
         >
           ?
+        </button>
+        <button
+          className="icon"
+          title="About Airlock: its version and the licences of what it bundles"
+          aria-label="About Airlock"
+          onClick={() => store.openDialog({ kind: 'about' })}
+        >
+          i
         </button>
       </header>
       <nav className="tabstrip" role="tablist">
@@ -370,6 +379,7 @@ export function App() {
         />
       )}
       {dialog?.kind === 'help' && <ShortcutsHelp onClose={() => store.openDialog(null)} />}
+      {dialog?.kind === 'about' && <AboutDialog onClose={() => store.openDialog(null)} />}
       {dialog?.kind === 'sessions' && <SessionsDialog nodes={nodes} onClose={() => store.openDialog(null)} />}
       {dialog?.kind === 'doctor' && (
         <DoctorDialog target={dialog.target} onClose={() => store.openDialog(null)} />

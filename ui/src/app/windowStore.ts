@@ -32,6 +32,7 @@ export type DialogState =
   | { kind: 'tunnel'; target: string | null }
   | { kind: 'profile'; original: TunnelProfile | null; template: TunnelProfile | null }
   | { kind: 'help' }
+  | { kind: 'about' }
   | { kind: 'doctor'; target: string | null }
   | { kind: 'sessions' }
   | { kind: 'close'; tunnels: number; tray: boolean };
