@@ -77,6 +77,7 @@ export const TerminalView = forwardRef<TerminalViewHandle, Props>(function Termi
   useEffect(() => controller.current?.setFontSize(fontSize), [fontSize]);
   useEffect(() => controller.current?.setTheme(theme), [theme]);
   useEffect(() => setStateSince(Date.now()), [state]);
+  useEffect(() => controller.current?.setShown(active), [active]);
   useEffect(() => {
     if (active) {
       // Becoming visible: take the real size, then the keyboard.

@@ -1,6 +1,7 @@
 // One terminal tab: an xterm.js terminal joined to a backend shell session. This is where a
-// byte from the session becomes a character on screen: `onMessage` → `term.write`, and the
-// write's callback acknowledges the bytes so the backend sends more (flow control).
+// byte from the session becomes a character on screen: `onMessage` → the output gate (which
+// holds it while the tab is hidden, outputGate.ts) → `term.write`, and the write's callback
+// acknowledges the bytes so the backend sends more (flow control).
 //
 // Keystrokes go the other way through `term.onData` → `shellInput`. The size follows the
 // element (ResizeObserver → fit → `shellResize`). Copy, paste, find, zoom and theme are
@@ -12,6 +13,7 @@ import { WebLinksAddon } from '@xterm/addon-web-links';
 import { Terminal, type ITheme } from '@xterm/xterm';
 import type { Backend } from '../backend/backend';
 import type { SessionMessage, SessionState, ShellRequest } from '../backend/types';
+import { OutputGate } from './outputGate';
 
 export const DARK: ITheme = {
   background: '#15171c',
@@ -78,6 +80,10 @@ export class TerminalController {
   private observer: ResizeObserver | null = null;
   private lastSize = { cols: 0, rows: 0 };
   private disposed = false;
+  private readonly gate = new OutputGate((data) => {
+    const length = data.length;
+    this.term.write(data, () => this.ack(length));
+  });
 
   constructor(
     private readonly backend: Backend,
@@ -141,10 +147,10 @@ export class TerminalController {
 
   private handle(message: SessionMessage) {
     if (message.kind === 'output') {
-      const length = message.data.length;
-      this.term.write(message.data, () => this.ack(length));
+      this.gate.output(message.data);
       return;
     }
+    this.gate.flush();
     const { state } = message;
     if (state.state === 'ended') {
       this.id = null;
@@ -165,6 +171,11 @@ export class TerminalController {
   private input(data: string) {
     if (this.id === null) this.queuedInput.push(data);
     else void this.backend.shellInput(this.id, data);
+  }
+
+  /** Shown or hidden with its tab: a hidden tab's output waits (outputGate.ts). */
+  setShown(shown: boolean) {
+    this.gate.setShown(shown);
   }
 
   /** Fits the terminal to its element; tells the session when the size changed. */
