@@ -8,9 +8,20 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { APP, freshHome, screenText, screenshot, startDriver, until } from './harness.mjs';
+import {
+  APP,
+  WEB,
+  activeTabKey,
+  freshHome,
+  nodeListShows,
+  openTunnelForm,
+  screenText,
+  screenshot,
+  startDriver,
+  tunnelAddress,
+  until,
+} from './harness.mjs';
 
-const WEB = 'i-0a1b2c3d4e5f60001';
 const PAGE = 'Hello through Airlock';
 
 /** A web server on a free local port (a "node's port" on the demo fleet is a local port). */
@@ -18,31 +29,6 @@ async function webServer() {
   const server = http.createServer((_req, res) => res.end(`<h1>${PAGE}</h1>`));
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { port: server.address().port, close: () => new Promise((r) => server.close(r)) };
-}
-
-async function nodeListShows(browser) {
-  await until(browser, 'the demo fleet listed', async () => (await browser.$(`.node-row[data-node="${WEB}"]`)).isExisting());
-}
-
-async function activeTabKey(browser) {
-  return (await browser.$('.tab.active[data-tab]')).getAttribute('data-tab');
-}
-
-async function openTunnelForm(browser, remotePort, localPort = '0') {
-  await (await browser.$(`.node-row[data-node="${WEB}"]`)).click();
-  await (await browser.$('button=Tunnel…')).click();
-  await (await browser.$('input[aria-label="Remote port"]')).setValue(String(remotePort));
-  await (await browser.$('input[aria-label="Local port"]')).setValue(localPort);
-}
-
-async function tunnelAddress(browser) {
-  let address = '';
-  await until(browser, 'the tunnel tab shows its local address', async () => {
-    const code = await browser.$('.tunnel-tab:not([hidden]) code[data-local-address]');
-    address = (await code.isExisting()) ? await code.getAttribute('data-local-address') : '';
-    return address.includes(':');
-  });
-  return address;
 }
 
 describe('Airlock on its demo fleet', () => {

@@ -7,9 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { emulator, freshHome, screenshot, startDriver, until } from './harness.mjs';
-
-const WEB = 'i-0a1b2c3d4e5f60001';
+import { WEB, emulator, freshHome, screenshot, startDriver, until } from './harness.mjs';
 
 describe('Airlock with an MFA role profile', () => {
   it('asks for the MFA code in a dialog, then shows the assumed role and the nodes', async () => {

@@ -1,7 +1,9 @@
 // The app on the desktop: its window where it was left, across a restart; closing it while a
 // tunnel runs asks, keeps the tunnel with the window hidden, and a second launch brings the
-// window back instead of starting another app. The window is moved and closed as a window
-// manager would (tests/gui/x11.py, on Xvfb without one).
+// window back instead of starting another app; the tray's menu starts and stops a saved tunnel
+// and quits; a dropped tunnel is a desktop notification. The window is moved and closed as a
+// window manager would (tests/gui/x11.py, on Xvfb without one); the tray and the notification
+// daemon are the ones tests/gui/desktop-bus.mjs puts on the test's D-Bus session.
 
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
@@ -9,9 +11,9 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { APP, freshHome, startDriver, until } from './harness.mjs';
+import { notificationDaemon, trayHost } from './desktop-bus.mjs';
+import { APP, HANG_GUARD, freshHome, nodeListShows, startDriver, startTunnel, until } from './harness.mjs';
 
-const WEB = 'i-0a1b2c3d4e5f60001';
 const X11 = path.join(import.meta.dirname, 'x11.py');
 
 /** What x11.py says or does to the window titled Airlock. */
@@ -27,8 +29,24 @@ function settings(home) {
   }
 }
 
-async function nodeListShows(browser) {
-  await until(browser, 'the demo fleet listed', async () => (await browser.$(`.node-row[data-node="${WEB}"]`)).isExisting());
+/** Waits, without a browser to ask (the app may have quit), until `condition` holds. */
+async function eventually(message, condition) {
+  const deadline = Date.now() + HANG_GUARD;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`never happened: ${message}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** A web server on a free local port; `close()` ends its connections too (a tunnel may hold one). */
+async function webServer(page) {
+  const server = http.createServer((_req, res) => res.end(page));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.stop = () => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  };
+  return server;
 }
 
 /** A second launch of the app on the same home: resolves with its exit code and output. */
@@ -65,24 +83,13 @@ describe('Airlock on the desktop', () => {
   });
 
   it('asks when closed with a tunnel running, keeps it with the window hidden, and a second launch shows the window', async () => {
-    const server = http.createServer((_req, res) => res.end('still here'));
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const server = await webServer('still here');
     const home = freshHome('close');
     const driver = await startDriver(home);
     const browser = await driver.launch();
     try {
       await nodeListShows(browser);
-      await (await browser.$(`.node-row[data-node="${WEB}"]`)).click();
-      await (await browser.$('button=Tunnel…')).click();
-      await (await browser.$('input[aria-label="Remote port"]')).setValue(String(server.address().port));
-      await (await browser.$('input[aria-label="Local port"]')).setValue('0');
-      await (await browser.$('button=Start tunnel')).click();
-      let address = '';
-      await until(browser, 'the tunnel runs', async () => {
-        const code = await browser.$('.tunnel-tab:not([hidden]) code[data-local-address]');
-        address = (await code.isExisting()) ? await code.getAttribute('data-local-address') : '';
-        return address.includes(':');
-      });
+      const address = await startTunnel(browser, server.address().port);
 
       x11('close');
       const dialog = await browser.$('[role="dialog"][aria-label="Tunnels are running"]');
@@ -106,7 +113,80 @@ describe('Airlock on the desktop', () => {
       // The app may have quit under the driver: a failed step's error is the one to see.
       await browser.deleteSession().catch(() => {});
       await driver.stop();
-      await new Promise((r) => server.close(r));
+      await server.stop();
+    }
+  });
+
+  it('lists saved tunnels in the tray, starts and stops one from there, and quits from it', async () => {
+    const server = await webServer('from the tray');
+    const tray = await trayHost();
+    const home = freshHome('tray');
+    execFileSync(path.join(path.dirname(APP), 'airlock'), ['profile', 'add', 'web-page', 'web-1', '--port', String(server.address().port)], {
+      env: { PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config') },
+    });
+    const driver = await startDriver(home);
+    const browser = await driver.launch();
+    try {
+      await nodeListShows(browser);
+      await until(browser, 'the app in the tray', async () => tray.items.length > 0);
+      const [item] = tray.items;
+      const entry = async (pattern) => (await tray.menu(item)).find((e) => pattern.test(e.label));
+      await until(browser, 'the saved tunnel offered in the tray', async () => Boolean(await entry(/^▶ Start web-page$/)));
+      const labels = (await tray.menu(item)).map((e) => e.label);
+      assert.ok(labels.includes('Open Airlock') && labels.includes('Quit Airlock'), `the tray's menu: ${labels.join(', ')}`);
+
+      await tray.click(item, (await entry(/^▶ Start web-page$/)).id);
+      let address = '';
+      await until(browser, 'the tray says it runs, and where', async () => {
+        address = (await entry(/^■ Stop web-page \(running on /))?.label.match(/running on (\S+)\)$/)?.[1] ?? '';
+        return address !== '';
+      });
+      assert.equal(await (await fetch(`http://${address}/`)).text(), 'from the tray');
+      await until(browser, 'the window shows it running too', async () =>
+        /Running/.test(await (await browser.$('[data-profile="web-page"]')).getProperty('textContent')),
+      );
+
+      await tray.click(item, (await entry(/^■ Stop web-page/)).id);
+      await until(browser, 'the tray offers to start it again', async () => Boolean(await entry(/^▶ Start web-page$/)));
+      await assert.rejects(fetch(`http://${address}/`), 'the stopped tunnel no longer listens');
+
+      await tray.click(item, (await entry(/^Quit Airlock$/)).id);
+      await eventually('the app gone from the bus', async () => !(await tray.owners()).includes(item.sender));
+    } finally {
+      await browser.deleteSession().catch(() => {});
+      // A failed step may leave the app running in the tray, where closing its window keeps it.
+      for (const { sender } of tray.items) await tray.kill(sender);
+      await driver.stop();
+      tray.stop();
+      await server.stop();
+    }
+  });
+
+  it('says on the desktop when a tunnel drops and cannot come back', async () => {
+    const server = await webServer('soon gone');
+    const daemon = await notificationDaemon();
+    const driver = await startDriver(freshHome('notify'));
+    const browser = await driver.launch();
+    try {
+      await nodeListShows(browser);
+      await startTunnel(browser, server.address().port);
+      assert.deepEqual(daemon.shown, [], 'nothing said while the tunnel runs');
+      // Its session terminated (here from the Sessions view; any client could): no reconnect.
+      await (await browser.$('button=Sessions')).click();
+      const row = await browser.$('.sessions-table tr[data-session]');
+      await until(browser, 'the tunnel listed as a session', async () => row.isExisting());
+      await (await row.$('button=Terminate…')).click();
+      await (await row.$('button=Terminate')).click();
+      await until(browser, 'a notification shown', async () => daemon.shown.length > 0);
+      const [shown] = daemon.shown;
+      assert.match(shown.summary, /^Tunnel .+ dropped$/);
+      assert.match(shown.body, /Start it again from Airlock\.$/);
+      assert.equal(daemon.shown.length, 1, 'one notification for one drop');
+    } finally {
+      await browser.deleteSession();
+      await driver.stop();
+      daemon.stop();
+      await server.stop();
     }
   });
 });

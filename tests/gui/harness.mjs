@@ -12,7 +12,7 @@ import { remote } from 'webdriverio';
 const root = path.resolve(import.meta.dirname, '..', '..');
 const target = process.env.CARGO_TARGET_DIR ?? path.join(os.homedir(), '.cache', 'airlock-target');
 export const APP = process.env.AIRLOCK_APP ?? path.join(target, 'debug', 'airlock-app');
-const EMULATOR = path.join(target, 'debug', 'ssm-emulator');
+const EMULATOR = process.env.AIRLOCK_EMULATOR ?? path.join(target, 'debug', 'ssm-emulator');
 const TAURI_DRIVER = process.env.TAURI_DRIVER ?? 'tauri-driver';
 export const ARTIFACTS = process.env.AIRLOCK_SCREENSHOTS ?? path.join(root, 'artifacts', 'gui');
 /** A guard against a hung step, not a performance limit. */
@@ -47,9 +47,9 @@ export function freshHome(name) {
   return home;
 }
 
-/** tauri-driver for apps that run with `home` as their home directory (and `extraEnv`, for
- *  example AWS_ENDPOINT_URL; AWS_ variables of this process are not passed on). */
-export async function startDriver(home, extraEnv = {}) {
+/** tauri-driver for apps (the binary `app`) that run with `home` as their home directory and
+ *  `extraEnv` (for example AWS_ENDPOINT_URL; AWS_ variables of this process are not passed on). */
+export async function startDriver(home, extraEnv = {}, app = APP) {
   const port = await freePort();
   const nativePort = await freePort();
   const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config') };
@@ -73,7 +73,7 @@ export async function startDriver(home, extraEnv = {}) {
         port,
         logLevel: 'error',
         connectionRetryTimeout: HANG_GUARD,
-        capabilities: { 'tauri:options': { application: APP }, 'wdio:enforceWebDriverClassic': true },
+        capabilities: { 'tauri:options': { application: app }, 'wdio:enforceWebDriverClassic': true },
       });
     },
     async stop() {
@@ -130,4 +130,41 @@ export async function emulator(args = []) {
     child.once('exit', (code) => reject(new Error(`ssm-emulator exited with ${code}`)));
   });
   return { url, caFile, env: { AWS_ENDPOINT_URL: url, AWS_CA_BUNDLE: caFile }, stop: () => child.kill() };
+}
+
+/** The demo fleet's (and the emulator's default fleet's) Linux web node. */
+export const WEB = 'i-0a1b2c3d4e5f60001';
+
+export async function nodeListShows(browser) {
+  await until(browser, 'the demo fleet listed', async () => (await browser.$(`.node-row[data-node="${WEB}"]`)).isExisting());
+}
+
+export async function activeTabKey(browser) {
+  return (await browser.$('.tab.active[data-tab]')).getAttribute('data-tab');
+}
+
+/** Opens the tunnel form on WEB for `remotePort`, with `localPort` (0: any free port). */
+export async function openTunnelForm(browser, remotePort, localPort = '0') {
+  await (await browser.$(`.node-row[data-node="${WEB}"]`)).click();
+  await (await browser.$('button=Tunnel…')).click();
+  await (await browser.$('input[aria-label="Remote port"]')).setValue(String(remotePort));
+  await (await browser.$('input[aria-label="Local port"]')).setValue(localPort);
+}
+
+/** The local address the shown tunnel tab serves, once it runs. */
+export async function tunnelAddress(browser) {
+  let address = '';
+  await until(browser, 'the tunnel tab shows its local address', async () => {
+    const code = await browser.$('.tunnel-tab:not([hidden]) code[data-local-address]');
+    address = (await code.isExisting()) ? await code.getAttribute('data-local-address') : '';
+    return address.includes(':');
+  });
+  return address;
+}
+
+/** Starts a tunnel from WEB's `remotePort` to a free local port; resolves with its address. */
+export async function startTunnel(browser, remotePort) {
+  await openTunnelForm(browser, remotePort);
+  await (await browser.$('button=Start tunnel')).click();
+  return tunnelAddress(browser);
 }

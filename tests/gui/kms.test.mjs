@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { emulator, freshHome, screenText, screenshot, startDriver, until } from './harness.mjs';
+import { WEB, emulator, freshHome, screenshot, screenText, startDriver, until } from './harness.mjs';
 
-const WEB = 'i-0a1b2c3d4e5f60001';
 const ALIAS = 'alias/session-manager';
 
 const FLEET = `

@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { emulator, freshHome, screenshot, startDriver, until } from './harness.mjs';
+import { WEB, emulator, freshHome, screenshot, startDriver, until } from './harness.mjs';
 
-const WEB = 'i-0a1b2c3d4e5f60001';
 const ONPREM = 'mi-0123456789abcdef0';
 const KEY = 'AKIAEMULATORDEMO0001';
 const SECRET = 'emulator/demo/secret/key/not/a/real/one/000';
