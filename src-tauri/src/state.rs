@@ -1,6 +1,7 @@
 //! What the commands share: the current place, the open terminals and tunnels by id, the
-//! stores on disk, and the window's ear for desktop events. Every lock here is a plain mutex held for a map lookup, never across an
-//! await; each session's state lives in its own task in airlock-core.
+//! stores on disk, and the window's ear for desktop events. Every lock here is a plain mutex
+//! held for a map lookup, never across an await; each session's state lives in its own task in
+//! airlock-core.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -15,7 +15,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { APP, WEB, activeTabKey, emulator, freshHome, startDriver, until } from './harness.mjs';
+import { APP, WEB, activeTabKey, emulator, freshHome, startDriver, terminalRows, until } from './harness.mjs';
 
 const CLI = process.env.AIRLOCK_CLI;
 if (!CLI) throw new Error('AIRLOCK_CLI (the airlock binary of the same build) is not set: run scripts/bench-app');
@@ -56,20 +56,12 @@ function treeRss(pid) {
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const ms = (value) => `${value.toFixed(0)} ms`;
 
-/** The rows a tab's terminal draws, as text. */
-async function rows(browser, key) {
-  return browser.execute(
-    (tab) => [...document.querySelectorAll(`.terminal-tab[data-tab="${tab}"] .xterm-rows > div`)].map((row) => row.textContent.trim()),
-    key,
-  );
-}
-
 async function openShell(browser) {
   await (await browser.$('.tab.home')).click();
   await (await browser.$(`.node-row[data-node="${WEB}"]`)).doubleClick();
   const key = await activeTabKey(browser);
   await until(browser, 'a shell connected', async () => (await browser.$(`.tab.connected[data-tab="${key}"]`)).isExisting());
-  await until(browser, 'a prompt', async () => (await rows(browser, key)).some((row) => row.length > 0));
+  await until(browser, 'a prompt', async () => (await terminalRows(browser, key)).some((row) => row.length > 0));
   return key;
 }
 
@@ -146,7 +138,7 @@ async function startFlood(browser, key) {
   const input = await browser.$(`.terminal-tab[data-tab="${key}"] .xterm-helper-textarea`);
   await input.addValue('clear');
   await browser.keys('Enter');
-  await until(browser, 'the screen cleared', async () => !(await rows(browser, key)).includes('FLOOD-42'));
+  await until(browser, 'the screen cleared', async () => !(await terminalRows(browser, key)).includes('FLOOD-42'));
   await browser.execute((tab) => {
     const { waits } = window.airlockBench[tab];
     waits.splice(0, waits.length, { text: 'FLOOD-42', match: 'line', at: null });

@@ -12,6 +12,8 @@ const { Message, MessageType, Variant } = dbus;
 const WATCHER = 'org.kde.StatusNotifierWatcher';
 const NOTIFICATIONS = 'org.freedesktop.Notifications';
 const PROPERTIES = 'org.freedesktop.DBus.Properties';
+/** The bus itself: its name, path and interface. */
+const DBUS = ['org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus'];
 
 function reply(bus, msg, signature, body) {
   bus.send(Message.newMethodReturn(msg, signature, body));
@@ -37,8 +39,8 @@ function flatten([id, props, children], into = []) {
 }
 
 /** A tray host on the session bus: resolves with `items` (the registered items, as
- *  { sender, path }), `menu(item)` (its labels and ids), `click(item, id)`, `owners()` (the
- *  unique names on the bus, to see an app go), `kill(sender)` and `stop()`. */
+ *  { sender, path }), `menu(item)` (its labels and ids), `click(item, id)`, `gone(name)` (to
+ *  see an app leave), `kill(sender)` and `stop()`. */
 export async function trayHost() {
   const bus = dbus.sessionBus();
   const items = [];
@@ -79,15 +81,30 @@ export async function trayHost() {
     /** Stops the process behind a bus name, if it is still there. */
     async kill(sender) {
       try {
-        const [pid] = await call(bus, 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'GetConnectionUnixProcessID', 's', [sender]);
+        const [pid] = await call(bus, ...DBUS, 'GetConnectionUnixProcessID', 's', [sender]);
         process.kill(pid);
       } catch {
         // Gone already.
       }
     },
-    async owners() {
-      const [names] = await call(bus, 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'ListNames');
-      return names;
+    /** Resolves when `name` leaves the bus (its NameOwnerChanged to no owner), or at once
+     *  if it has left already. */
+    async gone(name) {
+      let listener;
+      const left = new Promise((resolve) => {
+        listener = (msg) => {
+          const [changed, , owner] = msg.body ?? [];
+          if (msg.type === MessageType.SIGNAL && msg.member === 'NameOwnerChanged' && changed === name && owner === '') resolve();
+        };
+        bus.on('message', listener);
+      });
+      try {
+        await call(bus, ...DBUS, 'AddMatch', 's', [`type='signal',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${name}'`]);
+        const [names] = await call(bus, ...DBUS, 'ListNames');
+        if (names.includes(name)) await left;
+      } finally {
+        bus.off('message', listener);
+      }
     },
     stop: () => bus.disconnect(),
   };

@@ -29,15 +29,6 @@ function settings(home) {
   }
 }
 
-/** Waits, without a browser to ask (the app may have quit), until `condition` holds. */
-async function eventually(message, condition) {
-  const deadline = Date.now() + HANG_GUARD;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`never happened: ${message}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 /** A web server on a free local port; `close()` ends its connections too (a tunnel may hold one). */
 async function webServer(page) {
   const server = http.createServer((_req, res) => res.end(page));
@@ -151,7 +142,12 @@ describe('Airlock on the desktop', () => {
       await assert.rejects(fetch(`http://${address}/`), 'the stopped tunnel no longer listens');
 
       await tray.click(item, (await entry(/^Quit Airlock$/)).id);
-      await eventually('the app gone from the bus', async () => !(await tray.owners()).includes(item.sender));
+      // Waited for on the bus (the browser went with the app), with a guard against a hang.
+      let guard;
+      const hung = new Promise((_, reject) => {
+        guard = setTimeout(() => reject(new Error('never happened: the app left the bus after Quit')), HANG_GUARD);
+      });
+      await Promise.race([tray.gone(item.sender), hung]).finally(() => clearTimeout(guard));
     } finally {
       await browser.deleteSession().catch(() => {});
       // A failed step may leave the app running in the tray, where closing its window keeps it.

@@ -108,7 +108,16 @@ export async function screenshot(browser, name) {
   await browser.saveScreenshot(path.join(ARTIFACTS, `${name}.png`));
 }
 
-/** What a terminal tab shows, read from the terminal's buffer. */
+/** The rows a tab's terminal draws (xterm.js's DOM renderer), as a user sees them, trimmed:
+ *  read from the page, so it works on the production build too (no test hooks). */
+export async function terminalRows(browser, tabKey) {
+  return browser.execute(
+    (tab) => [...document.querySelectorAll(`.terminal-tab[data-tab="${tab}"] .xterm-rows > div`)].map((row) => row.textContent.trim()),
+    tabKey,
+  );
+}
+
+/** What a terminal tab shows, read from the terminal's buffer (the e2e build's hook). */
 export async function screenText(browser, tabKey) {
   return browser.execute((key) => window.airlockScreens?.read(key) ?? '', tabKey);
 }

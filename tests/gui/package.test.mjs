@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { WEB, activeTabKey, freshHome, nodeListShows, screenshot, startDriver, until } from './harness.mjs';
+import { WEB, activeTabKey, freshHome, nodeListShows, screenshot, startDriver, terminalRows, until } from './harness.mjs';
 
 const DEB = process.env.AIRLOCK_DEB;
 const PACKAGE = 'airlock';
@@ -33,15 +33,6 @@ function systemPaths() {
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   return new Set(found.split('\n').filter(Boolean));
-}
-
-/** The rows an xterm.js terminal draws (its DOM renderer), read from the page as a user sees
- *  them: the installed app carries no test hooks. */
-async function terminalRows(browser, key) {
-  return browser.execute(
-    (tab) => [...document.querySelectorAll(`.terminal-tab[data-tab="${tab}"] .xterm-rows > div`)].map((row) => row.textContent.trim()),
-    key,
-  );
 }
 
 function desktopEntry(file) {
