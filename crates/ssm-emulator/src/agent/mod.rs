@@ -183,10 +183,6 @@ pub fn spawn(
 /// `shell`: a 1 ms sleep per 1024-byte read), which caps a session near 1 MB/s each way.
 const AGENT_SEND_PAUSE: Duration = Duration::from_millis(1);
 
-/// How long a finished session waits for the client to acknowledge what is still in flight
-/// before channel_closed (the agent's `PrepareToCloseChannel`: up to 2 s; protocol.md §5.4).
-const DRAIN_LIMIT: Duration = Duration::from_secs(2);
-
 /// Which stage the session is in.
 enum Stage {
     /// Waiting for the first socket.
@@ -355,40 +351,8 @@ impl Session {
                 break ending;
             }
         };
-        if matches!(ending, Ending::Finished) {
-            self.drain(&mut inputs).await;
-        }
         on_end(ending.clone());
         self.finish(&ending);
-    }
-
-    /// Before a finished session closes: until the client has acknowledged everything in
-    /// flight (its acks read, resends sent as they fall due), for at most DRAIN_LIMIT. Without
-    /// it a client that is behind (a busy machine) loses the end of the output, and its
-    /// reconnect finds the session gone.
-    async fn drain(&mut self, inputs: &mut mpsc::UnboundedReceiver<SessionInput>) {
-        let deadline = Instant::now() + DRAIN_LIMIT;
-        while self.channel.in_flight() > 0 && self.link.is_some() {
-            self.flush();
-            let wake = self.channel.poll_timeout().map_or(deadline, |at| at.min(deadline));
-            tokio::select! {
-                input = inputs.recv() => match input {
-                    Some(input) => {
-                        if self.handle_input(input).is_some() {
-                            return;
-                        }
-                    }
-                    None => return,
-                },
-                () = tokio::time::sleep_until(wake.into()) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return;
-                    }
-                    self.channel.handle_timeout(now);
-                }
-            }
-        }
     }
 
     fn handle_input(&mut self, input: SessionInput) -> Option<Ending> {
