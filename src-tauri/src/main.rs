@@ -100,6 +100,12 @@ fn main() {
             commands::tunnels::start_profile,
             commands::tunnels::stop_tunnel,
             commands::tunnels::free_port,
+            // File copy from a shell tab
+            commands::files::start_copy,
+            commands::files::cancel_copy,
+            commands::files::choose_file_to_send,
+            commands::files::choose_where_to_save,
+            commands::files::default_download_dir,
             commands::sessions::list_sessions,
             commands::sessions::terminate_session,
             // Saved tunnel profiles

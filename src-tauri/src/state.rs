@@ -36,6 +36,8 @@ pub struct AppState {
     pub demo: Demo,
     terminals: Mutex<HashMap<u64, OpenTerminal>>,
     tunnels: Mutex<HashMap<u64, RunningTunnel>>,
+    /// File copies under way: each one's Cancel.
+    copies: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<()>>>,
     next_id: AtomicU64,
     pub profiles: Option<ProfileStore>,
     pub settings: Option<SettingsStore>,
@@ -54,6 +56,8 @@ pub enum DesktopEvent {
     CloseRequested { tunnels: usize, tray: bool },
     /// "Start" on a saved profile in the tray: start it as the window's Start would.
     StartProfile { name: String },
+    /// Files were dropped on the window (their paths on this machine).
+    FilesDropped { paths: Vec<String> },
 }
 
 fn unpoisoned<T>(result: std::sync::LockResult<T>) -> T {
@@ -69,6 +73,7 @@ impl AppState {
             demo: Demo::default(),
             terminals: Mutex::new(HashMap::new()),
             tunnels: Mutex::new(HashMap::new()),
+            copies: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             profiles,
             settings,
@@ -110,6 +115,15 @@ impl AppState {
 
     pub fn remove_terminal(&self, id: u64) -> Option<OpenTerminal> {
         unpoisoned(self.terminals.lock()).remove(&id)
+    }
+
+    pub fn add_copy(&self, id: u64, cancel: tokio::sync::oneshot::Sender<()>) {
+        unpoisoned(self.copies.lock()).insert(id, cancel);
+    }
+
+    /// The copy's Cancel, once: `None` when it has ended (or was cancelled already).
+    pub fn remove_copy(&self, id: u64) -> Option<tokio::sync::oneshot::Sender<()>> {
+        unpoisoned(self.copies.lock()).remove(&id)
     }
 
     pub fn add_tunnel(&self, id: u64, tunnel: RunningTunnel) {

@@ -143,6 +143,7 @@ mod tests {
             bind: std::net::Ipv4Addr::LOCALHOST.into(),
             sessions: 1,
             auto_start: false,
+            keep_alive: false,
         }
     }
 

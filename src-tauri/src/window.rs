@@ -1,6 +1,7 @@
 //! The main window on the desktop: it opens where it was (when that is still on a screen),
 //! its place is remembered a moment after it stops moving, and closing it while tunnels run
-//! asks, hides it to the tray or quits, as the user chose.
+//! asks, hides it to the tray or quits, as the user chose; files dropped on it go to the
+//! window, whose shell tab offers to send them.
 
 use std::time::Duration;
 
@@ -52,6 +53,11 @@ pub fn restore<R: Runtime>(window: &WebviewWindow<R>) {
             }
         }
         WindowEvent::CloseRequested { api, .. } if !closing_quits(&window_) => api.prevent_close(),
+        // Files dropped on the window: the shell tab they were dropped on offers to send them.
+        WindowEvent::DragDrop(tauri::DragDropEvent::Drop { paths, .. }) => {
+            let paths = paths.iter().map(|p| p.display().to_string()).collect();
+            window_.state::<AppState>().tell_window(DesktopEvent::FilesDropped { paths });
+        }
         _ => {}
     });
 }

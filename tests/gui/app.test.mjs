@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import {
   APP,
@@ -23,6 +26,16 @@ import {
 } from './harness.mjs';
 
 const PAGE = 'Hello through Airlock';
+
+const execFileAsync = promisify(execFile);
+
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+
+/** An element's text, hidden or not; '' while it is absent. */
+async function textOf(browser, selector) {
+  const element = await browser.$(selector);
+  return (await element.isExisting()) ? element.getProperty('textContent') : '';
+}
 
 /** A web server on a free local port (a "node's port" on the demo fleet is a local port). */
 async function webServer() {
@@ -77,6 +90,54 @@ describe('Airlock on its demo fleet', () => {
     }
   });
 
+  it('sends a file to the node from a shell tab and gets it back, byte-exact', async () => {
+    const home = freshHome('copy');
+    // Every byte value: the demo fleet's node runs on this machine, so its paths are ours.
+    const contents = Buffer.from(Array.from({ length: 96 * 1024 + 1 }, (_, i) => (i * 7 + (i >> 8)) & 0xff));
+    const original = path.join(home, 'payload.bin');
+    fs.writeFileSync(original, contents);
+    const nodeDir = fs.mkdtempSync(path.join(home, 'node-'));
+    const back = fs.mkdtempSync(path.join(home, 'back-'));
+    const driver = await startDriver(home);
+    const browser = await driver.launch();
+    try {
+      await nodeListShows(browser);
+      await (await browser.$(`.node-row[data-node="${WEB}"]`)).doubleClick();
+      const key = await activeTabKey(browser);
+      await until(browser, 'the shell connected', async () => (await browser.$(`.tab.connected[data-tab="${key}"]`)).isExisting());
+      const tab = `.terminal-tab[data-tab="${key}"]`;
+      await (await (await browser.$(tab)).$('button=Send file…')).click();
+      await (await browser.$('[aria-label="File on this machine"]')).setValue(original);
+      await (await browser.$('[aria-label="Path on the node"]')).setValue(`${nodeDir}/`);
+      await (await browser.$('button=Send')).click();
+      await until(browser, 'the upload done', async () => /^Copied /.test(await textOf(browser, '.copy-result [role="status"]')));
+      await screenshot(browser, 'file-sent');
+      assert.ok(fs.readFileSync(path.join(nodeDir, 'payload.bin')).equals(contents), 'the upload arrived changed');
+      assert.match(await textOf(browser, '.copy-result .hint'), new RegExp(sha256(contents)));
+      await (await browser.$('button=Close')).click();
+
+      await (await (await browser.$(tab)).$('button=Get file…')).click();
+      await (await browser.$('[aria-label="File on the node"]')).setValue(path.join(nodeDir, 'payload.bin'));
+      await (await browser.$('[aria-label="Save to"]')).setValue(back);
+      await (await browser.$('button=Get')).click();
+      await until(browser, 'the download done', async () => /^Copied /.test(await textOf(browser, '.copy-result [role="status"]')));
+      assert.ok(fs.readFileSync(path.join(back, 'payload.bin')).equals(contents), 'the download arrived changed');
+      assert.deepEqual(fs.readdirSync(back), ['payload.bin'], 'no partial file is left');
+      await (await browser.$('button=Close')).click();
+
+      // A file the node does not have: said, and nothing is written here.
+      await (await (await browser.$(tab)).$('button=Get file…')).click();
+      await (await browser.$('[aria-label="File on the node"]')).setValue(path.join(nodeDir, 'missing.bin'));
+      await (await browser.$('[aria-label="Save to"]')).setValue(back);
+      await (await browser.$('button=Get')).click();
+      await until(browser, 'the failure said', async () => /not a file this session's user can read/.test(await textOf(browser, '.copy-result [role="alert"]')));
+      assert.deepEqual(fs.readdirSync(back), ['payload.bin']);
+    } finally {
+      await browser.deleteSession();
+      await driver.stop();
+    }
+  });
+
   it('lists the open shell in Sessions, terminates it there, and the shell tab ends', async () => {
     const driver = await startDriver(freshHome('sessions'));
     const browser = await driver.launch();
@@ -121,6 +182,37 @@ describe('Airlock on its demo fleet', () => {
       await until(browser, 'the page\'s bytes counted', async () => /^[1-9][\d.]* \S*B total$/.test(await detail('.down')));
       await until(browser, 'the connection counted', async () => /^[1-9]\d* since start/.test(await detail(':nth-child(3)')));
       await screenshot(browser, 'tunnel-tab');
+    } finally {
+      await browser.deleteSession();
+      await driver.stop();
+    }
+  });
+
+  it('runs a SOCKS proxy through the node that reaches a web server by name', async () => {
+    const driver = await startDriver(freshHome('socks'));
+    const browser = await driver.launch();
+    try {
+      await nodeListShows(browser);
+      await (await browser.$(`.node-row[data-node="${WEB}"]`)).click();
+      await (await browser.$('button=Tunnel…')).click();
+      await (await browser.$('select[aria-label="Kind"]')).selectByAttribute('value', 'socks');
+      await (await browser.$('button=Start tunnel')).click();
+      const address = await tunnelAddress(browser);
+      // curl hands the name to the proxy (--socks5-hostname): the node resolves "localhost".
+      // Asynchronously: the web server it reaches runs in this process.
+      const { stdout: page } = await execFileAsync('curl', [
+        '-sS',
+        '--max-time',
+        '60',
+        '--socks5-hostname',
+        address,
+        `http://localhost:${server.port}/`,
+      ]);
+      assert.match(page, new RegExp(PAGE));
+      const detail = async (figure) => (await browser.$(`.tunnel-tab:not([hidden]) .figure${figure} .detail`)).getText();
+      await until(browser, "the page's bytes counted", async () => /^[1-9][\d.]* \S*B total$/.test(await detail('.down')));
+      assert.match(await (await browser.$('.tab.active[data-tab]')).getProperty('textContent'), /SOCKS via web-1/);
+      await screenshot(browser, 'socks-tab');
     } finally {
       await browser.deleteSession();
       await driver.stop();

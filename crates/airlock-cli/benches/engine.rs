@@ -280,6 +280,7 @@ fn spec(port: u16, sessions: usize) -> TunnelSpec {
         sessions,
         reason: Some("benchmark".into()),
         document: None,
+        keep_alive: None,
     }
 }
 

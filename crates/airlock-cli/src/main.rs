@@ -1,7 +1,11 @@
 //! `airlock`: the command-line front end of `airlock-core`. This file parses arguments and
-//! turns each command into engine calls; [`terminal`] owns the raw terminal of `airlock shell`.
+//! turns each command into engine calls; [`terminal`] owns the raw terminal of `airlock shell`,
+//! [`plugin`] the same binary run by the AWS CLI as `session-manager-plugin`, [`copy`] the
+//! progress line of `airlock cp`.
 
+mod copy;
 mod credentials;
+mod plugin;
 mod terminal;
 
 use std::collections::HashMap;
@@ -14,7 +18,7 @@ use std::time::Duration;
 use airlock_core::aws::{Aws, AwsError, SessionList, StartRequest};
 use airlock_core::inventory::{Node, NodeFilter};
 use airlock_core::profiles::{Profile, ProfileError, ProfileStore};
-use airlock_core::session::{OpenError, TunnelSpec};
+use airlock_core::session::{OpenError, TunnelSpec, KEEP_ALIVE_INTERVAL};
 use clap::{Args, Parser, Subcommand};
 
 /// Session Manager shells, tunnels and node inventory, without session-manager-plugin.
@@ -87,6 +91,17 @@ enum Commands {
         #[arg(long, default_value_t = 60)]
         idle: u64,
     },
+    /// Copy a file to or from a node through Session Manager (no SSH, no S3): one of SOURCE
+    /// and DESTINATION is NODE:PATH (NODE an id or Name tag), the other a local path.
+    Cp {
+        /// The file to copy: a local path, or NODE:PATH.
+        source: String,
+        /// Where to: NODE:PATH, or a local path (a directory keeps the file's name).
+        destination: String,
+        /// Why, for the audit trail.
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Carry an SSH connection (for ssh's ProxyCommand: `ProxyCommand airlock ssh-proxy %h`).
     SshProxy {
         /// Node id or Name tag.
@@ -154,6 +169,10 @@ struct TunnelArgs {
     /// The local address to listen on.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     bind: IpAddr,
+    /// Keep the tunnel from being closed for being idle (an smux NOP every 30 s; multiplexed
+    /// tunnels only). Whoever can reach the local port can then use it for as long as it runs.
+    #[arg(long)]
+    keep_alive: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +213,7 @@ enum CliError {
     Aws(AwsError),
     Open(OpenError),
     Profile(ProfileError),
+    Copy(airlock_core::transfer::CopyError),
     Usage(String),
     Io(std::io::Error),
 }
@@ -204,6 +224,7 @@ impl std::fmt::Display for CliError {
             CliError::Aws(e) => e.fmt(f),
             CliError::Open(e) => e.fmt(f),
             CliError::Profile(e) => e.fmt(f),
+            CliError::Copy(e) => e.fmt(f),
             CliError::Usage(m) => f.write_str(m),
             CliError::Io(e) => write!(f, "{e}"),
         }
@@ -232,7 +253,14 @@ impl From<std::io::Error> for CliError {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut args = std::env::args_os();
+    let as_plugin = args.next().is_some_and(|argv0| plugin::invoked_as_plugin(&argv0));
+    let cli = if as_plugin {
+        let args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+        Invocation::Plugin(args)
+    } else {
+        Invocation::Airlock(Cli::parse())
+    };
     // AIRLOCK_LOG=debug (or any tracing filter) logs to stderr; quiet by default.
     let filter = airlock_core::logging::filter(std::env::var("AIRLOCK_LOG").ok().as_deref());
     tracing_subscriber::fmt()
@@ -246,13 +274,25 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let outcome = match cli {
+        Invocation::Airlock(cli) => runtime.block_on(run(cli)),
+        Invocation::Plugin(args) => runtime.block_on(plugin::run(args)),
+    };
+    match outcome {
         Ok(code) => code,
         Err(error) => {
             eprintln!("airlock: {error}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Which program the binary is being.
+enum Invocation {
+    /// `airlock`, with its subcommands.
+    Airlock(Cli),
+    /// `session-manager-plugin`, with the AWS CLI's arguments.
+    Plugin(Vec<String>),
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
@@ -283,7 +323,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 parameters: parse_parameters(&parameters)?,
                 reason,
             };
-            terminal::run_shell(aws, request).await
+            terminal::run_shell(aws, request, terminal::Voice::Airlock).await
         }
         Commands::Forward { target, tunnel } => {
             let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
@@ -296,6 +336,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 sessions: tunnel.sessions,
                 reason: None,
                 document: None,
+                keep_alive: tunnel.keep_alive.then_some(KEEP_ALIVE_INTERVAL),
             };
             forward(&aws, &spec).await
         }
@@ -307,6 +348,10 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 idle: Duration::from_secs(idle.max(1)),
             };
             socks(&aws, &spec).await
+        }
+        Commands::Cp { source, destination, reason } => {
+            let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
+            copy::run(&aws, &source, &destination, reason).await
         }
         Commands::SshProxy { target, port } => {
             let aws = load(cli.profile.as_deref(), cli.region.as_deref(), true).await?;
@@ -416,6 +461,9 @@ async fn forward(aws: &Aws, spec: &TunnelSpec) -> Result<ExitCode, CliError> {
         tunnel.local_addr(),
         spec.sessions
     );
+    if spec.keep_alive.is_some() {
+        eprintln!("Keep-alive is on: the tunnel is not closed for being idle, so whoever can reach {} can use it until you stop it.", tunnel.local_addr());
+    }
     std::io::stdout().flush()?;
     let reason = tokio::select! {
         _ = tokio::signal::ctrl_c() => None,
@@ -493,7 +541,7 @@ async fn profile(
                     .map(|p| {
                         serde_json::json!({"name": p.name, "aws_profile": p.aws_profile, "region": p.region, "target": p.target,
                             "remote_port": p.remote_port, "remote_host": p.remote_host, "local_port": p.local_port,
-                            "bind": p.bind.to_string(), "sessions": p.sessions, "auto_start": p.auto_start})
+                            "bind": p.bind.to_string(), "sessions": p.sessions, "auto_start": p.auto_start, "keep_alive": p.keep_alive})
                     })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
@@ -535,6 +583,7 @@ async fn profile(
                 bind: tunnel.bind,
                 sessions: tunnel.sessions,
                 auto_start,
+                keep_alive: tunnel.keep_alive,
             };
             store.add(profile.clone())?;
             eprintln!("Saved profile {} in {}.", profile.name, store.path().display());

@@ -6,8 +6,8 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use airlock_core::aws::{Aws, StartRequest};
-use airlock_core::terminal::{open_terminal, TerminalEvent, TerminalState};
+use airlock_core::aws::Aws;
+use airlock_core::terminal::{open_terminal, Opening, TerminalEvent, TerminalState};
 use ssm_protocol::payload::TerminalSize;
 use tokio::io::AsyncReadExt;
 
@@ -60,15 +60,31 @@ async fn next_resize(_: &mut Option<()>) {
     std::future::pending().await
 }
 
+/// Whose lines the terminal prints around the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Voice {
+    /// `airlock shell`'s: status lines on stderr; the exit code is the command's.
+    Airlock,
+    /// session-manager-plugin's, for scripts that read them: the agent's message and the
+    /// closing "Exiting session with sessionId" line on stdout; 0 when the session ended by
+    /// itself, whatever its command returned.
+    Plugin,
+}
+
 /// Runs a shell or command session on this terminal until it ends, through the engine's
 /// terminal task (as the app's tabs do): keystrokes in, output out and acknowledged once
-/// written, states as status lines. The exit code is the command's when the agent reports one.
-pub async fn run_shell(aws: Aws, request: StartRequest) -> Result<ExitCode, CliError> {
+/// written, states as status lines. The exit code is the command's when the agent reports one
+/// (in [`Voice::Airlock`]).
+pub async fn run_shell(
+    aws: Aws,
+    opening: impl Into<Opening>,
+    voice: Voice,
+) -> Result<ExitCode, CliError> {
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let raw = if interactive { Some(RawMode::enable()?) } else { None };
     let size = if interactive { window_size() } else { None };
     let (terminal, mut events, done) =
-        open_terminal(aws.clone(), request, aws.driver_config(), size);
+        open_terminal(aws.clone(), opening, aws.driver_config(), size);
     let mut resize = if interactive { resize_signal() } else { None };
     let mut stdin = tokio::io::stdin();
     let mut input_open = true;
@@ -109,6 +125,12 @@ pub async fn run_shell(aws: Aws, request: StartRequest) -> Result<ExitCode, CliE
                 Some(TerminalEvent::State(TerminalState::Connected { session_id: id, encrypted_with, message })) => {
                     if std::mem::take(&mut reconnecting) {
                         status(raw.is_some(), "reconnected; nothing was lost");
+                    } else if voice == Voice::Plugin {
+                        // The plugin prints the agent's message as it is, on stdout.
+                        if let Some(message) = &message {
+                            stdout.write_all(format!("{message}\n").as_bytes())?;
+                            stdout.flush()?;
+                        }
                     } else {
                         // The agent's own message, as the plugin prints it (for an encrypted
                         // session: "This session is encrypted using AWS KMS."), with the key.
@@ -142,6 +164,11 @@ pub async fn run_shell(aws: Aws, request: StartRequest) -> Result<ExitCode, CliE
         (Some(id), true) => {
             eprintln!("\nSession {id} ended: {reason}");
             return Ok(ExitCode::FAILURE);
+        }
+        (Some(id), false) if voice == Voice::Plugin => {
+            print!("\n\nExiting session with sessionId: {id}.\n\n");
+            stdout.flush()?;
+            return Ok(ExitCode::SUCCESS);
         }
         (Some(id), false) if interactive => eprintln!("\nSession {id} ended."),
         _ => {}

@@ -57,6 +57,7 @@ fn spec(target: &str, port: u16, sessions: usize) -> TunnelSpec {
         sessions,
         reason: None,
         document: None,
+        keep_alive: None,
     }
 }
 

@@ -24,6 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// A guard against a hung test, not a performance limit.
 const HANG_GUARD: Duration = Duration::from_secs(300);
 const WEB: &str = "i-0a1b2c3d4e5f60001";
+const LEGACY: &str = "i-0a1b2c3d4e5f60002"; // agent 3.0.161.0: basic port forwarding
 const KEY_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
 const ALIAS: &str = "alias/session-manager";
 
@@ -202,6 +203,7 @@ async fn a_port_session_on_the_same_fleet_is_not_encrypted() {
             sessions: 1,
             reason: None,
             document: None,
+            keep_alive: None,
         };
         let tunnel = aws.forward(&spec).await.unwrap();
         let mut stream = tokio::net::TcpStream::connect(tunnel.local_addr()).await.unwrap();
@@ -425,6 +427,54 @@ async fn the_idle_timeout_the_maximum_duration_and_the_shell_profile_apply() {
         );
         let record = emulator.service().sessions().pop().unwrap();
         assert_eq!(record.details.as_deref(), Some("maximum session duration"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keep_alive_keeps_an_idle_tunnel_past_the_idle_timeout() {
+    within(async {
+        // An emulated minute of two seconds; the preferences' idle timeout is one minute.
+        let mut fleet = Fleet::default_fleet();
+        fleet.minute_seconds = 2.0;
+        fleet.preferences.idle_session_timeout = "1".into();
+        let emulator = emulator(fleet).await;
+        let aws = aws(&emulator);
+        let echo = echo_server().await;
+        let spec = |keep_alive: Option<Duration>| TunnelSpec {
+            target: WEB.into(),
+            remote_port: echo,
+            remote_host: None,
+            local: SocketAddr::from(([127, 0, 0, 1], 0)),
+            sessions: 1,
+            reason: None,
+            document: None,
+            keep_alive,
+        };
+        let kept = aws.forward(&spec(Some(Duration::from_millis(100)))).await.unwrap();
+        // Two tunnels without keep-alive, one after the other, each closed for being idle: the
+        // kept one, as idle as they were, lives through both.
+        for _ in 0..2 {
+            let idle = aws.forward(&spec(None)).await.unwrap();
+            let reason = idle.wait().await;
+            assert!(reason.contains("timed out due to inactivity"), "{reason}");
+        }
+        assert!(kept.is_running(), "the kept tunnel was closed");
+        let mut stream = tokio::net::TcpStream::connect(kept.local_addr()).await.unwrap();
+        stream.write_all(b"still here").await.unwrap();
+        let mut back = [0u8; 10];
+        stream.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"still here");
+        kept.stop().await;
+
+        // A node whose agent forwards one connection at a time cannot carry the heartbeat.
+        let legacy = TunnelSpec { target: LEGACY.into(), ..spec(Some(Duration::from_millis(100))) };
+        let refused = aws.forward(&legacy).await.unwrap_err().to_string();
+        assert!(refused.contains("keep-alive needs a multiplexed tunnel"), "{refused}");
+        assert!(
+            emulator.service().sessions().iter().all(|s| !s.status.is_active()),
+            "the refused tunnel's session was terminated"
+        );
     })
     .await;
 }

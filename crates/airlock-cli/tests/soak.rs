@@ -68,6 +68,7 @@ async fn a_tunnel_soaks_up_loss_duplication_reordering_and_socket_kills() {
         sessions: 1,
         reason: None,
         document: None,
+        keep_alive: None,
     };
     let tunnel = aws
         .forward_with(&spec, DriverConfig { message_rate: None, ..aws.driver_config() })

@@ -599,6 +599,15 @@ impl Aws {
         })
     }
 
+    /// These clients with SSM (TerminateSession, ResumeSession, the data channel's host
+    /// check) at `url`: the endpoint the AWS CLI names when it hands Airlock a session.
+    pub fn with_ssm_endpoint(mut self, url: &str) -> Aws {
+        let config = self.ssm.config().to_builder().endpoint_url(url).build();
+        self.ssm = aws_sdk_ssm::Client::from_conf(config);
+        self.ssm_endpoint = Some(url.to_owned());
+        self
+    }
+
     /// The SSM endpoint the user configured, if any.
     pub fn ssm_endpoint(&self) -> Option<&str> {
         self.ssm_endpoint.as_deref()

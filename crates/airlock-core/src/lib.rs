@@ -15,6 +15,7 @@
 //! - [`kms`]: the GenerateDataKey call of KMS-encrypted sessions.
 //! - [`session`]: opening shells, commands, SSH bridges and pooled tunnels end to end.
 //! - [`socks`]: a SOCKS5 proxy whose connections go through a node, a session per destination.
+//! - [`transfer`]: file copy to and from a node through command sessions, digests compared.
 //! - [`tunnel`]: local listeners whose connections travel as smux streams (or one at a time).
 //! - [`terminal`]: a shell session as a terminal on screen sees it (stages, batched output,
 //!   flow control); [`monitor`]: a running tunnel as a front end watches it.
@@ -45,4 +46,5 @@ pub mod session;
 pub mod settings;
 pub mod socks;
 pub mod terminal;
+pub mod transfer;
 pub mod tunnel;

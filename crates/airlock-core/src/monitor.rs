@@ -1,7 +1,7 @@
-//! A running tunnel as a front end watches it: its figures once a [`SAMPLE_PERIOD`] (bytes
-//! each way, connections, round-trip time, live sessions), the moment it ends and why, and a
-//! handle to stop it. Rates are left to the viewer: the figures are running totals, so a
-//! missed sample loses nothing.
+//! A running tunnel (a forward, or a SOCKS proxy) as a front end watches it: its figures once a
+//! [`SAMPLE_PERIOD`] (bytes each way, connections, round-trip time, live sessions), the moment
+//! it ends and why, and a handle to stop it. Rates are left to the viewer: the figures are
+//! running totals, so a missed sample loses nothing.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::session::{ForwardTunnel, TunnelFigures};
+use crate::socks::SocksProxy;
 
 /// How often figures are reported.
 pub const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
@@ -53,8 +54,65 @@ impl TunnelHandle {
     }
 }
 
+/// What a front end watches.
+#[derive(Debug)]
+pub enum Watched {
+    /// Local connections forwarded to one destination.
+    Forward(ForwardTunnel),
+    /// A SOCKS5 proxy: each connection to the destination it names, a session per destination.
+    Socks(SocksProxy),
+}
+
+impl From<ForwardTunnel> for Watched {
+    fn from(tunnel: ForwardTunnel) -> Self {
+        Watched::Forward(tunnel)
+    }
+}
+
+impl From<SocksProxy> for Watched {
+    fn from(proxy: SocksProxy) -> Self {
+        Watched::Socks(proxy)
+    }
+}
+
+impl Watched {
+    fn local_addr(&self) -> SocketAddr {
+        match self {
+            Watched::Forward(tunnel) => tunnel.local_addr(),
+            Watched::Socks(proxy) => proxy.local_addr(),
+        }
+    }
+
+    fn figures(&self) -> TunnelFigures {
+        match self {
+            Watched::Forward(tunnel) => tunnel.figures(),
+            Watched::Socks(proxy) => proxy.figures(),
+        }
+    }
+
+    /// Resolves when it has ended by itself, with why. A proxy's destinations open and close
+    /// as they are used; the proxy itself runs until it is stopped.
+    async fn ended(&mut self) -> String {
+        match self {
+            Watched::Forward(tunnel) => tunnel.wait().await,
+            Watched::Socks(proxy) => {
+                while proxy.next_event().await.is_some() {}
+                "the proxy stopped".to_owned()
+            }
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Watched::Forward(tunnel) => tunnel.stop().await,
+            Watched::Socks(proxy) => proxy.stop().await,
+        }
+    }
+}
+
 /// Watches `tunnel` from a task of its own.
-pub fn watch(tunnel: ForwardTunnel) -> (TunnelHandle, mpsc::Receiver<TunnelEvent>) {
+pub fn watch(tunnel: impl Into<Watched>) -> (TunnelHandle, mpsc::Receiver<TunnelEvent>) {
+    let tunnel = tunnel.into();
     let (stop, stopped) = oneshot::channel();
     let (done, done_rx) = oneshot::channel();
     let (events, event_rx) = mpsc::channel(16);
@@ -67,7 +125,7 @@ pub fn watch(tunnel: ForwardTunnel) -> (TunnelHandle, mpsc::Receiver<TunnelEvent
 }
 
 async fn run(
-    tunnel: ForwardTunnel,
+    mut tunnel: Watched,
     mut stopped: oneshot::Receiver<()>,
     events: mpsc::Sender<TunnelEvent>,
 ) {
@@ -78,7 +136,7 @@ async fn run(
                 // A viewer that is behind skips a sample rather than slowing the tunnel.
                 let _ = events.try_send(TunnelEvent::Figures(tunnel.figures()));
             }
-            reason = tunnel.wait() => break (reason, false),
+            reason = tunnel.ended() => break (reason, false),
             _ = &mut stopped => break ("stopped".to_owned(), true),
         }
     };

@@ -191,6 +191,7 @@ mod tests {
             bind: [127, 0, 0, 1].into(),
             sessions: 1,
             auto_start: false,
+            keep_alive: false,
         }
     }
 

@@ -41,6 +41,9 @@ pub struct Profile {
     /// Start when the app starts.
     #[serde(default)]
     pub auto_start: bool,
+    /// Keep the tunnel from being closed for being idle ([`TunnelSpec::keep_alive`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_alive: bool,
 }
 
 fn loopback() -> IpAddr {
@@ -120,6 +123,7 @@ impl Profile {
             sessions: self.sessions,
             reason: Some(format!("Airlock profile {}", self.name)),
             document: None,
+            keep_alive: self.keep_alive.then_some(crate::session::KEEP_ALIVE_INTERVAL),
         }
     }
 }
@@ -367,6 +371,7 @@ mod tests {
             bind: loopback(),
             sessions: 2,
             auto_start: true,
+            keep_alive: false,
         }
     }
 

@@ -136,7 +136,7 @@ impl OpenSession {
 
     /// Joins a stdio port session (AWS-StartSSHSession) to `input` and `output` until either
     /// side ends; then terminates the session.
-    pub async fn bridge<R, W>(mut self, mut input: R, mut output: W) -> Result<(), OpenError>
+    pub async fn bridge<R, W>(mut self, input: R, output: W) -> Result<(), OpenError>
     where
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
@@ -150,6 +150,15 @@ impl OpenSession {
                 })
             }
         }
+        self.pipe(input, output).await
+    }
+
+    /// [`OpenSession::bridge`] of a session already known to be a stdio port session.
+    pub async fn pipe<R, W>(mut self, mut input: R, mut output: W) -> Result<(), OpenError>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
         let mut buf = vec![0u8; 16 * 1024];
         let mut input_open = true;
         let outcome = loop {
@@ -209,7 +218,16 @@ pub struct TunnelSpec {
     /// A Port document of the account's own, with its parameters, instead of AWS's two port
     /// forwarding documents; `remote_port` and `remote_host` are then not used.
     pub document: Option<PortDocument>,
+    /// Opt-in: an smux NOP this often, so the service's idle timeout (Session Manager's
+    /// preferences, 20 minutes by default) does not close the tunnel while nobody uses it.
+    /// The trade-off: a tunnel left open is not closed for being idle, so whoever can reach
+    /// its local port can use it for as long as it runs. Multiplexed tunnels only.
+    pub keep_alive: Option<std::time::Duration>,
 }
+
+/// The heartbeat interval of [`TunnelSpec::keep_alive`] when a front end turns it on: well
+/// inside the shortest idle timeout Session Manager allows (1 minute).
+pub const KEEP_ALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A Port document and the parameters to start it with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -332,6 +350,28 @@ impl Aws {
         Ok(ForwardTunnel { local_addr, members, dispatcher, aws: self.clone() })
     }
 
+    /// A tunnel of one port session already open and ready (the AWS CLI started it and
+    /// Airlock, run as its plugin, joined it): listens on `local`, or terminates the session
+    /// when it cannot, or when the session does not forward TCP.
+    pub async fn forward_opened(
+        &self,
+        session: OpenSession,
+        port: &PortSession,
+        local: SocketAddr,
+    ) -> Result<ForwardTunnel, OpenError> {
+        let (listener, local_addr) = match listen(local).await {
+            Ok(bound) => bound,
+            Err(error) => {
+                let _ = session.terminate().await;
+                return Err(error);
+            }
+        };
+        let member = self.pool_member(session, port, local_addr, None).await?;
+        let members = Arc::new(vec![member]);
+        let dispatcher = tokio::spawn(dispatch(listener, members.clone()));
+        Ok(ForwardTunnel { local_addr, members, dispatcher, aws: self.clone() })
+    }
+
     /// Starts `spec.sessions` port sessions side by side, each a tunnel fed from a queue;
     /// when one fails, the others are ended and the error is returned. `local_addr` names the
     /// tunnel in logs and figures.
@@ -349,23 +389,14 @@ impl Aws {
         let mut members = Vec::new();
         let mut failure = None;
         for result in opened {
-            match result {
+            let member = match result {
                 Ok((session, port)) => {
-                    let session_id = session.session_id.clone();
-                    match Tunnel::start_queued(local_addr, session.channel, &port) {
-                        Ok((tunnel, handoff)) => {
-                            members.push(Member { session_id, tunnel, handoff })
-                        }
-                        Err(TunnelError::NotForwarding(mode)) => {
-                            let _ = self.terminate_session(&session_id).await;
-                            failure = Some(OpenError::WrongKind {
-                                wanted: "a TCP port-forwarding session",
-                                found: format!("port ({mode:?})"),
-                            });
-                        }
-                        Err(other) => failure = Some(OpenError::Invalid(other.to_string())),
-                    }
+                    self.pool_member(session, &port, local_addr, spec.keep_alive).await
                 }
+                Err(error) => Err(error),
+            };
+            match member {
+                Ok(member) => members.push(member),
                 Err(error) => failure = Some(error),
             }
         }
@@ -398,12 +429,42 @@ impl Aws {
         Ok(HandedTunnel { members, aws: self.clone() })
     }
 
+    /// A port session's tunnel, fed from a queue; the session is terminated when it does not
+    /// forward TCP.
+    async fn pool_member(
+        &self,
+        session: OpenSession,
+        port: &PortSession,
+        local_addr: SocketAddr,
+        heartbeat: Option<std::time::Duration>,
+    ) -> Result<Member, OpenError> {
+        let session_id = session.session_id.clone();
+        let error = match Tunnel::start_queued(local_addr, session.channel, port, heartbeat) {
+            Ok((tunnel, handoff)) => return Ok(Member { session_id, tunnel, handoff }),
+            Err(TunnelError::NotForwarding(mode)) => OpenError::WrongKind {
+                wanted: "a TCP port-forwarding session",
+                found: format!("port ({mode:?})"),
+            },
+            Err(other) => OpenError::Invalid(other.to_string()),
+        };
+        let _ = self.terminate_session(&session_id).await;
+        Err(error)
+    }
+
     async fn open_port(
         &self,
         request: &StartRequest,
         config: DriverConfig,
     ) -> Result<(OpenSession, PortSession), OpenError> {
-        let mut session = self.open(request, config).await?;
+        let session = self.open(request, config).await?;
+        self.port_of(session).await
+    }
+
+    /// Waits for `session` to be ready; a session that is not a port session is terminated.
+    async fn port_of(
+        &self,
+        mut session: OpenSession,
+    ) -> Result<(OpenSession, PortSession), OpenError> {
         match session.ready().await.map(|ready| ready.kind) {
             Ok(SessionKind::Port(port)) => Ok((session, port)),
             Ok(other) => {

@@ -367,6 +367,7 @@ async fn route(proxy: &Proxy, destination: &Destination) -> Result<Arc<HandedTun
         sessions: 1,
         reason: None,
         document: None,
+        keep_alive: None,
     };
     let config: DriverConfig = proxy.aws.driver_config();
     let tunnel = Arc::new(proxy.aws.forward_handed(&spec, config).await?);

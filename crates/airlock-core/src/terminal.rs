@@ -17,7 +17,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use crate::aws::{Aws, StartRequest};
-use crate::datachannel::{Command, DriverConfig, Ending, Notice};
+use crate::datachannel::{Command, DriverConfig, Ending, Notice, Ready};
 use crate::session::OpenSession;
 
 /// The longest output waits before it is sent on (about one frame at 60 Hz).
@@ -142,20 +142,43 @@ impl TerminalHandle {
     }
 }
 
-/// Starts a terminal: a task that opens `request` and runs it until it ends. `size` is sent
-/// first, so the shell starts at the screen's size (`None`: no screen, as for a script's
-/// pipe). [`TerminalDone`] resolves when the task has finished, TerminateSession included.
+/// How a terminal's session begins.
+#[derive(Debug)]
+pub enum Opening {
+    /// StartSession with this request, then the data channel.
+    Start(StartRequest),
+    /// A session already open and ready (the AWS CLI started it and Airlock, run as its
+    /// plugin, joined it and found a shell).
+    Opened {
+        /// The session.
+        session: OpenSession,
+        /// What it said when it became ready.
+        ready: Ready,
+    },
+}
+
+impl From<StartRequest> for Opening {
+    fn from(request: StartRequest) -> Self {
+        Opening::Start(request)
+    }
+}
+
+/// Starts a terminal: a task that opens the session (`opening`: a request to start, or a
+/// started session to join) and runs it until it ends. `size` is sent first, so the shell
+/// starts at the screen's size (`None`: no screen, as for a script's pipe). [`TerminalDone`]
+/// resolves when the task has finished, TerminateSession included.
 pub fn open_terminal(
     aws: Aws,
-    request: StartRequest,
+    opening: impl Into<Opening>,
     config: DriverConfig,
     size: Option<TerminalSize>,
 ) -> (TerminalHandle, mpsc::Receiver<TerminalEvent>, TerminalDone) {
+    let opening = opening.into();
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (events, event_rx) = mpsc::channel(64);
     let (done, done_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        run(aws, request, config, size, command_rx, events).await;
+        run(aws, opening, config, size, command_rx, events).await;
         let _ = done.send(());
     });
     (TerminalHandle { commands }, event_rx, TerminalDone(done_rx))
@@ -163,13 +186,24 @@ pub fn open_terminal(
 
 async fn run(
     aws: Aws,
-    request: StartRequest,
+    opening: Opening,
     config: DriverConfig,
     size: Option<TerminalSize>,
     mut commands: mpsc::UnboundedReceiver<TerminalCommand>,
     events: mpsc::Sender<TerminalEvent>,
 ) {
     let state = |s: TerminalState| events.send(TerminalEvent::State(s));
+    let request = match opening {
+        Opening::Start(request) => request,
+        Opening::Opened { session, ready } => {
+            let mut terminal = Terminal::new(session, events.clone());
+            terminal.ready = Some(ready);
+            let _ = state(terminal.connected()).await;
+            let ending = terminal.serve(size, Vec::new(), &mut commands).await;
+            let _ = state(ending).await;
+            return;
+        }
+    };
     let _ = state(TerminalState::Connecting(Stage::StartingSession)).await;
     let opening = async {
         let endpoint = aws.start_session(&request).await?;

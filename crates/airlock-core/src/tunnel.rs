@@ -108,6 +108,9 @@ pub enum TunnelError {
     /// The smux layer broke.
     #[error("the multiplexed stream broke: {0}")]
     Mux(String),
+    /// Keep-alive was asked of a tunnel that carries one connection at a time.
+    #[error("keep-alive needs a multiplexed tunnel, and this node's agent (older than 3.0.196.0) forwards one connection at a time: turn keep-alive off, or update the agent")]
+    NoKeepAlive,
 }
 
 /// A running tunnel.
@@ -278,14 +281,18 @@ impl Tunnel {
             session,
             port,
             Arc::new(TunnelStats::default()),
+            None,
         )
     }
 
     /// A tunnel fed by a pool's dispatcher: the [`Handoff`] to give it connections with.
+    /// `heartbeat`: an smux NOP this often, so the service's idle timeout does not close the
+    /// tunnel while nobody uses it ([`crate::session::TunnelSpec::keep_alive`]).
     pub fn start_queued(
         local_addr: SocketAddr,
         session: SessionChannel,
         port: &PortSession,
+        heartbeat: Option<Duration>,
     ) -> Result<(Tunnel, Handoff), TunnelError> {
         let (queue, incoming) = mpsc::channel(16);
         let stats = Arc::new(TunnelStats::default());
@@ -295,6 +302,7 @@ impl Tunnel {
             session,
             port,
             stats.clone(),
+            heartbeat,
         )?;
         Ok((tunnel, Handoff { queue, stats }))
     }
@@ -305,6 +313,7 @@ impl Tunnel {
         session: SessionChannel,
         port: &PortSession,
         stats: Arc<TunnelStats>,
+        heartbeat: Option<Duration>,
     ) -> Result<Tunnel, TunnelError> {
         let link = session.figures.clone();
         let (done, finished) = tokio::sync::watch::channel(None);
@@ -313,8 +322,10 @@ impl Tunnel {
                 incoming,
                 session,
                 keep_alive,
+                heartbeat,
                 stats.clone(),
             )),
+            PortMode::Basic if heartbeat.is_some() => return Err(TunnelError::NoKeepAlive),
             PortMode::Basic => {
                 futures_util::future::Either::Right(run_basic(incoming, session, stats.clone()))
             }
@@ -384,10 +395,12 @@ async fn run_mux(
     mut incoming: Incoming,
     mut session: SessionChannel,
     keep_alive: bool,
+    heartbeat: Option<Duration>,
     stats: Arc<TunnelStats>,
 ) -> Result<(), TunnelError> {
     let config = SessionConfig {
         keep_alive: keep_alive.then(KeepAlive::default),
+        heartbeat,
         max_streams: MAX_CONNECTIONS,
         ..SessionConfig::default()
     };

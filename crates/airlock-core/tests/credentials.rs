@@ -240,6 +240,7 @@ async fn credentials_expire_under_an_open_shell_and_tunnel_and_a_reconnect_refre
             sessions: 1,
             reason: None,
             document: None,
+            keep_alive: None,
         };
         let tunnel = aws.forward_with(&spec, config).await.unwrap();
         shell.channel.commands.send(Command::Data(b"echo one-$((1+1))\n".to_vec())).await.unwrap();

@@ -140,6 +140,7 @@ async fn a_watched_tunnel_reports_figures_and_its_end() {
         sessions: 2,
         reason: None,
         document: None,
+        keep_alive: None,
     };
     let tunnel = within("the tunnel", aws.forward(&spec)).await.unwrap();
     let (handle, mut events) = monitor::watch(tunnel);
@@ -227,6 +228,7 @@ async fn documents_list_with_their_types_and_a_custom_port_document_forwards() {
         sessions: 1,
         reason: Some("custom document".into()),
         document: Some(PortDocument { name: "Team-Echo".into(), parameters }),
+        keep_alive: None,
     };
     let tunnel = within("the tunnel", aws.forward(&spec)).await.unwrap();
     let mut stream = tokio::net::TcpStream::connect(tunnel.local_addr()).await.unwrap();

@@ -3,6 +3,7 @@
 //! the protocol.
 
 pub mod desktop;
+pub mod files;
 pub mod nodes;
 pub mod place;
 pub mod profiles;

@@ -24,6 +24,7 @@ pub struct ProfileDto {
     bind: String,
     sessions: usize,
     auto_start: bool,
+    keep_alive: bool,
 }
 
 impl From<Profile> for ProfileDto {
@@ -39,6 +40,7 @@ impl From<Profile> for ProfileDto {
             bind: p.bind.to_string(),
             sessions: p.sessions,
             auto_start: p.auto_start,
+            keep_alive: p.keep_alive,
         }
     }
 }
@@ -66,6 +68,7 @@ impl TryFrom<ProfileDto> for Profile {
             bind,
             sessions: p.sessions,
             auto_start: p.auto_start,
+            keep_alive: p.keep_alive,
         })
     }
 }
@@ -190,6 +193,7 @@ mod tests {
             bind: "127.0.0.1".into(),
             sessions: 2,
             auto_start: true,
+            keep_alive: false,
         };
         let profile = Profile::try_from(dto).unwrap();
         assert_eq!(
@@ -214,6 +218,7 @@ mod tests {
             bind: "everywhere".into(),
             sessions: 1,
             auto_start: false,
+            keep_alive: false,
         };
         assert!(Profile::try_from(dto).unwrap_err().message.contains("127.0.0.1"));
     }

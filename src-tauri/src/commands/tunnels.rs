@@ -1,4 +1,5 @@
-//! Tunnel tabs: ad-hoc tunnels, saved profiles started by name, and a free-port suggestion.
+//! Tunnel tabs: ad-hoc tunnels (a forward, or a SOCKS proxy through the node), saved profiles
+//! started by name, and a free-port suggestion.
 //! Figures and the end arrive on the tab's channel as JSON.
 
 use std::collections::HashMap;
@@ -9,6 +10,7 @@ use airlock_core::aws::Aws;
 use airlock_core::monitor::{self, TunnelEvent};
 use airlock_core::place::Place;
 use airlock_core::session::{PortDocument, TunnelFigures, TunnelSpec};
+use airlock_core::socks::{SocksSpec, DEFAULT_IDLE};
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::State;
@@ -16,10 +18,23 @@ use tauri::State;
 use crate::error::UiError;
 use crate::state::{AppState, RunningTunnel};
 
+/// What a tunnel tab runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum TunnelKind {
+    /// Local connections to one port on the node or, through it, on a remote host.
+    #[default]
+    Forward,
+    /// A SOCKS5 proxy: each connection reaches the destination it names, through the node.
+    Socks,
+}
+
 #[derive(Debug, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 #[ts(rename = "TunnelRequest")]
 pub struct TunnelRequestDto {
+    #[serde(default)]
+    kind: TunnelKind,
     target: String,
     remote_port: u16,
     remote_host: Option<String>,
@@ -29,6 +44,9 @@ pub struct TunnelRequestDto {
     reason: Option<String>,
     document: Option<String>,
     parameters: HashMap<String, String>,
+    /// Keep the tunnel from being closed for being idle.
+    #[serde(default)]
+    keep_alive: bool,
 }
 
 impl TunnelRequestDto {
@@ -62,6 +80,7 @@ impl TunnelRequestDto {
             sessions: self.sessions,
             reason: self.reason.filter(|r| !r.trim().is_empty()),
             document,
+            keep_alive: self.keep_alive.then_some(airlock_core::session::KEEP_ALIVE_INTERVAL),
         })
     }
 }
@@ -105,11 +124,23 @@ async fn start(
     channel: Channel<TunnelMessage>,
 ) -> Result<TunnelStarted, UiError> {
     let tunnel = aws.forward(&spec).await?;
+    let label =
+        profile.clone().unwrap_or_else(|| format!("{} port {}", spec.target, spec.remote_port));
+    Ok(watched(app, state, tunnel.into(), label, profile, channel))
+}
+
+/// Follows a started tunnel: its figures and end to `channel`, a notification when it drops.
+fn watched(
+    app: tauri::AppHandle,
+    state: &AppState,
+    tunnel: monitor::Watched,
+    label: String,
+    profile: Option<String>,
+    channel: Channel<TunnelMessage>,
+) -> TunnelStarted {
     let (handle, mut events) = monitor::watch(tunnel);
     let id = state.next_id();
     let local_address = handle.local_addr().to_string();
-    let label =
-        profile.clone().unwrap_or_else(|| format!("{} port {}", spec.target, spec.remote_port));
     state.add_tunnel(id, RunningTunnel { handle, profile });
     crate::tray::refresh(&app);
     tokio::spawn(async move {
@@ -122,7 +153,7 @@ async fn start(
         tauri::Manager::state::<AppState>(&app).remove_tunnel(id);
         crate::tray::refresh(&app);
     });
-    Ok(TunnelStarted { id, local_address })
+    TunnelStarted { id, local_address }
 }
 
 /// Starts a tunnel from the form.
@@ -134,8 +165,16 @@ pub async fn start_tunnel(
     request: TunnelRequestDto,
     channel: Channel<TunnelMessage>,
 ) -> Result<TunnelStarted, UiError> {
+    let kind = request.kind;
     let spec = request.spec()?;
     let place = state.place()?;
+    if kind == TunnelKind::Socks {
+        let socks =
+            SocksSpec { target: spec.target.clone(), local: spec.local, idle: DEFAULT_IDLE };
+        let proxy = place.aws.socks(&socks).await?;
+        let label = format!("SOCKS proxy through {}", spec.target);
+        return Ok(watched(app, &state, proxy.into(), label, None, channel));
+    }
     start(app, &state, &place.aws, spec, None, channel).await
 }
 
@@ -193,6 +232,7 @@ mod tests {
 
     fn request() -> TunnelRequestDto {
         TunnelRequestDto {
+            kind: TunnelKind::Forward,
             target: " i-0123 ".into(),
             remote_port: 5432,
             remote_host: Some(" ".into()),
@@ -202,6 +242,7 @@ mod tests {
             reason: Some("".into()),
             document: None,
             parameters: HashMap::new(),
+            keep_alive: true,
         }
     }
 
@@ -212,6 +253,7 @@ mod tests {
         assert_eq!(spec.remote_host, None, "a blank host is no host");
         assert_eq!(spec.reason, None);
         assert_eq!(spec.local, SocketAddr::from(([127, 0, 0, 1], 0)));
+        assert_eq!(spec.keep_alive, Some(airlock_core::session::KEEP_ALIVE_INTERVAL));
         let custom = TunnelRequestDto {
             document: Some("Team-Db".into()),
             parameters: HashMap::from([

@@ -24,6 +24,7 @@ import { AboutDialog } from '../about/AboutDialog';
 import { matchShortcut } from './shortcuts';
 import { useWindowState, WindowStore } from './windowStore';
 import { TabButton } from './TabButton';
+import { CopyDialog } from '../files/CopyDialog';
 
 function useSystemDark(): boolean {
   const query =
@@ -268,6 +269,7 @@ export function App() {
                       bind: '127.0.0.1',
                       sessions: 1,
                       autoStart: false,
+                      keepAlive: false,
                     }
                   : null,
               })
@@ -292,6 +294,15 @@ export function App() {
               theme={theme}
               onState={(state: SessionState) => store.shellState(tab.key, state)}
               onCloseTab={() => store.closeTab(tab.key)}
+              onCopy={(direction) =>
+                store.openDialog({
+                  kind: 'copy',
+                  direction,
+                  target: tab.request.target,
+                  title: tab.title,
+                  local: null,
+                })
+              }
               waitingForCredentials={waitingForCredentials}
             />
           ) : (
@@ -329,6 +340,7 @@ export function App() {
             const node = dialog.node;
             store.openDialog(null);
             void store.startDocumentTunnel(node, {
+              kind: 'forward',
               target: node.id,
               remotePort: 0,
               remoteHost: null,
@@ -338,6 +350,7 @@ export function App() {
               reason,
               document,
               parameters,
+              keepAlive: false,
             });
           }}
         />
@@ -380,6 +393,15 @@ export function App() {
       )}
       {dialog?.kind === 'help' && <ShortcutsHelp onClose={() => store.openDialog(null)} />}
       {dialog?.kind === 'about' && <AboutDialog onClose={() => store.openDialog(null)} />}
+      {dialog?.kind === 'copy' && (
+        <CopyDialog
+          direction={dialog.direction}
+          target={dialog.target}
+          title={dialog.title}
+          local={dialog.local}
+          onClose={() => store.openDialog(null)}
+        />
+      )}
       {dialog?.kind === 'sessions' && <SessionsDialog nodes={nodes} onClose={() => store.openDialog(null)} />}
       {dialog?.kind === 'doctor' && (
         <DoctorDialog target={dialog.target} onClose={() => store.openDialog(null)} />

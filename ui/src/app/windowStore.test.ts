@@ -28,6 +28,7 @@ function profile(name: string, autoStart = false): TunnelProfile {
     bind: '127.0.0.1',
     sessions: 1,
     autoStart,
+    keepAlive: false,
   };
 }
 
@@ -154,6 +155,30 @@ describe('the window store', () => {
     await store.closeWindow(true, true);
     expect(backend.closes).toEqual([{ keepRunning: true, remember: true }]);
     expect(store.snapshot().dialog).toBeNull();
+  });
+
+  it('offers to send a file dropped on a connected shell tab to its node, and says where to drop one otherwise', async () => {
+    const backend = new FakeBackend();
+    const store = new WindowStore(backend);
+    await store.start();
+    backend.onDesktop?.({ kind: 'filesDropped', paths: ['/home/me/notes.txt'] });
+    expect(store.snapshot().dialog).toBeNull();
+    expect(store.snapshot().notices.map((n) => n.text)).toEqual([
+      'Drop a file on a connected shell tab to send it to that node.',
+    ]);
+    const tab = store.openShell(node);
+    backend.onDesktop?.({ kind: 'filesDropped', paths: ['/home/me/a.bin'] });
+    expect(store.snapshot().dialog, 'not before the session is connected').toBeNull();
+    store.shellState(tab, { state: 'connected', sessionId: 's-1', encryptedWith: null, message: null });
+    backend.onDesktop?.({ kind: 'filesDropped', paths: ['/home/me/a.bin', '/home/me/b.bin'] });
+    expect(store.snapshot().dialog).toEqual({
+      kind: 'copy',
+      direction: 'upload',
+      target: node.id,
+      title: 'web-1',
+      local: '/home/me/a.bin',
+    });
+    expect(store.snapshot().notices.at(-1)?.text).toBe('One file at a time: sending /home/me/a.bin first.');
   });
 
   it('starts a profile chosen in the tray once, in a tab, and says so when it is gone', async () => {

@@ -13,6 +13,7 @@ import { UserError } from '../backend/errors';
 import { LIMITS } from '../backend/generated';
 import type {
   Context,
+  CopyDirection,
   DesktopEvent,
   Identity,
   ManagedNode,
@@ -35,7 +36,16 @@ export type DialogState =
   | { kind: 'about' }
   | { kind: 'doctor'; target: string | null }
   | { kind: 'sessions' }
-  | { kind: 'close'; tunnels: number; tray: boolean };
+  | { kind: 'close'; tunnels: number; tray: boolean }
+  | {
+      kind: 'copy';
+      direction: CopyDirection;
+      /** The node (its id) and what the tab calls it. */
+      target: string;
+      title: string;
+      /** A file dropped on the tab: the path to send. */
+      local: string | null;
+    };
 
 export interface Notice {
   id: number;
@@ -140,10 +150,34 @@ export class WindowStore {
   private desktop = (event: DesktopEvent): void => {
     if (event.kind === 'closeRequested') {
       this.set({ dialog: { kind: 'close', tunnels: event.tunnels, tray: event.tray } });
+    } else if (event.kind === 'filesDropped') {
+      this.filesDropped(event.paths);
     } else {
       void this.startFromTray(event.name);
     }
   };
+
+  /** Files dropped on the window: a connected shell tab in front offers to send the first to
+   *  its node; anywhere else the notice says where to drop them. */
+  filesDropped(paths: string[]): void {
+    const [first, ...rest] = paths;
+    if (first === undefined) return;
+    const tab = this.state.tabs.tabs.find((t) => t.key === this.state.tabs.active);
+    if (!tab || tab.kind !== 'shell' || tab.state.state !== 'connected') {
+      this.notify('Drop a file on a connected shell tab to send it to that node.');
+      return;
+    }
+    if (rest.length > 0) this.notify(`One file at a time: sending ${first} first.`);
+    this.set({
+      dialog: {
+        kind: 'copy',
+        direction: 'upload',
+        target: tab.request.target,
+        title: tab.title,
+        local: first,
+      },
+    });
+  }
 
   private async startFromTray(name: string) {
     await this.loadProfiles();
@@ -303,6 +337,7 @@ export class WindowStore {
       session.origin.kind === 'request'
         ? session.origin.request
         : {
+            kind: 'forward',
             target: '',
             remotePort: 0,
             remoteHost: null,
@@ -312,6 +347,7 @@ export class WindowStore {
             reason: null,
             document: null,
             parameters: {},
+            keepAlive: false,
           };
     this.tabs({ type: 'open', tab: { kind: 'tunnel', key, title, request, profileName } });
     return key;

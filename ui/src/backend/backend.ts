@@ -6,6 +6,8 @@ import { createContext, useContext } from 'react';
 import type {
   ImportPreview,
   Context,
+  CopyMessage,
+  CopyRequest,
   DesktopEvent,
   PromptEvent,
   DocumentDetails,
@@ -53,6 +55,17 @@ export interface Backend {
   stopTunnel(id: number): Promise<void>;
   /** A local port that is free now on `bind`. */
   freePort(bind: string): Promise<number>;
+
+  /** Copies a file to or from a node; progress and the end arrive through `onMessage`.
+   *  Returns the copy's id, for `cancelCopy`. */
+  startCopy(request: CopyRequest, onMessage: (m: CopyMessage) => void): Promise<number>;
+  cancelCopy(id: number): Promise<void>;
+  /** Asks for a file to send (the system's chooser); null when cancelled. */
+  chooseFileToSend(): Promise<string | null>;
+  /** Asks where to save a fetched file called `name`; null when cancelled. */
+  chooseWhereToSave(name: string): Promise<string | null>;
+  /** The Downloads folder (else home): where a fetched file goes unless the user says. */
+  defaultDownloadDir(): Promise<string | null>;
 
   /** The place's active sessions (any client's), or with `history` the ended ones. */
   listSessions(history: boolean): Promise<SessionRow[]>;

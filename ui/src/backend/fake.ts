@@ -5,6 +5,8 @@ import type { Backend } from './backend';
 import { UserError } from './errors';
 import type {
   Context,
+  CopyMessage,
+  CopyRequest,
   DesktopEvent,
   DoctorReport,
   ImportPreview,
@@ -37,6 +39,12 @@ export class FakeBackend implements Backend {
     number,
     { request: TunnelRequest | string; onMessage: (m: TunnelMessage) => void; stopped: boolean }
   >();
+  copies = new Map<
+    number,
+    { request: CopyRequest; onMessage: (m: CopyMessage) => void; cancelled: boolean }
+  >();
+  /** What the system's file chooser answers next (null: the user cancelled it). */
+  chosenFile: string | null = null;
   /** The place's sessions, as DescribeSessions would list them (Terminated ones are history). */
   sessions: SessionRow[] = [];
   clipboard = '';
@@ -140,6 +148,31 @@ export class FakeBackend implements Backend {
   }
   async freePort() {
     return this.nextPort++;
+  }
+  async startCopy(request: CopyRequest, onMessage: (m: CopyMessage) => void) {
+    const id = this.nextId++;
+    this.copies.set(id, { request, onMessage, cancelled: false });
+    return id;
+  }
+  async cancelCopy(id: number) {
+    const copy = this.copies.get(id);
+    if (copy && !copy.cancelled) {
+      copy.cancelled = true;
+      copy.onMessage({
+        kind: 'failed',
+        message: 'Cancelled; the partial file was removed.',
+        cancelled: true,
+      });
+    }
+  }
+  async chooseFileToSend() {
+    return this.chosenFile;
+  }
+  async chooseWhereToSave(name: string) {
+    return this.chosenFile ?? `/home/user/Downloads/${name}`;
+  }
+  async defaultDownloadDir() {
+    return '/home/user/Downloads';
   }
   async listProfiles() {
     return this.profiles;

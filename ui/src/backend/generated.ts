@@ -208,13 +208,35 @@ export type SessionState = { "state": "connecting", stage: SessionStage, } | { "
 
 export type SessionRow = { id: string, target: string, owner: string, status: string, document: string | null, reason: string | null, started: string | null, ended: string | null, };
 
-export type TunnelRequest = { target: string, remotePort: number, remoteHost: string | null, localPort: number, bind: string, sessions: number, reason: string | null, document: string | null, parameters: { [key in string]: string }, };
+export type TunnelKind = "forward" | "socks";
+
+export type TunnelRequest = { kind: TunnelKind, target: string, remotePort: number, remoteHost: string | null, localPort: number, bind: string, sessions: number, reason: string | null, document: string | null, parameters: { [key in string]: string }, 
+/**
+ * Keep the tunnel from being closed for being idle.
+ */
+keepAlive: boolean, };
 
 export type TunnelStarted = { id: number, localAddress: string, };
 
 export type TunnelMessage = { "kind": "figures", figures: TunnelFigures, } | { "kind": "ended", reason: string, byUser: boolean, };
 
-export type TunnelProfile = { name: string, awsProfile: string | null, region: string | null, target: string, remotePort: number, remoteHost: string | null, localPort: number, bind: string, sessions: number, autoStart: boolean, };
+export type CopyDirection = "upload" | "download";
+
+export type CopyRequest = { direction: CopyDirection, target: string, 
+/**
+ * This machine's path: the file to send, or where to put the one fetched (a folder keeps
+ * its name).
+ */
+local: string, 
+/**
+ * The node's path: where to put the file sent (a folder, or ending in `/`, keeps its
+ * name), or the file to fetch.
+ */
+remote: string, };
+
+export type CopyMessage = { "kind": "progress", done: number, total: number | null, bytesPerSecond: number, leftMs: number | null, } | { "kind": "done", path: string, bytes: number, sha256: string, } | { "kind": "failed", message: string, cancelled: boolean, };
+
+export type TunnelProfile = { name: string, awsProfile: string | null, region: string | null, target: string, remotePort: number, remoteHost: string | null, localPort: number, bind: string, sessions: number, autoStart: boolean, keepAlive: boolean, };
 
 export type ImportPreview = { path: string, profiles: Array<TunnelProfile>, 
 /**
@@ -226,7 +248,7 @@ export type Settings = { theme: Theme, fontSize: number, };
 
 export type PromptEvent = { id: number, prompt: CredentialPrompt, };
 
-export type DesktopEvent = { "kind": "closeRequested", tunnels: number, tray: boolean, } | { "kind": "startProfile", name: string, };
+export type DesktopEvent = { "kind": "closeRequested", tunnels: number, tray: boolean, } | { "kind": "startProfile", name: string, } | { "kind": "filesDropped", paths: Array<string>, };
 
 /** The engine's limits, which the UI checks before it asks. */
 export const LIMITS = {

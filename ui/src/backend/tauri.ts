@@ -4,7 +4,14 @@
 import { Channel, invoke } from '@tauri-apps/api/core';
 import type { Backend } from './backend';
 import { attempt } from './errors';
-import type { DesktopEvent, PromptEvent, SessionMessage, SessionState, TunnelMessage } from './types';
+import type {
+  CopyMessage,
+  DesktopEvent,
+  PromptEvent,
+  SessionMessage,
+  SessionState,
+  TunnelMessage,
+} from './types';
 
 function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   return attempt(() => invoke<T>(command, args));
@@ -51,6 +58,15 @@ export const tauriBackend: Backend = {
   },
   stopTunnel: (id) => call('stop_tunnel', { id }),
   freePort: (bind) => call('free_port', { bind }),
+  startCopy: (request, onMessage) => {
+    const channel = new Channel<CopyMessage>();
+    channel.onmessage = onMessage;
+    return call('start_copy', { request, channel });
+  },
+  cancelCopy: (id) => call('cancel_copy', { id }),
+  chooseFileToSend: () => call('choose_file_to_send'),
+  chooseWhereToSave: (name) => call('choose_where_to_save', { name }),
+  defaultDownloadDir: () => call('default_download_dir'),
   listSessions: (history) => call('list_sessions', { history }),
   terminateSession: (id) => call('terminate_session', { id }),
 

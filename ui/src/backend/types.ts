@@ -6,6 +6,9 @@ import type { SessionState } from './generated';
 export type {
   AwsProfile,
   BackendError,
+  CopyDirection,
+  CopyMessage,
+  CopyRequest,
   Context,
   DesktopEvent,
   CredentialPrompt,
@@ -30,6 +33,7 @@ export type {
   TerminalSize,
   Theme,
   TunnelFigures,
+  TunnelKind,
   TunnelMessage,
   TunnelProfile,
   TunnelRequest,

@@ -7,7 +7,7 @@ import type { AwsProfile, ManagedNode, TunnelProfile } from '../backend/types';
 import { Dialog, Field } from '../app/Dialog';
 import { LIMITS } from '../backend/generated';
 import { exposureWarning, hasErrors, validateProfile } from './validate';
-import { nodeHint } from '../tunnels/TunnelForm';
+import { KEEP_ALIVE_TRADE_OFF, nodeHint } from '../tunnels/TunnelForm';
 
 interface Props {
   /** The profile being edited; null for a new one. */
@@ -33,6 +33,7 @@ const blank: TunnelProfile = {
   bind: '127.0.0.1',
   sessions: 1,
   autoStart: false,
+  keepAlive: false,
 };
 
 export function ProfileEditor({
@@ -194,6 +195,15 @@ export function ProfileEditor({
           />{' '}
           Start when Airlock starts
         </label>
+        <label className="check">
+          <input
+            type="checkbox"
+            checked={profile.keepAlive}
+            onChange={(e) => update({ keepAlive: e.target.checked })}
+          />{' '}
+          Keep alive when idle
+        </label>
+        <p className="hint">{KEEP_ALIVE_TRADE_OFF}</p>
         {error && (
           <p className="form-error" role="alert">
             {error}

@@ -16,6 +16,7 @@ const db: TunnelProfile = {
   bind: '127.0.0.1',
   sessions: 1,
   autoStart: false,
+  keepAlive: false,
 };
 
 function renderPanel(backend: FakeBackend) {

@@ -13,6 +13,7 @@ const good: TunnelProfile = {
   bind: '127.0.0.1',
   sessions: 2,
   autoStart: false,
+  keepAlive: false,
 };
 
 describe('profile validation', () => {

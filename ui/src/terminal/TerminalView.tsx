@@ -1,10 +1,11 @@
-// A shell tab's view: the terminal, its find bar, and the banner that says the session is
-// reconnecting or has ended (with a Reconnect button). The terminal itself lives in a
-// TerminalController that outlives re-renders; this component only places it.
+// A shell tab's view: the terminal, its find bar, Send file… and Get file…, and the banner
+// that says the session is reconnecting or has ended (with a Reconnect button). The terminal
+// itself lives in a TerminalController that outlives re-renders; this component only places
+// it.
 
 import { useEffect, useImperativeHandle, useRef, useState, forwardRef } from 'react';
 import { useBackend } from '../backend/backend';
-import type { SessionState, ShellRequest } from '../backend/types';
+import type { CopyDirection, SessionState, ShellRequest } from '../backend/types';
 import { stateLabel } from '../app/tabs';
 import { useNow } from '../app/useNow';
 import { TerminalController } from './terminalController';
@@ -26,6 +27,8 @@ interface Props {
   theme: 'light' | 'dark';
   onState: (state: SessionState) => void;
   onCloseTab: () => void;
+  /** Send file… or Get file… was pressed (the session is connected). */
+  onCopy?: (direction: CopyDirection) => void;
   /** A credential prompt is waiting for the user (an MFA code, an SSO login). */
   waitingForCredentials?: boolean;
 }
@@ -42,6 +45,7 @@ export const TerminalView = forwardRef<TerminalViewHandle, Props>(function Termi
     theme,
     onState,
     onCloseTab,
+    onCopy,
     waitingForCredentials = false,
   } = props;
   const backend = useBackend();
@@ -114,6 +118,26 @@ export const TerminalView = forwardRef<TerminalViewHandle, Props>(function Termi
 
   return (
     <div className="terminal-tab" hidden={!active} data-tab={tabKey}>
+      {onCopy && (
+        <div className="terminal-actions">
+          <button
+            type="button"
+            onClick={() => onCopy('upload')}
+            disabled={state.state !== 'connected'}
+            title="Copy a file from this machine to the node (or drop one on the tab)"
+          >
+            Send file…
+          </button>
+          <button
+            type="button"
+            onClick={() => onCopy('download')}
+            disabled={state.state !== 'connected'}
+            title="Copy a file from the node to this machine"
+          >
+            Get file…
+          </button>
+        </div>
+      )}
       {findOpen && (
         <div className="find-bar" role="search">
           <input

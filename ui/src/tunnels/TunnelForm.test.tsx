@@ -64,4 +64,37 @@ describe('the tunnel form', () => {
     fireEvent.change(screen.getByLabelText('Bind address'), { target: { value: '127.0.0.1' } });
     expect(screen.queryByRole('status')).toBeNull();
   });
+
+  it('asks for keep-alive only when its switch is on, and saves it with the profile', async () => {
+    const backend = new FakeBackend();
+    const onStarted = renderForm(backend);
+    fireEvent.change(screen.getByLabelText('Remote port'), { target: { value: '5432' } });
+    expect(screen.getByText(/anyone who can reach its local port can use it/)).toBeTruthy();
+    fireEvent.click(screen.getByText('Keep alive when idle'));
+    fireEvent.click(screen.getByText('Save as a profile'));
+    fireEvent.change(screen.getByLabelText('Profile name'), { target: { value: 'kept' } });
+    fireEvent.click(screen.getByText('Start tunnel'));
+    await waitFor(() => expect(onStarted).toHaveBeenCalled());
+    const [started] = [...backend.tunnels.values()];
+    expect(typeof started.request === 'string' ? null : started.request.keepAlive).toBe(true);
+    expect(backend.profiles.map((p) => [p.name, p.keepAlive])).toEqual([['kept', true]]);
+  });
+
+  it('starts a SOCKS proxy through the node without a remote port, pool or profile', async () => {
+    const backend = new FakeBackend();
+    const onStarted = renderForm(backend);
+    fireEvent.change(screen.getByLabelText('Kind'), { target: { value: 'socks' } });
+    expect(screen.queryByLabelText('Sessions')).toBeNull();
+    expect(screen.queryByText('Save as a profile')).toBeNull();
+    expect(screen.getByText(/names resolved there/)).toBeTruthy();
+    fireEvent.change(screen.getByLabelText('Local port'), { target: { value: '1080' } });
+    fireEvent.click(screen.getByText('Start tunnel'));
+    await waitFor(() => expect(onStarted).toHaveBeenCalled());
+    const [started] = [...backend.tunnels.values()];
+    expect(
+      typeof started.request === 'string' ? null : [started.request.kind, started.request.localPort],
+    ).toEqual(['socks', 1080]);
+    expect(onStarted.mock.calls[0][1]).toBe('SOCKS via i-0a1b2c3d4e5f60001');
+    expect(backend.profiles).toEqual([]);
+  });
 });

@@ -1,11 +1,12 @@
-// The "New tunnel" form: node, remote port, optional remote host, local port (with a free-port
-// suggestion), bind address and pool size; optionally saved as a profile. Checked as the user
-// types; a taken local port is reported on its field.
+// The "New tunnel" form: a port forward (node, remote port, optional remote host, local port
+// with a free-port suggestion, bind address, pool size, keep-alive; optionally saved as a
+// profile) or a SOCKS5 proxy through the node. Checked as the user types; a taken local port
+// is reported on its field.
 
 import { useState } from 'react';
 import { useBackend } from '../backend/backend';
 import { UserError } from '../backend/errors';
-import type { ManagedNode, TunnelProfile, TunnelRequest } from '../backend/types';
+import type { TunnelKind, ManagedNode, TunnelProfile, TunnelRequest } from '../backend/types';
 import { Dialog, Field } from '../app/Dialog';
 import { LIMITS } from '../backend/generated';
 import { exposureWarning, hasErrors, validateProfile } from '../profiles/validate';
@@ -29,9 +30,14 @@ export function nodeHint(nodes: ManagedNode[], target: string): string | undefin
   return nodes.length > 0 ? 'Not in the node list of this account and region' : undefined;
 }
 
+/** What keep-alive costs, said next to its switch (here and in the profile editor). */
+export const KEEP_ALIVE_TRADE_OFF =
+  'Keeps the tunnel from being closed for being idle (an smux no-op every 30 s). The trade-off: an unused tunnel stays open, so anyone who can reach its local port can use it until you stop it.';
+
 export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfile, onClose }: Props) {
   const backend = useBackend();
   const [form, setForm] = useState({
+    kind: 'forward' as TunnelKind,
     target: target ?? '',
     remotePort: '',
     remoteHost: '',
@@ -39,6 +45,7 @@ export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfil
     bind: '127.0.0.1',
     sessions: '1',
     reason: '',
+    keepAlive: false,
     save: false,
     name: '',
   });
@@ -49,8 +56,9 @@ export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfil
     message: string;
   } | null>(null);
 
+  const socks = form.kind === 'socks';
   const profile: TunnelProfile = {
-    name: form.save ? form.name : 'unsaved',
+    name: form.save && !socks ? form.name : 'unsaved',
     awsProfile: null,
     region: null,
     target: form.target.trim(),
@@ -60,8 +68,13 @@ export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfil
     bind: form.bind.trim(),
     sessions: Number(form.sessions),
     autoStart: false,
+    keepAlive: form.keepAlive,
   };
-  const errors = validateProfile(profile, form.save ? takenNames : []);
+  // A SOCKS proxy has no remote port or host (each client names its own), and is not saved.
+  const errors = validateProfile(
+    socks ? { ...profile, remotePort: 1, remoteHost: null } : profile,
+    form.save && !socks ? takenNames : [],
+  );
   const show = (field: keyof TunnelProfile) =>
     (touched ? errors[field] : undefined) ?? (serverError?.field === field ? serverError.message : undefined);
   const set = (key: keyof typeof form) => (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => {
@@ -88,6 +101,7 @@ export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfil
     if (hasErrors(errors)) return;
     setBusy(true);
     const request: TunnelRequest = {
+      kind: form.kind,
       target: profile.target,
       remotePort: profile.remotePort,
       remoteHost: profile.remoteHost,
@@ -97,13 +111,14 @@ export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfil
       reason: form.reason.trim() || null,
       document: null,
       parameters: {},
+      keepAlive: profile.keepAlive && !socks,
     };
     try {
       // Start first: a profile is saved only for a tunnel that works.
       const session = new TunnelSession(backend, { kind: 'request', request });
       await session.start();
       if (session.phase.phase === 'failed') throw session.phase.error;
-      if (form.save) {
+      if (form.save && !socks) {
         try {
           await backend.saveProfile(null, { ...profile, name: form.name.trim() });
         } catch (error) {
@@ -113,8 +128,11 @@ export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfil
         onSavedProfile();
       }
       const node = nodes.find((n) => n.id === profile.target);
-      const destination = `${profile.remoteHost ?? node?.name ?? profile.target}:${profile.remotePort}`;
-      onStarted(session, form.save ? form.name.trim() : destination, form.save ? form.name.trim() : null);
+      const destination = socks
+        ? `SOCKS via ${node?.name || profile.target}`
+        : `${profile.remoteHost ?? node?.name ?? profile.target}:${profile.remotePort}`;
+      const saved = form.save && !socks;
+      onStarted(session, saved ? form.name.trim() : destination, saved ? form.name.trim() : null);
     } catch (error) {
       const failure = UserError.from(error);
       setServerError({
@@ -137,7 +155,20 @@ export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfil
             aria-label="Node"
           />
         </Field>
-        <div className="row">
+        <Field
+          label="Kind"
+          hint={
+            socks
+              ? 'Each connection reaches the host it names through the node (names resolved there), a session per destination'
+              : undefined
+          }
+        >
+          <select value={form.kind} onChange={set('kind')} aria-label="Kind">
+            <option value="forward">Port forward</option>
+            <option value="socks">SOCKS5 proxy</option>
+          </select>
+        </Field>
+        <div className="row" hidden={socks}>
           <Field label="Remote port" error={show('remotePort')}>
             <input
               inputMode="numeric"
@@ -177,21 +208,32 @@ export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfil
           <Field label="Bind address" error={show('bind')} warning={exposureWarning(form.bind)}>
             <input value={form.bind} onChange={set('bind')} aria-label="Bind address" />
           </Field>
-          <Field label="Sessions" error={show('sessions')} hint="Each carries about 1 MB/s">
-            <select value={form.sessions} onChange={set('sessions')} aria-label="Sessions">
-              {Array.from({ length: LIMITS.maxPool }, (_, i) => (
-                <option key={i + 1}>{i + 1}</option>
-              ))}
-            </select>
-          </Field>
+          {!socks && (
+            <Field label="Sessions" error={show('sessions')} hint="Each carries about 1 MB/s">
+              <select value={form.sessions} onChange={set('sessions')} aria-label="Sessions">
+                {Array.from({ length: LIMITS.maxPool }, (_, i) => (
+                  <option key={i + 1}>{i + 1}</option>
+                ))}
+              </select>
+            </Field>
+          )}
         </div>
         <Field label="Reason (optional)" hint="Recorded with the session">
           <input value={form.reason} onChange={set('reason')} aria-label="Reason" />
         </Field>
-        <label className="check">
-          <input type="checkbox" checked={form.save} onChange={set('save')} /> Save as a profile
-        </label>
-        {form.save && (
+        {!socks && (
+          <>
+            <label className="check">
+              <input type="checkbox" checked={form.keepAlive} onChange={set('keepAlive')} /> Keep alive when
+              idle
+            </label>
+            <p className="hint">{KEEP_ALIVE_TRADE_OFF}</p>
+            <label className="check">
+              <input type="checkbox" checked={form.save} onChange={set('save')} /> Save as a profile
+            </label>
+          </>
+        )}
+        {form.save && !socks && (
           <Field label="Profile name" error={show('name')}>
             <input value={form.name} onChange={set('name')} aria-label="Profile name" />
           </Field>

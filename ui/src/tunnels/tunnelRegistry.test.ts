@@ -18,6 +18,7 @@ describe('the open tunnels', () => {
         bind: '127.0.0.1',
         sessions: 1,
         autoStart: false,
+        keepAlive: false,
       },
     ];
     const registry = new TunnelRegistry();

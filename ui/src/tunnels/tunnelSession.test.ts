@@ -4,6 +4,7 @@ import type { TunnelFigures, TunnelRequest } from '../backend/types';
 import { TunnelSession } from './tunnelSession';
 
 const request: TunnelRequest = {
+  kind: 'forward',
   target: 'i-1',
   remotePort: 80,
   remoteHost: null,
@@ -13,6 +14,7 @@ const request: TunnelRequest = {
   reason: null,
   document: null,
   parameters: {},
+  keepAlive: false,
 };
 const figures = (bytesDown: number): TunnelFigures => ({
   bytesUp: 0,

@@ -38,6 +38,10 @@ pub struct SessionConfig {
     pub version: u8,
     /// Keep-alive, or `None` when disabled (as both ends do with current versions, protocol.md 7.4).
     pub keep_alive: Option<KeepAlive>,
+    /// A `NOP` every this often with no silence timeout: Airlock's opt-in that keeps the
+    /// service's idle timeout from closing a tunnel nobody uses at the moment (the NOPs are
+    /// stream data to the service, which is why both ends turned smux keep-alive off).
+    pub heartbeat: Option<Duration>,
     /// Largest `PSH` payload this end sends (smux default 32768).
     pub max_frame_size: usize,
     /// Most bytes held for the application across all streams before `handle_bytes` stops
@@ -54,6 +58,7 @@ impl Default for SessionConfig {
         SessionConfig {
             version: 1,
             keep_alive: None,
+            heartbeat: None,
             max_frame_size: 32_768,
             max_receive_buffer: 4 * 1024 * 1024,
             max_stream_buffer: 65_536,
@@ -164,6 +169,7 @@ pub struct Session {
     events: VecDeque<Event>,
     last_received: Instant,
     next_ping: Option<Instant>,
+    next_heartbeat: Option<Instant>,
     closed: Option<CloseReason>,
 }
 
@@ -171,6 +177,7 @@ impl Session {
     /// A new session at time `now`.
     pub fn new(side: Side, config: SessionConfig, now: Instant) -> Self {
         let next_ping = config.keep_alive.map(|k| now + k.interval);
+        let next_heartbeat = config.heartbeat.map(|interval| now + interval);
         Session {
             side,
             next_id: match side {
@@ -187,6 +194,7 @@ impl Session {
             events: VecDeque::new(),
             last_received: now,
             next_ping,
+            next_heartbeat,
             closed: None,
         }
     }
@@ -461,12 +469,18 @@ impl Session {
         None
     }
 
-    /// Handles timers at `now`: keep-alive pings and the silence timeout.
+    /// Handles timers at `now`: keep-alive pings and the silence timeout, and the heartbeat.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let Some(keep_alive) = self.config.keep_alive else { return };
         if self.closed.is_some() {
             return;
         }
+        if let (Some(interval), Some(beat)) = (self.config.heartbeat, self.next_heartbeat) {
+            if now >= beat {
+                self.control.push_back(self.frame(Command::Nop, StreamId(0), Vec::new()));
+                self.next_heartbeat = Some(now + interval);
+            }
+        }
+        let Some(keep_alive) = self.config.keep_alive else { return };
         if now.saturating_duration_since(self.last_received) >= keep_alive.timeout {
             self.close_with(CloseReason::KeepAliveTimeout(keep_alive.timeout));
             return;
@@ -481,12 +495,17 @@ impl Session {
 
     /// When [`Session::handle_timeout`] next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let keep_alive = self.config.keep_alive?;
         if self.closed.is_some() {
             return None;
         }
-        let dead = self.last_received + keep_alive.timeout;
-        Some(self.next_ping.map_or(dead, |ping| ping.min(dead)))
+        let keep_alive = self.config.keep_alive.map(|keep_alive| {
+            let dead = self.last_received + keep_alive.timeout;
+            self.next_ping.map_or(dead, |ping| ping.min(dead))
+        });
+        match (keep_alive, self.next_heartbeat) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next event, if any.
@@ -751,6 +770,25 @@ mod tests {
             session.poll_event(),
             Some(Event::Closed(CloseReason::KeepAliveTimeout(keep_alive.timeout)))
         );
+    }
+
+    #[test]
+    fn a_heartbeat_sends_nops_and_never_times_out_on_silence() {
+        let t = now();
+        let config =
+            SessionConfig { heartbeat: Some(Duration::from_secs(30)), ..SessionConfig::default() };
+        let mut session = Session::new(Side::Client, config, t);
+        assert_eq!(session.poll_timeout(), Some(t + Duration::from_secs(30)));
+        session.handle_timeout(t + Duration::from_secs(29));
+        assert_eq!(session.poll_transmit(1024), None, "nothing before it is due");
+        for beat in 1..=3u64 {
+            let at = t + Duration::from_secs(30 * beat);
+            session.handle_timeout(at);
+            assert_eq!(session.poll_transmit(1024).unwrap(), [1, 3, 0, 0, 0, 0, 0, 0]);
+            assert_eq!(session.poll_timeout(), Some(at + Duration::from_secs(30)));
+        }
+        assert!(!session.is_closed(), "90 s without a frame from the peer is not an end");
+        assert_eq!(session.poll_event(), None);
     }
 
     #[test]
