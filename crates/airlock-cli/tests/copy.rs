@@ -1,7 +1,7 @@
 //! File copy through Session Manager (`airlock cp`, and the engine's `transfer` under it)
 //! against the emulator over TLS: a file of every byte value up and back down byte-exact, the
 //! node's path not writable, a file missing on the node, a transfer cut by the service and one
-//! cancelled, each leaving no partial file here.
+//! cancelled, each leaving no partial file here, and a cancelled upload naming the node's.
 //!
 //! The emulator's node runs its commands on this machine, so the node's paths are this
 //! machine's and the test reads what arrived there directly.
@@ -219,4 +219,34 @@ async fn a_download_cut_by_the_service_or_cancelled_removes_its_partial_file() {
     }
     assert!(!destination.exists());
     assert!(partials_in(here.path()).is_empty());
+
+    // An upload cancelled once bytes move names the node's partial file, which the node chose.
+    let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut cancel_tx = Some(cancel_tx);
+    let to = format!("{}/", node.path().display());
+    let result = within(
+        "the cancelled upload",
+        aws.upload(
+            WEB,
+            &source,
+            &to,
+            None,
+            move |p| {
+                if p.done > 0 {
+                    if let Some(tx) = cancel_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            },
+            async {
+                let _ = cancel_rx.await;
+            },
+        ),
+    )
+    .await;
+    let expected = format!("{}/big.bin.airlock-partial", node.path().display());
+    match result {
+        Err(CopyError::Cancelled { partial }) => assert!(partial.contains(&expected), "{partial}"),
+        other => panic!("expected a cancelled upload, got {other:?}"),
+    }
 }

@@ -171,7 +171,7 @@ fn upload_script(path: &str, name: &str, size: u64) -> String {
          for c in base64 head sha256sum; do command -v $c >/dev/null || {{ printf '{MARKER} missing %s\\n' $c; exit 4; }}; done; \
          ( umask 077; : > \"$t\" ) 2>/dev/null || {{ printf '{MARKER} unwritable\\n'; exit 3; }}; \
          trap 'rm -f \"$t\"' HUP INT TERM; \
-         printf '{MARKER} ready\\n'; \
+         printf '{MARKER} ready %s\\n' \"$t\"; \
          if head -c {encoded} | base64 -d > \"$t\" 2>/dev/null; then printf '{MARKER} sha256 %s\\n' \"$(sha256sum < \"$t\" | cut -d ' ' -f 1)\"; \
          else rm -f \"$t\"; printf '{MARKER} undecodable\\n'; exit 5; fi; \
          a=$(head -c 1); \
@@ -185,7 +185,7 @@ fn upload_script(path: &str, name: &str, size: u64) -> String {
 enum Line<'a> {
     Size(u64),
     Sha256(&'a str),
-    Ready,
+    Ready(&'a str),
     Done(&'a str),
     Missing(&'a str),
     Unreadable,
@@ -203,7 +203,7 @@ fn line(text: &str) -> Line<'_> {
     match word {
         "size" => value.trim().parse().map_or(Line::Other(rest), Line::Size),
         "sha256" => Line::Sha256(value.trim()),
-        "ready" => Line::Ready,
+        "ready" => Line::Ready(value),
         "done" => Line::Done(value),
         "missing" => Line::Missing(value.trim()),
         "unreadable" => Line::Unreadable,
@@ -380,14 +380,22 @@ impl Aws {
         };
         let mut session = self.open(&request, self.driver_config()).await?;
         let started = Instant::now();
-        let remote_partial = format!("{remote}.airlock-partial");
+        // Where the node writes before the digests are compared, once it has said.
+        let mut partial_at = None;
         tokio::pin!(cancel);
         let outcome = tokio::select! {
-            () = &mut cancel => Err(CopyError::Cancelled {
-                partial: format!("the node's shell removes its partial file ({remote_partial}) when the session ends"),
-            }),
-            outcome = upload_steps(&mut session, &contents, &expected, remote, started, &mut progress) => outcome,
+            () = &mut cancel => Err(CopyError::Cancelled { partial: String::new() }),
+            outcome = upload_steps(&mut session, &contents, &expected, remote, started, &mut progress, &mut partial_at) => outcome,
         };
+        let outcome = outcome.map_err(|error| match error {
+            CopyError::Cancelled { .. } => {
+                CopyError::Cancelled { partial: left_on_node(&partial_at) }
+            }
+            CopyError::Cut { reason, .. } => {
+                CopyError::Cut { reason, partial: left_on_node(&partial_at) }
+            }
+            other => other,
+        });
         let session_id = session.session_id.clone();
         let _ = session.terminate().await;
         let path = outcome?;
@@ -451,7 +459,7 @@ impl Download {
                 Line::Data(other) | Line::Other(other) => {
                     return Err(NodeSaid::NotAShell(other.chars().take(120).collect()))
                 }
-                Line::Ready | Line::Done(_) | Line::Unwritable => {
+                Line::Ready(_) | Line::Done(_) | Line::Unwritable => {
                     return Err(NodeSaid::NotAShell(text.chars().take(120).collect()))
                 }
             }
@@ -460,8 +468,19 @@ impl Download {
     }
 }
 
-/// The upload's conversation: wait for ready, send the base64, compare digests, answer.
-/// Returns the node's path of the file.
+/// What became of an upload's partial file on the node, at `partial_at` once the node said.
+fn left_on_node(partial_at: &Option<String>) -> String {
+    match partial_at {
+        None => "nothing was written on the node".to_owned(),
+        Some(path) => format!(
+            "the node's shell removes {path} when the session hangs it up; if it is still there, remove it on the node"
+        ),
+    }
+}
+
+/// The upload's conversation: wait for ready (which names the partial file, kept in
+/// `partial_at`), send the base64, compare digests, answer. Returns the node's path of the
+/// file. A cut's `partial` is filled in by the caller.
 async fn upload_steps(
     session: &mut OpenSession,
     contents: &[u8],
@@ -469,39 +488,35 @@ async fn upload_steps(
     remote: &str,
     started: Instant,
     progress: &mut impl FnMut(Progress),
+    partial_at: &mut Option<String>,
 ) -> Result<String, CopyError> {
     let mut lines = Lines::default();
-    let cut = |ending: Option<Ending>, partial: String| CopyError::Cut {
+    let cut = |ending: Option<Ending>| CopyError::Cut {
         reason: ending.map_or_else(|| "the session's task stopped".to_owned(), |e| e.to_string()),
-        partial,
+        partial: String::new(),
     };
-    let partial = format!("a partial file may be left on the node as {remote}.airlock-partial");
     // Until the node says ready (nothing of the file is sent before: the terminal must be raw).
     let mut sent = false;
     let mut digest = None;
     loop {
         let bytes = match session.channel.notices.recv().await {
             Some(Notice::Data(bytes) | Notice::Stderr(bytes)) => bytes,
-            Some(Notice::Ended(ending)) => {
-                let partial = if sent { partial } else { "nothing was written".into() };
-                return Err(cut(Some(ending), partial));
-            }
-            None => return Err(cut(None, partial)),
+            Some(Notice::Ended(ending)) => return Err(cut(Some(ending))),
+            None => return Err(cut(None)),
             Some(_) => continue,
         };
         for text in lines.push(&bytes) {
             match line(&text) {
-                Line::Ready if !sent => {
+                Line::Ready(path) if !sent => {
                     sent = true;
-                    send_encoded(session, contents, started, progress)
-                        .await
-                        .map_err(|e| cut(e, partial.clone()))?;
+                    *partial_at = Some(path.to_owned());
+                    send_encoded(session, contents, started, progress).await.map_err(cut)?;
                 }
                 Line::Sha256(got) => {
                     let matches = got == expected;
                     let answer = if matches { b"y".to_vec() } else { b"n".to_vec() };
                     if session.channel.commands.send(Command::Data(answer)).await.is_err() {
-                        return Err(cut(None, partial));
+                        return Err(cut(None));
                     }
                     if !matches {
                         return Err(CopyError::Mismatch {
