@@ -4,7 +4,7 @@
 //! version, hands it the session in the environment, and the shell and the tunnel run on
 //! Airlock's engine, with the plugin's lines on stdout.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -110,7 +110,6 @@ fn the_binary_under_the_plugins_name_answers_the_installation_checks() {
     let bad = run(&["{}", "us-east-1", "StartSession", "", r#"{"Target":"i-1"}"#, ""]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no SessionId"));
-    assert!(!Path::new(&plugin).with_file_name("airlock").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
