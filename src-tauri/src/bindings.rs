@@ -25,6 +25,7 @@ pub fn typescript() -> String {
         core::settings::Theme::decl(&cfg),
         core::credentials::Prompt::decl(&cfg),
         core::session::TunnelFigures::decl(&cfg),
+        core::group::ForwardFigures::decl(&cfg),
         core::terminal::Stage::decl(&cfg),
         crate::error::UiError::decl(&cfg),
         crate::commands::place::PlaceDto::decl(&cfg),
@@ -43,6 +44,7 @@ pub fn typescript() -> String {
         crate::commands::files::CopyDirection::decl(&cfg),
         crate::commands::files::CopyRequestDto::decl(&cfg),
         crate::commands::files::CopyMessage::decl(&cfg),
+        crate::commands::profiles::ForwardDto::decl(&cfg),
         crate::commands::profiles::ProfileDto::decl(&cfg),
         crate::commands::profiles::ImportPreviewDto::decl(&cfg),
         crate::commands::desktop::SettingsDto::decl(&cfg),
@@ -64,10 +66,12 @@ pub fn typescript() -> String {
          export const LIMITS = {{\n  \
            /** Sessions in one tunnel's pool. */\n  maxPool: {},\n  \
            /** Connections one tunnel session carries at once. */\n  maxConnections: {},\n  \
+           /** Forwards in one saved profile (a tunnel group). */\n  maxForwards: {},\n  \
            fontMin: {},\n  fontMax: {},\n  fontDefault: {},\n\
          }} as const;\n",
         core::session::MAX_POOL,
         core::tunnel::MAX_CONNECTIONS,
+        core::profiles::MAX_FORWARDS,
         core::settings::FONT_SIZES.start(),
         core::settings::FONT_SIZES.end(),
         settings.font_size,

@@ -73,6 +73,13 @@ impl From<OpenError> for UiError {
     }
 }
 
+impl From<airlock_core::group::GroupError> for UiError {
+    fn from(error: airlock_core::group::GroupError) -> Self {
+        let message = sentence(&error);
+        UiError { message, ..UiError::from(error.source) }
+    }
+}
+
 impl From<ProfileError> for UiError {
     fn from(error: ProfileError) -> Self {
         let code = match &error {

@@ -31,7 +31,12 @@ pub fn items(profiles: &[Profile], running: &HashMap<String, (u64, SocketAddr)>)
         .iter()
         .map(|profile| {
             let text = match running.get(&profile.name) {
-                Some((_, local)) => format!("■ Stop {} (running on {local})", profile.name),
+                Some((_, local)) => match profile.more_forwards.len() {
+                    0 => format!("■ Stop {} (running on {local})", profile.name),
+                    more => {
+                        format!("■ Stop {} (running on {local} and {more} more)", profile.name)
+                    }
+                },
                 None => format!("▶ Start {}", profile.name),
             };
             Item { id: format!("{PROFILE}{}", profile.name), text }
@@ -144,14 +149,18 @@ mod tests {
             sessions: 1,
             auto_start: false,
             keep_alive: false,
+            more_forwards: Vec::new(),
         }
     }
 
     #[test]
     fn the_menu_says_which_profiles_run_and_where() {
-        let profiles = [profile("db"), profile("web")];
-        let running =
-            HashMap::from([("web".to_owned(), (7, SocketAddr::from(([127, 0, 0, 1], 8080))))]);
+        let group = Profile { more_forwards: vec!["6379".parse().unwrap()], ..profile("stack") };
+        let profiles = [profile("db"), profile("web"), group];
+        let running = HashMap::from([
+            ("web".to_owned(), (7, SocketAddr::from(([127, 0, 0, 1], 8080)))),
+            ("stack".to_owned(), (8, SocketAddr::from(([127, 0, 0, 1], 5432)))),
+        ]);
         let lines = items(&profiles, &running);
         assert_eq!(
             lines,
@@ -160,6 +169,10 @@ mod tests {
                 Item {
                     id: "profile:web".into(),
                     text: "■ Stop web (running on 127.0.0.1:8080)".into()
+                },
+                Item {
+                    id: "profile:stack".into(),
+                    text: "■ Stop stack (running on 127.0.0.1:5432 and 1 more)".into()
                 },
             ]
         );

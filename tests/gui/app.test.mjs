@@ -38,8 +38,8 @@ async function textOf(browser, selector) {
 }
 
 /** A web server on a free local port (a "node's port" on the demo fleet is a local port). */
-async function webServer() {
-  const server = http.createServer((_req, res) => res.end(`<h1>${PAGE}</h1>`));
+async function webServer(page = PAGE) {
+  const server = http.createServer((_req, res) => res.end(`<h1>${page}</h1>`));
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { port: server.address().port, close: () => new Promise((r) => server.close(r)) };
 }
@@ -247,6 +247,49 @@ describe('Airlock on its demo fleet', () => {
       }
     } finally {
       await driver.stop();
+    }
+  });
+
+  it('starts a profile of two forwards together, with each one\'s figures, and stops them together', async () => {
+    const second = await webServer('The second forward');
+    const driver = await startDriver(freshHome('group'));
+    const browser = await driver.launch();
+    try {
+      await nodeListShows(browser);
+      await (await browser.$(`.node-row[data-node="${WEB}"]`)).click();
+      await (await (await browser.$('.profiles')).$('button=New')).click();
+      const dialog = await browser.$('.dialog');
+      await (await dialog.$('input[aria-label="Name"]')).setValue('stack');
+      await (await dialog.$('input[aria-label="Remote port"]')).setValue(String(server.port));
+      await (await dialog.$('button=Add forward')).click();
+      await (await dialog.$('input[aria-label="Forward 2 remote port"]')).setValue(String(second.port));
+      await (await dialog.$('input[aria-label="Forward 2 remote host"]')).setValue('localhost');
+      await (await dialog.$('button=Save')).click();
+      await until(browser, 'the group listed', async () => (await browser.$('[data-profile="stack"]')).isExisting());
+      assert.match(await textOf(browser, '[data-profile="stack"]'), new RegExp(`\\+ 127\\.0\\.0\\.1:any → localhost:${second.port}`));
+
+      await (await browser.$('button[aria-label="Start stack"]')).click();
+      const rows = '.tunnel-tab:not([hidden]) [data-forward-address]';
+      await until(browser, 'a row for each forward', async () => (await browser.$$(rows)).length === 2);
+      // One WebDriver command at a time: WebKitWebDriver drops the session on parallel ones.
+      const addresses = [];
+      for (const row of await browser.$$(rows)) addresses.push(await row.getAttribute('data-forward-address'));
+      assert.match(await (await fetch(`http://${addresses[0]}/`)).text(), new RegExp(PAGE));
+      assert.match(await (await fetch(`http://${addresses[1]}/`)).text(), /The second forward/);
+      const row = (i) => textOf(browser, `${rows}[data-forward-address="${addresses[i]}"]`);
+      for (const i of [0, 1]) {
+        await until(browser, `forward ${i + 1}'s connection counted`, async () => /1 since start/.test(await row(i)));
+      }
+      assert.match(await row(1), new RegExp(`localhost:${second.port} through ${WEB}`));
+      await screenshot(browser, 'group-tab');
+
+      await (await (await browser.$('.tunnel-tab:not([hidden])')).$('button=Stop')).click();
+      await until(browser, 'the group stopped', async () => /Stopped/.test(await textOf(browser, '.tunnel-tab:not([hidden]) .tunnel-phase')));
+      await until(browser, 'the profile startable again', async () => (await (await browser.$('button[aria-label="Start stack"]')).getProperty('textContent')) === 'Start');
+    } finally {
+      await browser.deleteSession();
+      await driver.stop();
+      await second.close();
     }
   });
 

@@ -9,6 +9,7 @@ mod plugin;
 mod terminal;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -194,13 +195,18 @@ enum ProfileCommand {
         /// Start it when the desktop app starts.
         #[arg(long)]
         auto_start: bool,
+        /// One more forward through the same node, started and stopped with the first (a
+        /// tunnel group): `[LOCAL:]PORT` for a port on the node, `[LOCAL:]HOST:PORT` for a
+        /// host reached through it. Repeat for more.
+        #[arg(long = "also", value_name = "[LOCAL:][HOST:]PORT")]
+        also: Vec<airlock_core::profiles::Forward>,
     },
     /// Remove a saved profile.
     Remove {
         /// The profile's name.
         name: String,
     },
-    /// Start a saved profile's tunnel.
+    /// Start a saved profile's forwards (all of them, or none); Ctrl-C stops them together.
     Run {
         /// The profile's name.
         name: String,
@@ -212,6 +218,7 @@ enum ProfileCommand {
 enum CliError {
     Aws(AwsError),
     Open(OpenError),
+    Group(Box<airlock_core::group::GroupError>),
     Profile(ProfileError),
     Copy(airlock_core::transfer::CopyError),
     Usage(String),
@@ -223,6 +230,7 @@ impl std::fmt::Display for CliError {
         match self {
             CliError::Aws(e) => e.fmt(f),
             CliError::Open(e) => e.fmt(f),
+            CliError::Group(e) => e.fmt(f),
             CliError::Profile(e) => e.fmt(f),
             CliError::Copy(e) => e.fmt(f),
             CliError::Usage(m) => f.write_str(m),
@@ -239,6 +247,11 @@ impl From<AwsError> for CliError {
 impl From<OpenError> for CliError {
     fn from(e: OpenError) -> Self {
         CliError::Open(e)
+    }
+}
+impl From<airlock_core::group::GroupError> for CliError {
+    fn from(e: airlock_core::group::GroupError) -> Self {
+        CliError::Group(Box::new(e))
     }
 }
 impl From<ProfileError> for CliError {
@@ -488,6 +501,55 @@ async fn forward(aws: &Aws, spec: &TunnelSpec) -> Result<ExitCode, CliError> {
     }
 }
 
+/// Runs a saved profile's forwards until Ctrl-C, or until one ends (the rest are then stopped
+/// with it).
+async fn run_group(aws: &Aws, specs: &[TunnelSpec]) -> Result<ExitCode, CliError> {
+    if let Some(spec) = specs.first() {
+        warn_if_exposed(spec.local.ip());
+    }
+    let group = aws.forward_group(specs).await?;
+    // Listening for Ctrl-C before the addresses are printed: whoever reads them may interrupt.
+    let mut interrupted = Box::pin(tokio::signal::ctrl_c());
+    let _ =
+        interrupted.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+    for (local, destination) in group.lines() {
+        println!("Listening on {local}");
+        eprintln!("Forwarding {local} to {destination}.");
+    }
+    let sessions = specs.first().map_or(1, |s| s.sessions);
+    match specs.len() {
+        1 => eprintln!("Over {sessions} session(s). Press Ctrl-C to stop."),
+        n => eprintln!(
+            "{n} forwards, started together, over {sessions} session(s) each. Press Ctrl-C to stop them all."
+        ),
+    }
+    if specs.first().is_some_and(|s| s.keep_alive.is_some()) {
+        eprintln!("Keep-alive is on: the tunnels are not closed for being idle, so whoever can reach their local ports can use them until you stop them.");
+    }
+    std::io::stdout().flush()?;
+    let reason = tokio::select! {
+        _ = interrupted => None,
+        reason = group.wait() => Some(reason),
+    };
+    let forwards = group.forward_figures();
+    group.stop().await;
+    for forward in &forwards {
+        let figures = forward.figures;
+        eprintln!(
+            "Stopped {} ({}): {} connections, {} bytes up, {} bytes down.",
+            forward.local_address,
+            forward.destination,
+            figures.total_connections,
+            figures.bytes_up,
+            figures.bytes_down
+        );
+    }
+    match reason {
+        None => Ok(ExitCode::SUCCESS),
+        Some(reason) => Err(CliError::Usage(format!("the tunnel ended: {reason}"))),
+    }
+}
+
 async fn socks(aws: &Aws, spec: &airlock_core::socks::SocksSpec) -> Result<ExitCode, CliError> {
     use airlock_core::socks::SocksEvent;
     warn_if_exposed(spec.local.ip());
@@ -541,7 +603,8 @@ async fn profile(
                     .map(|p| {
                         serde_json::json!({"name": p.name, "aws_profile": p.aws_profile, "region": p.region, "target": p.target,
                             "remote_port": p.remote_port, "remote_host": p.remote_host, "local_port": p.local_port,
-                            "bind": p.bind.to_string(), "sessions": p.sessions, "auto_start": p.auto_start, "keep_alive": p.keep_alive})
+                            "bind": p.bind.to_string(), "sessions": p.sessions, "auto_start": p.auto_start, "keep_alive": p.keep_alive,
+                            "more_forwards": p.more_forwards.iter().map(|f| serde_json::json!({"remote_port": f.remote_port, "remote_host": f.remote_host, "local_port": f.local_port})).collect::<Vec<_>>()})
                     })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
@@ -553,25 +616,32 @@ async fn profile(
                     "NAME", "TARGET", "DESTINATION", "LOCAL", "SESSIONS"
                 );
                 for p in &profiles {
-                    let destination = format!(
-                        "{}:{}",
-                        p.remote_host.as_deref().unwrap_or("(node)"),
-                        p.remote_port
-                    );
-                    println!(
-                        "{:<20} {:<22} {:<28} {:<16} {:<8} {}",
-                        p.name,
-                        p.target,
-                        destination,
-                        SocketAddr::new(p.bind, p.local_port),
-                        p.sessions,
-                        if p.auto_start { "yes" } else { "no" }
-                    );
+                    for (i, forward) in p.forwards().iter().enumerate() {
+                        let destination = format!(
+                            "{}:{}",
+                            forward.remote_host.as_deref().unwrap_or("(node)"),
+                            forward.remote_port
+                        );
+                        let local = SocketAddr::new(p.bind, forward.local_port).to_string();
+                        if i == 0 {
+                            println!(
+                                "{:<20} {:<22} {:<28} {:<16} {:<8} {}",
+                                p.name,
+                                p.target,
+                                destination,
+                                local,
+                                p.sessions,
+                                if p.auto_start { "yes" } else { "no" }
+                            );
+                        } else {
+                            println!("{:<20} {:<22} {destination:<28} {local:<16}", "", "  + also");
+                        }
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        ProfileCommand::Add { name, target, tunnel, auto_start } => {
+        ProfileCommand::Add { name, target, tunnel, auto_start, also } => {
             let profile = Profile {
                 name,
                 aws_profile,
@@ -584,6 +654,7 @@ async fn profile(
                 sessions: tunnel.sessions,
                 auto_start,
                 keep_alive: tunnel.keep_alive,
+                more_forwards: also,
             };
             store.add(profile.clone())?;
             eprintln!("Saved profile {} in {}.", profile.name, store.path().display());
@@ -603,9 +674,12 @@ async fn profile(
                 false,
             )
             .await?;
-            let mut spec = saved.tunnel_spec();
-            spec.target = resolve_target(&aws, &spec.target).await?;
-            forward(&aws, &spec).await
+            let mut specs = saved.tunnel_specs();
+            let target = resolve_target(&aws, &saved.target).await?;
+            for spec in &mut specs {
+                spec.target = target.clone();
+            }
+            run_group(&aws, &specs).await
         }
     }
 }

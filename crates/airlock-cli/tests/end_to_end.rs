@@ -941,6 +941,78 @@ async fn the_cli_forwards_and_runs_saved_profiles() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_profile_of_several_forwards_runs_and_stops_as_one() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let emulator = emulator(true).await;
+        let cli = Cli::new(&emulator);
+        let (on_node, behind) = (echo_server().await, echo_server().await);
+        let also = format!("127.0.0.1:{behind}");
+        let args = ["profile", "add", "stack", "web-1", "--port", &on_node.to_string()];
+        let (code, _, err) = cli.run(&[&args[..], &["--also", &also]].concat(), b"").await;
+        assert_eq!(code, 0, "{err}");
+        let (_, out, _) = cli.run(&["profile", "list", "--json"], b"").await;
+        let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(listed[0]["more_forwards"][0]["remote_host"], "127.0.0.1");
+        let (code, _, err) = cli
+            .run(&["profile", "add", "bad", "web-1", "--port", "1", "--also", "db:x"], b"")
+            .await;
+        assert_eq!(code, 2, "clap refuses a bad --also: {err}");
+        assert!(err.contains("[LOCAL:]HOST:PORT") || err.contains("remote port"), "{err}");
+
+        let mut child = cli
+            .command()
+            .args(["profile", "run", "stack"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+        let mut addrs = Vec::new();
+        for _ in 0..2 {
+            let mut line = String::new();
+            tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line).await.unwrap();
+            let addr: SocketAddr = line
+                .trim()
+                .strip_prefix("Listening on ")
+                .unwrap_or_else(|| panic!("{line:?}"))
+                .parse()
+                .unwrap();
+            addrs.push(addr);
+        }
+        for (addr, text) in addrs.iter().zip([&b"to the node"[..], b"to the host behind it"]) {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.write_all(text).await.unwrap();
+            let mut back = vec![0u8; text.len()];
+            stream.read_exact(&mut back).await.unwrap();
+            assert_eq!(back, text);
+        }
+        let sessions = emulator.service().sessions();
+        assert_eq!(sessions.len(), 2, "a session a forward");
+
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &child.id().unwrap().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).await.unwrap();
+        let status = child.wait().await.unwrap();
+        assert!(status.success(), "{status:?}: {err}");
+        assert!(err.contains("2 forwards, started together"), "{err}");
+        assert!(
+            err.contains(&format!("({also} through {WEB}): 1 connections, 21 bytes up")),
+            "{err}"
+        );
+        for session in sessions {
+            let record = emulator.service().session_ended(&session.id).await;
+            assert_eq!(record.reason.as_deref(), Some("Airlock profile stack"));
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_bad_input_gets_an_error_that_says_what_to_do() {
     tokio::time::timeout(HANG_GUARD, async {
         let emulator = emulator(true).await;

@@ -14,6 +14,7 @@
 //!   `ssm_protocol::ClientSession`; where a byte from the WebSocket becomes session output.
 //! - [`kms`]: the GenerateDataKey call of KMS-encrypted sessions.
 //! - [`session`]: opening shells, commands, SSH bridges and pooled tunnels end to end.
+//! - [`group`]: a saved profile's forwards, started and stopped together.
 //! - [`socks`]: a SOCKS5 proxy whose connections go through a node, a session per destination.
 //! - [`transfer`]: file copy to and from a node through command sessions, digests compared.
 //! - [`tunnel`]: local listeners whose connections travel as smux streams (or one at a time).
@@ -33,6 +34,7 @@ pub mod credentials;
 pub mod datachannel;
 pub mod doctor;
 pub mod documents;
+pub mod group;
 pub mod instance;
 pub mod inventory;
 pub mod kms;

@@ -1,4 +1,4 @@
-//! A running tunnel (a forward, or a SOCKS proxy) as a front end watches it: its figures once a
+//! A running tunnel (a forward, a SOCKS proxy, or a profile's group of forwards) as a front end watches it: its figures once a
 //! [`SAMPLE_PERIOD`] (bytes each way, connections, round-trip time, live sessions), the moment
 //! it ends and why, and a handle to stop it. Rates are left to the viewer: the figures are
 //! running totals, so a missed sample loses nothing.
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::group::{ForwardFigures, TunnelGroup};
 use crate::session::{ForwardTunnel, TunnelFigures};
 use crate::socks::SocksProxy;
 
@@ -18,7 +19,12 @@ pub const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TunnelEvent {
     /// The running totals, once a [`SAMPLE_PERIOD`] and once more at the end.
-    Figures(TunnelFigures),
+    Figures {
+        /// Of the whole tunnel.
+        total: TunnelFigures,
+        /// Of each forward of a group, in the profile's order; empty for anything else.
+        forwards: Vec<ForwardFigures>,
+    },
     /// The tunnel has ended; nothing follows.
     Ended {
         /// Why, in words for the user.
@@ -61,6 +67,14 @@ pub enum Watched {
     Forward(ForwardTunnel),
     /// A SOCKS5 proxy: each connection to the destination it names, a session per destination.
     Socks(SocksProxy),
+    /// The forwards of a saved profile, stopped together when one ends.
+    Group(TunnelGroup),
+}
+
+impl From<TunnelGroup> for Watched {
+    fn from(group: TunnelGroup) -> Self {
+        Watched::Group(group)
+    }
 }
 
 impl From<ForwardTunnel> for Watched {
@@ -80,14 +94,17 @@ impl Watched {
         match self {
             Watched::Forward(tunnel) => tunnel.local_addr(),
             Watched::Socks(proxy) => proxy.local_addr(),
+            Watched::Group(group) => group.local_addr(),
         }
     }
 
-    fn figures(&self) -> TunnelFigures {
-        match self {
-            Watched::Forward(tunnel) => tunnel.figures(),
-            Watched::Socks(proxy) => proxy.figures(),
-        }
+    fn figures(&self) -> TunnelEvent {
+        let (total, forwards) = match self {
+            Watched::Forward(tunnel) => (tunnel.figures(), Vec::new()),
+            Watched::Socks(proxy) => (proxy.figures(), Vec::new()),
+            Watched::Group(group) => (group.figures(), group.forward_figures()),
+        };
+        TunnelEvent::Figures { total, forwards }
     }
 
     /// Resolves when it has ended by itself, with why. A proxy's destinations open and close
@@ -99,6 +116,7 @@ impl Watched {
                 while proxy.next_event().await.is_some() {}
                 "the proxy stopped".to_owned()
             }
+            Watched::Group(group) => group.wait().await,
         }
     }
 
@@ -106,6 +124,7 @@ impl Watched {
         match self {
             Watched::Forward(tunnel) => tunnel.stop().await,
             Watched::Socks(proxy) => proxy.stop().await,
+            Watched::Group(group) => group.stop().await,
         }
     }
 }
@@ -134,7 +153,7 @@ async fn run(
         tokio::select! {
             _ = ticks.tick() => {
                 // A viewer that is behind skips a sample rather than slowing the tunnel.
-                let _ = events.try_send(TunnelEvent::Figures(tunnel.figures()));
+                let _ = events.try_send(tunnel.figures());
             }
             reason = tunnel.ended() => break (reason, false),
             _ = &mut stopped => break ("stopped".to_owned(), true),
@@ -142,6 +161,6 @@ async fn run(
     };
     let last = tunnel.figures();
     tunnel.stop().await;
-    let _ = events.send(TunnelEvent::Figures(last)).await;
+    let _ = events.send(last).await;
     let _ = events.send(TunnelEvent::Ended { reason, by_user }).await;
 }

@@ -192,6 +192,7 @@ mod tests {
             sessions: 1,
             auto_start: false,
             keep_alive: false,
+            more_forwards: Vec::new(),
         }
     }
 

@@ -44,6 +44,71 @@ pub struct Profile {
     /// Keep the tunnel from being closed for being idle ([`TunnelSpec::keep_alive`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_alive: bool,
+    /// More forwards through the same node, started and stopped with the first: a tunnel
+    /// group (`[[tunnel.forward]]` in the file).
+    #[serde(default, rename = "forward", skip_serializing_if = "Vec::is_empty")]
+    pub more_forwards: Vec<Forward>,
+}
+
+/// The most forwards one profile holds.
+pub const MAX_FORWARDS: usize = 16;
+
+/// One more forward of a tunnel group: it shares the profile's node, bind address, pool size
+/// and keep-alive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Forward {
+    /// The port on the node, or on `remote_host`.
+    pub remote_port: u16,
+    /// A host reached through the node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_host: Option<String>,
+    /// The local port; 0 for any free one.
+    #[serde(default)]
+    pub local_port: u16,
+}
+
+impl std::str::FromStr for Forward {
+    type Err = String;
+
+    /// `[LOCAL:]PORT` for a port on the node, `[LOCAL:]HOST:PORT` for a host through it.
+    fn from_str(text: &str) -> Result<Forward, String> {
+        let port = |s: &str, what: &str| {
+            s.parse::<u16>().map_err(|_| {
+                format!(
+                    "{s:?} in {text:?} is not a {what} port (1 to 65535, or 0 for the local one)"
+                )
+            })
+        };
+        let parts: Vec<&str> = text.split(':').collect();
+        let (local_port, remote_host, remote_port) = match parts[..] {
+            [remote] => (0, None, port(remote, "remote")?),
+            [first, remote] if first.chars().all(|c| c.is_ascii_digit()) => {
+                (port(first, "local")?, None, port(remote, "remote")?)
+            }
+            [host, remote] => (0, Some(host.to_owned()), port(remote, "remote")?),
+            [local, host, remote] => {
+                (port(local, "local")?, Some(host.to_owned()), port(remote, "remote")?)
+            }
+            _ => {
+                return Err(format!(
+                    "{text:?} is not a forward: write [LOCAL:]PORT for a port on the node or \
+                     [LOCAL:]HOST:PORT for a host reached through it"
+                ))
+            }
+        };
+        Ok(Forward { remote_port, remote_host, local_port })
+    }
+}
+
+impl std::fmt::Display for Forward {
+    /// Where it leads, as the user reads it: `5432`, or `db.internal:5432`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.remote_host {
+            Some(host) => write!(f, "{host}:{}", self.remote_port),
+            None => write!(f, "port {}", self.remote_port),
+        }
+    }
 }
 
 fn loopback() -> IpAddr {
@@ -73,8 +138,8 @@ impl Profile {
 
     /// Checks every field; the error names the field and what is allowed.
     pub fn validate(&self) -> Result<(), ProfileError> {
-        let invalid = |field: &'static str, message: String| {
-            Err(ProfileError::Invalid { name: self.name.clone(), field, message })
+        let invalid = |field: &str, message: String| {
+            Err(ProfileError::Invalid { name: self.name.clone(), field: field.to_owned(), message })
         };
         if self.name.trim().is_empty()
             || self.name.len() > 64
@@ -91,14 +156,37 @@ impl Profile {
                 "give the node's id, such as i-0123456789abcdef0 or mi-0123456789abcdef0".into(),
             );
         }
-        if self.remote_port == 0 {
-            return invalid("remote_port", "give a port from 1 to 65535".into());
+        if self.more_forwards.len() + 1 > MAX_FORWARDS {
+            return invalid("forward", format!("a profile holds at most {MAX_FORWARDS} forwards"));
         }
-        if let Some(host) = &self.remote_host {
-            if host.is_empty() || host.contains('\'') || host.chars().any(char::is_whitespace) {
-                return invalid(
-                    "remote_host",
-                    "give a host name or IP address without spaces or quotes".into(),
+        let forwards = self.forwards();
+        for (i, forward) in forwards.iter().enumerate() {
+            let which = |field: &str| match i {
+                0 => field.to_owned(),
+                n => format!("forward {} {field}", n + 1),
+            };
+            if forward.remote_port == 0 {
+                return invalid_at(&self.name, which("remote_port"), "give a port from 1 to 65535");
+            }
+            if let Some(host) = &forward.remote_host {
+                if host.is_empty() || host.contains('\'') || host.chars().any(char::is_whitespace) {
+                    return invalid_at(
+                        &self.name,
+                        which("remote_host"),
+                        "give a host name or IP address without spaces or quotes",
+                    );
+                }
+            }
+            if forward.local_port != 0
+                && forwards[..i].iter().any(|other| other.local_port == forward.local_port)
+            {
+                return invalid_at(
+                    &self.name,
+                    which("local_port"),
+                    &format!(
+                        "local port {} is taken by another forward of this profile; give each its own, or 0 for any free one",
+                        forward.local_port
+                    ),
                 );
             }
         }
@@ -113,19 +201,36 @@ impl Profile {
         Ok(())
     }
 
-    /// The tunnel this profile describes.
-    pub fn tunnel_spec(&self) -> TunnelSpec {
-        TunnelSpec {
-            target: self.target.clone(),
+    /// Every forward, the profile's own first.
+    pub fn forwards(&self) -> Vec<Forward> {
+        let first = Forward {
             remote_port: self.remote_port,
             remote_host: self.remote_host.clone(),
-            local: SocketAddr::new(self.bind, self.local_port),
-            sessions: self.sessions,
-            reason: Some(format!("Airlock profile {}", self.name)),
-            document: None,
-            keep_alive: self.keep_alive.then_some(crate::session::KEEP_ALIVE_INTERVAL),
-        }
+            local_port: self.local_port,
+        };
+        std::iter::once(first).chain(self.more_forwards.iter().cloned()).collect()
     }
+
+    /// The tunnels this profile describes, one a forward, its own first.
+    pub fn tunnel_specs(&self) -> Vec<TunnelSpec> {
+        self.forwards()
+            .into_iter()
+            .map(|forward| TunnelSpec {
+                target: self.target.clone(),
+                remote_port: forward.remote_port,
+                remote_host: forward.remote_host,
+                local: SocketAddr::new(self.bind, forward.local_port),
+                sessions: self.sessions,
+                reason: Some(format!("Airlock profile {}", self.name)),
+                document: None,
+                keep_alive: self.keep_alive.then_some(crate::session::KEEP_ALIVE_INTERVAL),
+            })
+            .collect()
+    }
+}
+
+fn invalid_at(name: &str, field: String, message: &str) -> Result<(), ProfileError> {
+    Err(ProfileError::Invalid { name: name.to_owned(), field, message: message.to_owned() })
 }
 
 fn write_atomically(path: &Path, text: &str) -> Result<(), ProfileError> {
@@ -162,8 +267,8 @@ pub enum ProfileError {
     Invalid {
         /// The profile.
         name: String,
-        /// The field.
-        field: &'static str,
+        /// The field, with the forward's number after the first: `forward 2 local_port`.
+        field: String,
         /// What is allowed.
         message: String,
     },
@@ -348,7 +453,11 @@ fn parse(text: &str, path: &Path) -> Result<Vec<Profile>, ProfileError> {
 
 fn render(profiles: &[Profile]) -> Result<String, ProfileError> {
     let body = toml::to_string(&File { tunnels: profiles.to_vec() }).map_err(|e| {
-        ProfileError::Invalid { name: String::new(), field: "file", message: e.to_string() }
+        ProfileError::Invalid {
+            name: String::new(),
+            field: "file".to_owned(),
+            message: e.to_string(),
+        }
     })?;
     Ok(format!(
         "# Airlock tunnel profiles. Edited by `airlock profile` and the desktop app.\n\n{body}"
@@ -372,6 +481,7 @@ mod tests {
             sessions: 2,
             auto_start: true,
             keep_alive: false,
+            more_forwards: Vec::new(),
         }
     }
 
@@ -506,6 +616,80 @@ mod tests {
             matches!(other.preview_import(&file), Err(ProfileError::Exists(name)) if name == "shared"),
             "a taken name is refused before asking"
         );
+    }
+
+    #[test]
+    fn a_group_keeps_its_forwards_in_order_and_each_becomes_a_tunnel() {
+        let (_dir, store) = store();
+        let group = Profile {
+            more_forwards: vec![
+                "6379".parse().unwrap(),
+                "16380:cache.internal:6380".parse().unwrap(),
+            ],
+            ..profile("stack")
+        };
+        store.add(group.clone()).unwrap();
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        assert!(text.contains("[[tunnel.forward]]"), "{text}");
+        assert_eq!(store.get("stack").unwrap(), group);
+        let specs = group.tunnel_specs();
+        let shapes: Vec<_> =
+            specs.iter().map(|s| (s.remote_host.as_deref(), s.remote_port, s.local)).collect();
+        assert_eq!(
+            shapes,
+            [
+                (Some("db.internal"), 5432, SocketAddr::from(([127, 0, 0, 1], 15432))),
+                (None, 6379, SocketAddr::from(([127, 0, 0, 1], 0))),
+                (Some("cache.internal"), 6380, SocketAddr::from(([127, 0, 0, 1], 16380))),
+            ]
+        );
+        assert!(specs.iter().all(|s| s.target == group.target && s.sessions == group.sessions));
+    }
+
+    #[test]
+    fn forwards_are_read_as_written_on_the_command_line() {
+        let forward = |text: &str| text.parse::<Forward>();
+        assert_eq!(
+            forward("5432"),
+            Ok(Forward { remote_port: 5432, remote_host: None, local_port: 0 })
+        );
+        assert_eq!(
+            forward("15432:5432"),
+            Ok(Forward { remote_port: 5432, remote_host: None, local_port: 15432 })
+        );
+        assert_eq!(
+            forward("db:5432"),
+            Ok(Forward { remote_port: 5432, remote_host: Some("db".into()), local_port: 0 })
+        );
+        assert_eq!(
+            forward("1:db:5432"),
+            Ok(Forward { remote_port: 5432, remote_host: Some("db".into()), local_port: 1 })
+        );
+        for bad in ["", "db", "x:db:5432", "1:2:3:4", "70000"] {
+            let error = forward(bad).unwrap_err();
+            assert!(error.contains("PORT") || error.contains("port"), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_bad_forward_of_a_group_is_refused_by_its_number() {
+        let (_dir, store) = store();
+        let with = |more: Vec<Forward>| Profile { more_forwards: more, ..profile("g") };
+        let cases = [
+            (with(vec!["0".parse().unwrap()]), "forward 2 remote_port"),
+            (with(vec!["db'x:1".parse().unwrap()]), "forward 2 remote_host"),
+            (with(vec!["1".parse().unwrap(), "15432:2".parse().unwrap()]), "forward 3 local_port"),
+            (with(vec!["1".parse().unwrap(); MAX_FORWARDS]), "forward"),
+        ];
+        for (bad, field) in cases {
+            match store.add(bad) {
+                Err(ProfileError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("expected {field} to be refused, got {other:?}"),
+            }
+        }
+        let two_free = with(vec!["0:1".parse().unwrap(), "0:2".parse().unwrap()]);
+        assert_eq!(two_free.forwards().len(), 3);
+        store.add(Profile { local_port: 0, ..two_free }).unwrap();
     }
 
     #[test]

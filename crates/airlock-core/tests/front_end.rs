@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use airlock_core::aws::{Aws, StartRequest};
 use airlock_core::monitor::{self, TunnelEvent};
-use airlock_core::session::{PortDocument, TunnelSpec};
+use airlock_core::profiles::{Forward, Profile};
+use airlock_core::session::{OpenError, PortDocument, TunnelSpec};
 use airlock_core::terminal::{open_terminal, Stage, TerminalEvent, TerminalState};
 use ssm_emulator::fleet::{DocumentSpec, Fleet};
 use ssm_emulator::testkit::echo_server;
@@ -150,7 +151,7 @@ async fn a_watched_tunnel_reports_figures_and_its_end() {
     within("the echo", stream.read_exact(&mut back)).await.unwrap();
     let figures = within("figures showing the echo", async {
         loop {
-            if let Some(TunnelEvent::Figures(figures)) = events.recv().await {
+            if let Some(TunnelEvent::Figures { total: figures, .. }) = events.recv().await {
                 if figures.bytes_down >= 5000 {
                     return figures;
                 }
@@ -175,6 +176,104 @@ async fn a_watched_tunnel_reports_figures_and_its_end() {
     })
     .await;
     assert_eq!(end, ("stopped".to_owned(), true));
+}
+
+fn group_profile(node_port: u16, remote_port: u16) -> Profile {
+    Profile {
+        name: "stack".into(),
+        aws_profile: None,
+        region: None,
+        target: WEB.into(),
+        remote_port: node_port,
+        remote_host: None,
+        local_port: 0,
+        bind: [127, 0, 0, 1].into(),
+        sessions: 1,
+        auto_start: false,
+        keep_alive: false,
+        more_forwards: vec![Forward {
+            remote_port,
+            remote_host: Some("127.0.0.1".into()),
+            local_port: 0,
+        }],
+    }
+}
+
+async fn echo_through(addr: SocketAddr, size: usize) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let sent: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    stream.write_all(&sent).await.unwrap();
+    let mut back = vec![0u8; size];
+    within("the echo", stream.read_exact(&mut back)).await.unwrap();
+    assert!(back == sent, "the echo through {addr} differs");
+}
+
+/// Waits for every session the service has seen to end, and returns them.
+async fn all_ended(emulator: &RunningEmulator) -> Vec<ssm_emulator::service::SessionRecord> {
+    let mut ended = Vec::new();
+    for record in emulator.service().sessions() {
+        ended.push(within("a session's end", emulator.service().session_ended(&record.id)).await);
+    }
+    ended
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_starts_and_stops_together_with_each_forwards_figures() {
+    let (emulator, aws) = emulator(Fleet::default_fleet()).await;
+    let (on_node, behind) = (echo_server().await, echo_server().await);
+    let profile = group_profile(on_node, behind);
+    let group = within("the group", aws.forward_group(&profile.tunnel_specs())).await.unwrap();
+    let lines: Vec<(SocketAddr, String)> =
+        group.lines().into_iter().map(|(a, d)| (a, d.to_owned())).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0].1, format!("{WEB} port {on_node}"));
+    assert_eq!(lines[1].1, format!("127.0.0.1:{behind} through {WEB}"));
+    assert_eq!(emulator.service().sessions().len(), 2, "a session a forward");
+
+    let (handle, mut events) = monitor::watch(group);
+    echo_through(lines[0].0, 3000).await;
+    echo_through(lines[1].0, 5000).await;
+    let forwards = within("figures of each forward", async {
+        loop {
+            if let Some(TunnelEvent::Figures { forwards, .. }) = events.recv().await {
+                if forwards.iter().map(|f| f.figures.bytes_down).collect::<Vec<_>>() == [3000, 5000]
+                {
+                    return forwards;
+                }
+            }
+        }
+    })
+    .await;
+    assert_eq!(forwards[0].local_address, lines[0].0.to_string());
+    assert_eq!(forwards[1].destination, lines[1].1);
+    assert_eq!(forwards[1].figures.bytes_up, 5000);
+
+    handle.stop().await;
+    let ended = all_ended(&emulator).await;
+    assert_eq!(ended.len(), 2);
+    assert!(
+        ended.iter().all(|r| r.reason.as_deref() == Some("Airlock profile stack")),
+        "{ended:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_whose_second_forward_cannot_start_starts_none() {
+    let (emulator, aws) = emulator(Fleet::default_fleet()).await;
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut profile = group_profile(echo_server().await, echo_server().await);
+    profile.more_forwards[0].local_port = taken.local_addr().unwrap().port();
+    let error = within("the group", aws.forward_group(&profile.tunnel_specs())).await.unwrap_err();
+    assert_eq!((error.number, error.count), (2, 2));
+    assert!(matches!(error.source, OpenError::PortInUse { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.starts_with("forward 2 of 2 (127.0.0.1:")
+            && message.ends_with("the group's other forwards were stopped"),
+        "{message}"
+    );
+    let ended = all_ended(&emulator).await;
+    assert_eq!(ended.len(), 1, "the first forward's session was started and ended: {ended:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use airlock_core::profiles::Profile;
+use airlock_core::profiles::{Forward, Profile};
 use serde::{Deserialize, Serialize};
 use tauri::State;
 use tauri_plugin_dialog::DialogExt;
@@ -25,6 +25,42 @@ pub struct ProfileDto {
     sessions: usize,
     auto_start: bool,
     keep_alive: bool,
+    /// More forwards through the same node, started and stopped with the first.
+    more_forwards: Vec<ForwardDto>,
+}
+
+/// One more forward of a tunnel group.
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(rename = "ProfileForward")]
+pub struct ForwardDto {
+    remote_port: u16,
+    remote_host: Option<String>,
+    local_port: u16,
+}
+
+impl From<Forward> for ForwardDto {
+    fn from(f: Forward) -> Self {
+        ForwardDto {
+            remote_port: f.remote_port,
+            remote_host: f.remote_host,
+            local_port: f.local_port,
+        }
+    }
+}
+
+fn blank_to_none(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+impl From<ForwardDto> for Forward {
+    fn from(f: ForwardDto) -> Self {
+        Forward {
+            remote_port: f.remote_port,
+            remote_host: blank_to_none(f.remote_host),
+            local_port: f.local_port,
+        }
+    }
 }
 
 impl From<Profile> for ProfileDto {
@@ -41,6 +77,7 @@ impl From<Profile> for ProfileDto {
             sessions: p.sessions,
             auto_start: p.auto_start,
             keep_alive: p.keep_alive,
+            more_forwards: p.more_forwards.into_iter().map(ForwardDto::from).collect(),
         }
     }
 }
@@ -55,8 +92,6 @@ impl TryFrom<ProfileDto> for Profile {
                 p.bind
             ))
         })?;
-        let blank_to_none =
-            |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
         Ok(Profile {
             name: p.name.trim().to_owned(),
             aws_profile: blank_to_none(p.aws_profile),
@@ -69,6 +104,7 @@ impl TryFrom<ProfileDto> for Profile {
             sessions: p.sessions,
             auto_start: p.auto_start,
             keep_alive: p.keep_alive,
+            more_forwards: p.more_forwards.into_iter().map(Forward::from).collect(),
         })
     }
 }
@@ -194,8 +230,17 @@ mod tests {
             sessions: 2,
             auto_start: true,
             keep_alive: false,
+            more_forwards: vec![ForwardDto {
+                remote_port: 6379,
+                remote_host: Some(" ".into()),
+                local_port: 16379,
+            }],
         };
         let profile = Profile::try_from(dto).unwrap();
+        assert_eq!(
+            profile.more_forwards,
+            [Forward { remote_port: 6379, remote_host: None, local_port: 16379 }]
+        );
         assert_eq!(
             (profile.name.as_str(), profile.aws_profile.as_deref(), profile.remote_host.as_deref()),
             ("db", None, None)
@@ -219,6 +264,7 @@ mod tests {
             sessions: 1,
             auto_start: false,
             keep_alive: false,
+            more_forwards: Vec::new(),
         };
         assert!(Profile::try_from(dto).unwrap_err().message.contains("127.0.0.1"));
     }

@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use airlock_core::aws::Aws;
+use airlock_core::group::ForwardFigures;
 use airlock_core::monitor::{self, TunnelEvent};
 use airlock_core::place::Place;
 use airlock_core::session::{PortDocument, TunnelFigures, TunnelSpec};
@@ -98,18 +99,19 @@ pub struct TunnelStarted {
 pub enum TunnelMessage {
     Figures {
         figures: TunnelFigures,
+        /// Each forward's own, for a profile of several; empty otherwise.
+        forwards: Vec<ForwardFigures>,
     },
     #[serde(rename_all = "camelCase")]
-    Ended {
-        reason: String,
-        by_user: bool,
-    },
+    Ended { reason: String, by_user: bool },
 }
 
 impl From<TunnelEvent> for TunnelMessage {
     fn from(event: TunnelEvent) -> Self {
         match event {
-            TunnelEvent::Figures(figures) => TunnelMessage::Figures { figures },
+            TunnelEvent::Figures { total, forwards } => {
+                TunnelMessage::Figures { figures: total, forwards }
+            }
             TunnelEvent::Ended { reason, by_user } => TunnelMessage::Ended { reason, by_user },
         }
     }
@@ -120,13 +122,11 @@ async fn start(
     state: &AppState,
     aws: &Aws,
     spec: TunnelSpec,
-    profile: Option<String>,
     channel: Channel<TunnelMessage>,
 ) -> Result<TunnelStarted, UiError> {
     let tunnel = aws.forward(&spec).await?;
-    let label =
-        profile.clone().unwrap_or_else(|| format!("{} port {}", spec.target, spec.remote_port));
-    Ok(watched(app, state, tunnel.into(), label, profile, channel))
+    let label = airlock_core::group::destination(&spec);
+    Ok(watched(app, state, tunnel.into(), label, None, channel))
 }
 
 /// Follows a started tunnel: its figures and end to `channel`, a notification when it drops.
@@ -175,11 +175,11 @@ pub async fn start_tunnel(
         let label = format!("SOCKS proxy through {}", spec.target);
         return Ok(watched(app, &state, proxy.into(), label, None, channel));
     }
-    start(app, &state, &place.aws, spec, None, channel).await
+    start(app, &state, &place.aws, spec, channel).await
 }
 
-/// Starts a saved profile's tunnel, in the profile's own AWS profile and region when it names
-/// them, else where the app looks now.
+/// Starts a saved profile's forwards (all of them, or none), in the profile's own AWS profile
+/// and region when it names them, else where the app looks now.
 #[tauri::command]
 #[tracing::instrument(skip(app, state, channel), err)]
 pub async fn start_profile(
@@ -197,7 +197,8 @@ pub async fn start_profile(
         let files = airlock_core::aws_profiles::ProfileFiles::load();
         Arc::new(Place::open(&choice, || state.demo.endpoint(), &files, state.prompter()).await?.0)
     };
-    start(app, &state, &place.aws, profile.tunnel_spec(), Some(name), channel).await
+    let group = place.aws.forward_group(&profile.tunnel_specs()).await?;
+    Ok(watched(app, &state, group.into(), name.clone(), Some(name), channel))
 }
 
 /// Stops a tunnel; its channel reports the end.
@@ -290,12 +291,11 @@ mod tests {
             ended,
             serde_json::json!({"kind": "ended", "reason": "stopped", "byUser": true})
         );
-        let figures =
-            serde_json::to_value(TunnelMessage::from(TunnelEvent::Figures(TunnelFigures {
-                bytes_down: 5,
-                ..Default::default()
-            })))
-            .unwrap();
+        let figures = serde_json::to_value(TunnelMessage::from(TunnelEvent::Figures {
+            total: TunnelFigures { bytes_down: 5, ..Default::default() },
+            forwards: Vec::new(),
+        }))
+        .unwrap();
         assert_eq!(figures["kind"], "figures");
         assert_eq!(figures["figures"]["bytesDown"], 5);
     }

@@ -270,6 +270,7 @@ export function App() {
                       sessions: 1,
                       autoStart: false,
                       keepAlive: false,
+                      moreForwards: [],
                     }
                   : null,
               })

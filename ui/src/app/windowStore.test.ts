@@ -29,6 +29,7 @@ function profile(name: string, autoStart = false): TunnelProfile {
     sessions: 1,
     autoStart,
     keepAlive: false,
+    moreForwards: [],
   };
 }
 

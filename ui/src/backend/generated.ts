@@ -178,6 +178,20 @@ rttMicros: number,
  */
 reconnects: number, };
 
+export type ForwardFigures = { 
+/**
+ * Where local clients connect.
+ */
+localAddress: string, 
+/**
+ * Where it leads, as the user reads it: `i-0abc port 5432`, `db:5432 through i-0abc`.
+ */
+destination: string, 
+/**
+ * Its own totals.
+ */
+figures: TunnelFigures, };
+
 export type SessionStage = "starting-session" | "opening-data-channel" | "waiting-for-agent";
 
 export type BackendError = { 
@@ -218,7 +232,11 @@ keepAlive: boolean, };
 
 export type TunnelStarted = { id: number, localAddress: string, };
 
-export type TunnelMessage = { "kind": "figures", figures: TunnelFigures, } | { "kind": "ended", reason: string, byUser: boolean, };
+export type TunnelMessage = { "kind": "figures", figures: TunnelFigures, 
+/**
+ * Each forward's own, for a profile of several; empty otherwise.
+ */
+forwards: Array<ForwardFigures>, } | { "kind": "ended", reason: string, byUser: boolean, };
 
 export type CopyDirection = "upload" | "download";
 
@@ -236,7 +254,13 @@ remote: string, };
 
 export type CopyMessage = { "kind": "progress", done: number, total: number | null, bytesPerSecond: number, leftMs: number | null, } | { "kind": "done", path: string, bytes: number, sha256: string, } | { "kind": "failed", message: string, cancelled: boolean, };
 
-export type TunnelProfile = { name: string, awsProfile: string | null, region: string | null, target: string, remotePort: number, remoteHost: string | null, localPort: number, bind: string, sessions: number, autoStart: boolean, keepAlive: boolean, };
+export type ProfileForward = { remotePort: number, remoteHost: string | null, localPort: number, };
+
+export type TunnelProfile = { name: string, awsProfile: string | null, region: string | null, target: string, remotePort: number, remoteHost: string | null, localPort: number, bind: string, sessions: number, autoStart: boolean, keepAlive: boolean, 
+/**
+ * More forwards through the same node, started and stopped with the first.
+ */
+moreForwards: Array<ProfileForward>, };
 
 export type ImportPreview = { path: string, profiles: Array<TunnelProfile>, 
 /**
@@ -256,6 +280,8 @@ export const LIMITS = {
   maxPool: 16,
   /** Connections one tunnel session carries at once. */
   maxConnections: 512,
+  /** Forwards in one saved profile (a tunnel group). */
+  maxForwards: 16,
   fontMin: 8,
   fontMax: 32,
   fontDefault: 14,

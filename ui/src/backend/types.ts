@@ -35,6 +35,8 @@ export type {
   TunnelFigures,
   TunnelKind,
   TunnelMessage,
+  ProfileForward,
+  ForwardFigures,
   TunnelProfile,
   TunnelRequest,
   TunnelStarted,

@@ -3,10 +3,10 @@
 import { useState } from 'react';
 import { useBackend } from '../backend/backend';
 import { UserError } from '../backend/errors';
-import type { AwsProfile, ManagedNode, TunnelProfile } from '../backend/types';
+import type { AwsProfile, ManagedNode, ProfileForward, TunnelProfile } from '../backend/types';
 import { Dialog, Field } from '../app/Dialog';
 import { LIMITS } from '../backend/generated';
-import { exposureWarning, hasErrors, validateProfile } from './validate';
+import { exposureWarning, hasErrors, validateForwards, validateProfile } from './validate';
 import { KEEP_ALIVE_TRADE_OFF, nodeHint } from '../tunnels/TunnelForm';
 
 interface Props {
@@ -34,7 +34,35 @@ const blank: TunnelProfile = {
   sessions: 1,
   autoStart: false,
   keepAlive: false,
+  moreForwards: [],
 };
+
+/** A forward's fields as typed. */
+interface ForwardText {
+  key: number;
+  remotePort: string;
+  remoteHost: string;
+  localPort: string;
+}
+
+let nextKey = 0;
+
+function forwardToText(forward: ProfileForward): ForwardText {
+  return {
+    key: nextKey++,
+    remotePort: String(forward.remotePort),
+    remoteHost: forward.remoteHost ?? '',
+    localPort: String(forward.localPort),
+  };
+}
+
+function textToForward(row: ForwardText): ProfileForward {
+  return {
+    remotePort: row.remotePort.trim() === '' ? 0 : Number(row.remotePort),
+    remoteHost: row.remoteHost.trim() || null,
+    localPort: row.localPort.trim() === '' ? 0 : Number(row.localPort),
+  };
+}
 
 export function ProfileEditor({
   original,
@@ -52,6 +80,7 @@ export function ProfileEditor({
     remotePort: start.remotePort ? String(start.remotePort) : '',
     localPort: String(start.localPort),
   });
+  const [forwardText, setForwardText] = useState<ForwardText[]>(start.moreForwards.map(forwardToText));
   const [profile, setProfile] = useState<TunnelProfile>(start);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -60,14 +89,20 @@ export function ProfileEditor({
     ...profile,
     remotePort: Number(text.remotePort),
     localPort: Number(text.localPort),
+    moreForwards: forwardText.map(textToForward),
   };
   const errors = validateProfile(current, others);
+  const forwardErrors = validateForwards(current);
   const [touched, setTouched] = useState<Partial<Record<keyof TunnelProfile, boolean>>>({});
   const show = (field: keyof TunnelProfile) => (touched[field] ? errors[field] : undefined);
   const touch = (field: keyof TunnelProfile) => setTouched((t) => ({ ...t, [field]: true }));
   const update = (patch: Partial<TunnelProfile>) => {
     setError(null);
     setProfile((p) => ({ ...p, ...patch }));
+  };
+  const editForward = (index: number, patch: Partial<ForwardText>) => {
+    setError(null);
+    setForwardText((rows) => rows.map((row, i) => (i === index ? { ...row, ...patch } : row)));
   };
 
   const save = async (e: React.FormEvent) => {
@@ -80,6 +115,7 @@ export function ProfileEditor({
         ...current,
         name: current.name.trim(),
         remoteHost: current.remoteHost?.trim() || null,
+        moreForwards: current.moreForwards.map((f) => ({ ...f, remoteHost: f.remoteHost?.trim() || null })),
       });
       onSaved();
     } catch (failure) {
@@ -187,6 +223,69 @@ export function ProfileEditor({
             </select>
           </Field>
         </div>
+        <fieldset className="more-forwards" aria-label="More forwards">
+          <legend>More forwards</legend>
+          <p className="hint">
+            Through the same node, with the same bind address and sessions: they start and stop together with
+            the one above, and each keeps its own figures.
+          </p>
+          {forwardText.map((row, i) => {
+            const rowErrors = touched.moreForwards ? forwardErrors[i] : undefined;
+            const n = i + 2;
+            return (
+              <div className="row" key={row.key} data-forward={n}>
+                <Field label="Remote port" error={rowErrors?.remotePort}>
+                  <input
+                    inputMode="numeric"
+                    value={row.remotePort}
+                    onChange={(e) => editForward(i, { remotePort: e.target.value })}
+                    aria-label={`Forward ${n} remote port`}
+                  />
+                </Field>
+                <Field label="Remote host (optional)" error={rowErrors?.remoteHost}>
+                  <input
+                    value={row.remoteHost}
+                    onChange={(e) => editForward(i, { remoteHost: e.target.value })}
+                    aria-label={`Forward ${n} remote host`}
+                  />
+                </Field>
+                <Field label="Local port" error={rowErrors?.localPort} hint="0 picks any free port">
+                  <input
+                    inputMode="numeric"
+                    value={row.localPort}
+                    onChange={(e) => editForward(i, { localPort: e.target.value })}
+                    aria-label={`Forward ${n} local port`}
+                  />
+                </Field>
+                <button
+                  type="button"
+                  className="remove-forward"
+                  onClick={() => setForwardText((rows) => rows.filter((_, j) => j !== i))}
+                  aria-label={`Remove forward ${n}`}
+                >
+                  Remove
+                </button>
+              </div>
+            );
+          })}
+          <button
+            type="button"
+            disabled={forwardText.length + 1 >= LIMITS.maxForwards}
+            title={
+              forwardText.length + 1 >= LIMITS.maxForwards
+                ? `A profile holds at most ${LIMITS.maxForwards} forwards.`
+                : undefined
+            }
+            onClick={() =>
+              setForwardText((rows) => [
+                ...rows,
+                { key: nextKey++, remotePort: '', remoteHost: '', localPort: '0' },
+              ])
+            }
+          >
+            Add forward
+          </button>
+        </fieldset>
         <label className="check">
           <input
             type="checkbox"

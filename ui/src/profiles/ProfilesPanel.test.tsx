@@ -17,6 +17,7 @@ const db: TunnelProfile = {
   sessions: 1,
   autoStart: false,
   keepAlive: false,
+  moreForwards: [],
 };
 
 function renderPanel(backend: FakeBackend) {

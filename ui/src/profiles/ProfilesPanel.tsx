@@ -134,6 +134,11 @@ export function ProfilesPanel({
                   {p.bind}:{p.localPort || 'any'} → {p.remoteHost ?? p.target}:{p.remotePort}
                   {p.sessions > 1 ? ` ×${p.sessions}` : ''}
                 </div>
+                {p.moreForwards.map((f, i) => (
+                  <div className="profile-detail mono" key={i}>
+                    + {p.bind}:{f.localPort || 'any'} → {f.remoteHost ?? p.target}:{f.remotePort}
+                  </div>
+                ))}
                 {(p.awsProfile || p.region) && (
                   <div className="profile-detail">{[p.awsProfile, p.region].filter(Boolean).join(' · ')}</div>
                 )}

@@ -14,6 +14,7 @@ const good: TunnelProfile = {
   sessions: 2,
   autoStart: false,
   keepAlive: false,
+  moreForwards: [],
 };
 
 describe('profile validation', () => {

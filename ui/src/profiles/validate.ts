@@ -3,9 +3,10 @@
 // The backend checks again on save; these only spare the user a round trip.
 
 import { LIMITS } from '../backend/generated';
-import type { TunnelProfile } from '../backend/types';
+import type { ProfileForward, TunnelProfile } from '../backend/types';
 
 export type ProfileErrors = Partial<Record<keyof TunnelProfile, string>>;
+export type ForwardErrors = Partial<Record<keyof ProfileForward, string>>;
 
 const ipv4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
@@ -48,12 +49,11 @@ export function validateProfile(profile: TunnelProfile, takenNames: string[]): P
   else if (/\s/.test(profile.target.trim())) errors.target = 'A node id has no spaces.';
   if (!isPort(profile.remotePort, false)) errors.remotePort = 'A port from 1 to 65535.';
   if (!isPort(profile.localPort, true)) errors.localPort = 'A port from 1 to 65535, or 0 for any free one.';
-  if (
-    profile.remoteHost !== null &&
-    profile.remoteHost.trim() !== '' &&
-    /[\s']/.test(profile.remoteHost.trim())
-  ) {
-    errors.remoteHost = 'A host name or address, without spaces or quotes.';
+  if (badHost(profile.remoteHost)) errors.remoteHost = HOST_RULE;
+  if (profile.moreForwards.length + 1 > LIMITS.maxForwards) {
+    errors.moreForwards = `At most ${LIMITS.maxForwards} forwards in one profile.`;
+  } else if (validateForwards(profile).some((e) => hasErrors(e))) {
+    errors.moreForwards = 'A forward below needs a fix.';
   }
   if (!isIpAddress(profile.bind.trim())) errors.bind = 'An IP address such as 127.0.0.1.';
   if (!Number.isInteger(profile.sessions) || profile.sessions < 1 || profile.sessions > LIMITS.maxPool) {
@@ -65,7 +65,29 @@ export function validateProfile(profile: TunnelProfile, takenNames: string[]): P
   return errors;
 }
 
-export function hasErrors(errors: ProfileErrors): boolean {
+const HOST_RULE = 'A host name or address, without spaces or quotes.';
+
+function badHost(host: string | null): boolean {
+  return host !== null && host.trim() !== '' && /[\s']/.test(host.trim());
+}
+
+/** Each of the profile's more forwards' errors, in order; a local port may serve one forward. */
+export function validateForwards(profile: TunnelProfile): ForwardErrors[] {
+  const taken = [profile.localPort];
+  return profile.moreForwards.map((forward) => {
+    const errors: ForwardErrors = {};
+    if (!isPort(forward.remotePort, false)) errors.remotePort = 'A port from 1 to 65535.';
+    if (!isPort(forward.localPort, true)) errors.localPort = 'A port from 1 to 65535, or 0 for any free one.';
+    else if (forward.localPort !== 0 && taken.includes(forward.localPort)) {
+      errors.localPort = 'Another forward of this profile has this local port.';
+    }
+    if (badHost(forward.remoteHost)) errors.remoteHost = HOST_RULE;
+    taken.push(forward.localPort);
+    return errors;
+  });
+}
+
+export function hasErrors(errors: ProfileErrors | ForwardErrors): boolean {
   return Object.keys(errors).length > 0;
 }
 

@@ -69,6 +69,7 @@ export function TunnelForm({ nodes, target, takenNames, onStarted, onSavedProfil
     sessions: Number(form.sessions),
     autoStart: false,
     keepAlive: form.keepAlive,
+    moreForwards: [],
   };
   // A SOCKS proxy has no remote port or host (each client names its own), and is not saved.
   const errors = validateProfile(

@@ -1,5 +1,6 @@
 // A tunnel tab: the local address with a copy button, live throughput both ways as a small
-// chart, connections and round-trip time, and Stop / Restart.
+// chart, connections and round-trip time, and Stop / Restart. A saved profile of several
+// forwards adds a table of each forward's address, destination and figures.
 
 import { useEffect, useReducer, useState } from 'react';
 import { useBackend } from '../backend/backend';
@@ -27,17 +28,17 @@ export function heldByCredentials(
 export function TunnelView({ session, active, title, waitingForCredentials = false }: Props) {
   const backend = useBackend();
   const [, rerender] = useReducer((n: number) => n + 1, 0);
-  const [copied, setCopied] = useState(false);
+  const [copied, setCopied] = useState<string | null>(null);
   useEffect(() => session.subscribe(rerender), [session]);
 
-  const { phase, figures } = session;
+  const { phase, figures, forwards } = session;
   const address = session.localAddress();
   const last = session.history.points.at(-1);
-  const copy = async () => {
-    if (!address) return;
-    await backend.copyText(address);
-    setCopied(true);
-    setTimeout(() => setCopied(false), 1500);
+  const copy = async (text: string | null) => {
+    if (!text) return;
+    await backend.copyText(text);
+    setCopied(text);
+    setTimeout(() => setCopied(null), 1500);
   };
 
   return (
@@ -47,8 +48,8 @@ export function TunnelView({ session, active, title, waitingForCredentials = fal
           <div className="label">Local address</div>
           <div className="address">
             <code data-local-address={address ?? ''}>{address ?? '—'}</code>
-            <button onClick={copy} disabled={!address}>
-              {copied ? 'Copied' : 'Copy'}
+            <button onClick={() => void copy(address)} disabled={!address}>
+              {copied === address ? 'Copied' : 'Copy'}
             </button>
           </div>
         </div>
@@ -110,6 +111,37 @@ export function TunnelView({ session, active, title, waitingForCredentials = fal
           }
         />
       </div>
+      {forwards.length > 1 && (
+        <table className="forward-table" aria-label="Forwards">
+          <thead>
+            <tr>
+              <th>Local address</th>
+              <th>To</th>
+              <th>Down</th>
+              <th>Up</th>
+              <th>Connections</th>
+            </tr>
+          </thead>
+          <tbody>
+            {forwards.map((f) => (
+              <tr key={f.localAddress} data-forward-address={f.localAddress}>
+                <td>
+                  <code>{f.localAddress}</code>{' '}
+                  <button onClick={() => void copy(f.localAddress)}>
+                    {copied === f.localAddress ? 'Copied' : 'Copy'}
+                  </button>
+                </td>
+                <td>{f.destination}</td>
+                <td className="number">{formatBytes(f.figures.bytesDown)}</td>
+                <td className="number">{formatBytes(f.figures.bytesUp)}</td>
+                <td className="number">
+                  {f.figures.openConnections} open, {f.figures.totalConnections} since start
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
       <RateChart points={session.history.points} peak={session.history.peak()} />
     </div>
   );

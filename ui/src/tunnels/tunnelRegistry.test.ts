@@ -19,6 +19,7 @@ describe('the open tunnels', () => {
         sessions: 1,
         autoStart: false,
         keepAlive: false,
+        moreForwards: [],
       },
     ];
     const registry = new TunnelRegistry();

@@ -36,9 +36,9 @@ describe('a tunnel tab', () => {
     await session.start();
     expect(session.phase).toEqual({ phase: 'running', id: 1, localAddress: '127.0.0.1:40000' });
     const tunnel = backend.tunnels.get(1)!;
-    tunnel.onMessage({ kind: 'figures', figures: figures(0) });
+    tunnel.onMessage({ kind: 'figures', figures: figures(0), forwards: [] });
     clock = 1000;
-    tunnel.onMessage({ kind: 'figures', figures: figures(500_000) });
+    tunnel.onMessage({ kind: 'figures', figures: figures(500_000), forwards: [] });
     expect(session.history.points.at(-1)?.down).toBe(500_000);
     await session.stop();
     expect(session.phase).toEqual({
@@ -60,6 +60,38 @@ describe('a tunnel tab', () => {
     expect((second.request as TunnelRequest).localPort).toBe(40000);
     first.onMessage({ kind: 'ended', reason: 'late news from the first run', byUser: false });
     expect(session.phase.phase).toBe('running');
+  });
+
+  it("keeps each forward's figures of a profile's group, and forgets them on restart", async () => {
+    const backend = new FakeBackend();
+    backend.profiles = [
+      {
+        name: 'stack',
+        awsProfile: null,
+        region: null,
+        target: 'i-1',
+        remotePort: 80,
+        remoteHost: null,
+        localPort: 0,
+        bind: '127.0.0.1',
+        sessions: 1,
+        autoStart: false,
+        keepAlive: false,
+        moreForwards: [{ remotePort: 5432, remoteHost: 'db', localPort: 0 }],
+      },
+    ];
+    const session = new TunnelSession(backend, { kind: 'profile', name: 'stack' });
+    await session.start();
+    const forwards = [
+      { localAddress: '127.0.0.1:40000', destination: 'i-1 port 80', figures: figures(10) },
+      { localAddress: '127.0.0.1:40001', destination: 'db:5432 through i-1', figures: figures(20) },
+    ];
+    backend.tunnels.get(1)!.onMessage({ kind: 'figures', figures: figures(30), forwards });
+    expect(session.forwards.map((f) => f.figures.bytesDown)).toEqual([10, 20]);
+    expect(session.figures?.bytesDown).toBe(30);
+    await session.stop();
+    await session.start();
+    expect(session.forwards).toEqual([]);
   });
 
   it('fails with the backend error when the port is taken', async () => {

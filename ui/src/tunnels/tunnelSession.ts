@@ -4,7 +4,7 @@
 
 import type { Backend } from '../backend/backend';
 import { UserError } from '../backend/errors';
-import type { TunnelFigures, TunnelMessage, TunnelRequest } from '../backend/types';
+import type { ForwardFigures, TunnelFigures, TunnelMessage, TunnelRequest } from '../backend/types';
 import { RateHistory } from './rates';
 
 export type TunnelPhase =
@@ -19,6 +19,8 @@ export type TunnelOrigin = { kind: 'request'; request: TunnelRequest } | { kind:
 export class TunnelSession {
   phase: TunnelPhase = { phase: 'starting' };
   figures: TunnelFigures | null = null;
+  /** Each forward's own figures when a saved profile holds several; empty otherwise. */
+  forwards: ForwardFigures[] = [];
   history = new RateHistory();
   private listeners = new Set<() => void>();
   private generation = 0;
@@ -44,6 +46,7 @@ export class TunnelSession {
     const previousAddress = this.localAddress();
     this.phase = { phase: 'starting' };
     this.figures = null;
+    this.forwards = [];
     this.history = new RateHistory();
     this.changed();
     const onMessage = (message: TunnelMessage) => {
@@ -78,6 +81,7 @@ export class TunnelSession {
   private handle(message: TunnelMessage) {
     if (message.kind === 'figures') {
       this.figures = message.figures;
+      this.forwards = message.forwards;
       this.history.add(this.now(), message.figures);
     } else {
       this.phase = {
