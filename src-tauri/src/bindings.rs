@@ -44,6 +44,7 @@ pub fn typescript() -> String {
         crate::commands::files::CopyDirection::decl(&cfg),
         crate::commands::files::CopyRequestDto::decl(&cfg),
         crate::commands::files::CopyMessage::decl(&cfg),
+        crate::commands::rdp::RdpLaunched::decl(&cfg),
         crate::commands::profiles::ForwardDto::decl(&cfg),
         crate::commands::profiles::ProfileDto::decl(&cfg),
         crate::commands::profiles::ImportPreviewDto::decl(&cfg),

@@ -80,6 +80,18 @@ impl From<airlock_core::group::GroupError> for UiError {
     }
 }
 
+impl From<airlock_core::rdp::RdpError> for UiError {
+    fn from(error: airlock_core::rdp::RdpError) -> Self {
+        use airlock_core::inventory::TargetError;
+        use airlock_core::rdp::RdpError;
+        match error {
+            RdpError::Aws(aws) | RdpError::Target(TargetError::Aws(aws)) => aws.into(),
+            RdpError::NotAvailable(_) => UiError::new("not-yet", sentence(&error)),
+            other => UiError::new("invalid", sentence(&other)),
+        }
+    }
+}
+
 impl From<ProfileError> for UiError {
     fn from(error: ProfileError) -> Self {
         let code = match &error {

@@ -106,6 +106,10 @@ fn main() {
             commands::files::choose_file_to_send,
             commands::files::choose_where_to_save,
             commands::files::default_download_dir,
+            commands::rdp::windows_password,
+            commands::rdp::launch_rdp,
+            commands::rdp::choose_key_file,
+            commands::rdp::demo_key_file,
             commands::sessions::list_sessions,
             commands::sessions::terminate_session,
             // Saved tunnel profiles

@@ -293,6 +293,41 @@ describe('Airlock on its demo fleet', () => {
     }
   });
 
+  it('opens Remote Desktop to the Windows node: a tunnel, the RDP client on it, and the password', async () => {
+    // A stand-in RDP client, found on the PATH as FreeRDP is: it writes down its arguments.
+    const home = freshHome('rdp');
+    const bin = path.join(home, 'bin');
+    fs.mkdirSync(bin);
+    const record = path.join(home, 'rdp-client-args');
+    fs.writeFileSync(path.join(bin, 'xfreerdp'), `#!/bin/sh\nprintf '%s\\n' "$@" > ${record}.part && mv ${record}.part ${record}\n`, { mode: 0o755 });
+    const driver = await startDriver(home, { PATH: `${bin}:${process.env.PATH}` });
+    const browser = await driver.launch();
+    try {
+      await nodeListShows(browser);
+      await (await browser.$('.node-row[data-node="i-0a1b2c3d4e5f60004"]')).click();
+      await (await browser.$('button=RDP…')).click();
+      const dialog = await browser.$('.dialog');
+      await until(browser, 'the demo key pair offered', async () => /demo-win-1-key\.pem$/.test(await (await dialog.$('input[aria-label="Key pair file"]')).getValue()));
+      // The node's "RDP port" is the local web server (a node's port is a local one here).
+      await (await dialog.$('input[aria-label="RDP port"]')).setValue(String(server.port));
+      await (await dialog.$('button=Connect')).click();
+      await until(browser, 'the client started', async () => /Started FreeRDP/.test(await textOf(browser, '.dialog .rdp-client')));
+      const address = await (await browser.$('.dialog [data-rdp-address]')).getProperty('textContent');
+      assert.match(await (await fetch(`http://${address}/`)).text(), new RegExp(PAGE));
+      await until(browser, 'the client wrote its arguments', async () => fs.existsSync(record));
+      assert.equal(fs.readFileSync(record, 'utf8'), `/v:${address}\n/u:Administrator\n`);
+      assert.doesNotMatch(await textOf(browser, '.dialog'), /Demo-Windows-Admin-2026!/, 'hidden until Show');
+      await (await (await browser.$('.dialog')).$('button=Show')).click();
+      assert.match(await textOf(browser, '.dialog .rdp-password code'), /^Demo-Windows-Admin-2026!$/);
+      await screenshot(browser, 'rdp-dialog');
+      await (await (await browser.$('.dialog')).$('button=Done')).click();
+      assert.match(await (await browser.$('.tab.active[data-tab]')).getProperty('textContent'), /win-1 · RDP/);
+    } finally {
+      await browser.deleteSession();
+      await driver.stop();
+    }
+  });
+
   it('starts a profile the CLI saved with a node name, not an id', async () => {
     const home = freshHome('profile-by-name');
     const cli = path.join(path.dirname(APP), 'airlock');

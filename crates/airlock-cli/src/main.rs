@@ -92,6 +92,9 @@ enum Commands {
         #[arg(long, default_value_t = 60)]
         idle: u64,
     },
+    /// Remote Desktop to a Windows node: a tunnel to its RDP port and the system's RDP client
+    /// (FreeRDP or Remmina; mstsc on Windows; the Windows App on macOS) started on it.
+    Rdp(RdpArgs),
     /// Copy a file to or from a node through Session Manager (no SSH, no S3): one of SOURCE
     /// and DESTINATION is NODE:PATH (NODE an id or Name tag), the other a local path.
     Cp {
@@ -151,6 +154,31 @@ enum Commands {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+struct RdpArgs {
+    /// Windows node id or Name tag.
+    target: String,
+    /// The RDP port on the node.
+    #[arg(long, default_value_t = airlock_core::rdp::RDP_PORT)]
+    port: u16,
+    /// The local port (default: any free one).
+    #[arg(long, default_value_t = 0)]
+    local_port: u16,
+    /// The key pair file the instance was launched with (.pem): shows the administrator
+    /// password EC2 keeps (GetPasswordData), decrypted here.
+    #[arg(long, value_name = "FILE")]
+    key: Option<std::path::PathBuf>,
+    /// The user the RDP client signs in as.
+    #[arg(long, default_value = airlock_core::rdp::ADMINISTRATOR)]
+    user: String,
+    /// Start no RDP client: only the tunnel (and the password), for a client of your own.
+    #[arg(long)]
+    no_client: bool,
+    /// Why, for the audit trail.
+    #[arg(long)]
+    reason: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +247,7 @@ enum CliError {
     Aws(AwsError),
     Open(OpenError),
     Group(Box<airlock_core::group::GroupError>),
+    Rdp(Box<airlock_core::rdp::RdpError>),
     Profile(ProfileError),
     Copy(airlock_core::transfer::CopyError),
     Usage(String),
@@ -231,6 +260,7 @@ impl std::fmt::Display for CliError {
             CliError::Aws(e) => e.fmt(f),
             CliError::Open(e) => e.fmt(f),
             CliError::Group(e) => e.fmt(f),
+            CliError::Rdp(e) => e.fmt(f),
             CliError::Profile(e) => e.fmt(f),
             CliError::Copy(e) => e.fmt(f),
             CliError::Usage(m) => f.write_str(m),
@@ -252,6 +282,11 @@ impl From<OpenError> for CliError {
 impl From<airlock_core::group::GroupError> for CliError {
     fn from(e: airlock_core::group::GroupError) -> Self {
         CliError::Group(Box::new(e))
+    }
+}
+impl From<airlock_core::rdp::RdpError> for CliError {
+    fn from(e: airlock_core::rdp::RdpError) -> Self {
+        CliError::Rdp(Box::new(e))
     }
 }
 impl From<ProfileError> for CliError {
@@ -361,6 +396,10 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 idle: Duration::from_secs(idle.max(1)),
             };
             socks(&aws, &spec).await
+        }
+        Commands::Rdp(args) => {
+            let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
+            rdp(&aws, args).await
         }
         Commands::Cp { source, destination, reason } => {
             let aws = load(cli.profile.as_deref(), cli.region.as_deref(), false).await?;
@@ -545,6 +584,75 @@ async fn run_group(aws: &Aws, specs: &[TunnelSpec]) -> Result<ExitCode, CliError
         );
     }
     match reason {
+        None => Ok(ExitCode::SUCCESS),
+        Some(reason) => Err(CliError::Usage(format!("the tunnel ended: {reason}"))),
+    }
+}
+
+/// `airlock rdp`: the tunnel to the node's RDP port, the password when a key file is given,
+/// and the RDP client started on the tunnel; runs until the client exits, or Ctrl-C.
+async fn rdp(aws: &Aws, args: RdpArgs) -> Result<ExitCode, CliError> {
+    use airlock_core::rdp::RdpClient;
+    let node = aws.windows_node(&args.target).await?;
+    let password = match &args.key {
+        Some(key) => Some(aws.windows_password(&node.id, key).await?),
+        None => None,
+    };
+    let client = if args.no_client { None } else { RdpClient::find() };
+    let spec = TunnelSpec {
+        target: node.id.clone(),
+        remote_port: args.port,
+        remote_host: None,
+        local: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.local_port),
+        sessions: 1,
+        reason: args.reason.clone(),
+        document: None,
+        keep_alive: None,
+    };
+    let tunnel = aws.forward(&spec).await?;
+    let mut interrupted = Box::pin(tokio::signal::ctrl_c());
+    let _ =
+        interrupted.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+    println!("Listening on {}", tunnel.local_addr());
+    eprintln!("Forwarding {} to {} port {}.", tunnel.local_addr(), node.id, args.port);
+    if let Some(password) = &password {
+        eprintln!("Password for {}: {}", args.user, password.reveal());
+    }
+    let mut launched = None;
+    match client {
+        Some(client) => {
+            let launch = client.launch(tunnel.local_addr(), &args.user);
+            eprintln!("Starting {}: {}", client.name(), launch.display());
+            match tokio::process::Command::new(&launch.program).args(&launch.args).spawn() {
+                Ok(child) => launched = Some(child),
+                Err(e) => eprintln!("Could not start {}: {e}. Connect your RDP client to {}.", launch.program.display(), tunnel.local_addr()),
+            }
+        }
+        None if args.no_client => {}
+        None => eprintln!(
+            "No RDP client on the PATH (xfreerdp, remmina): install FreeRDP or Remmina, or connect yours to {}.",
+            tunnel.local_addr()
+        ),
+    }
+    eprintln!("Press Ctrl-C to stop the tunnel.");
+    std::io::stdout().flush()?;
+    let client_exited = async {
+        match launched.as_mut() {
+            Some(child) => child.wait().await.ok(),
+            None => std::future::pending().await,
+        }
+    };
+    let ended = tokio::select! {
+        _ = interrupted => None,
+        status = client_exited => {
+            let status = status.map_or_else(|| "its status unknown".to_owned(), |s| s.to_string());
+            eprintln!("The RDP client exited ({status}); stopping the tunnel.");
+            None
+        }
+        reason = tunnel.wait() => Some(reason),
+    };
+    tunnel.stop().await;
+    match ended {
         None => Ok(ExitCode::SUCCESS),
         Some(reason) => Err(CliError::Usage(format!("the tunnel ended: {reason}"))),
     }

@@ -1013,6 +1013,98 @@ async fn a_profile_of_several_forwards_runs_and_stops_as_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rdp_tunnels_to_a_windows_node_starts_the_client_on_it_and_shows_the_password() {
+    use ssm_emulator::fleet::{DEMO_WINDOWS_KEY, DEMO_WINDOWS_PASSWORD};
+    tokio::time::timeout(HANG_GUARD, async {
+        let emulator = emulator(true).await;
+        let cli = Cli::new(&emulator);
+        // The node's "RDP port": an echo server (a node's port is a local one here).
+        let rdp_port = echo_server().await;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("win-1.pem");
+        std::fs::write(&key, DEMO_WINDOWS_KEY).unwrap();
+        // A stand-in RDP client found on the PATH as FreeRDP is: it writes down its arguments
+        // and runs until a line arrives on its input (the CLI's, which it inherits).
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let record = dir.path().join("client-args");
+        let client = bin.join("xfreerdp");
+        std::fs::write(&client, "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$RDP_RECORD\"\nread line\n")
+            .unwrap();
+        std::fs::set_permissions(&client, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+
+        let mut child = cli
+            .command()
+            .args(["rdp", "win-1", "--port", &rdp_port.to_string(), "--key"])
+            .arg(&key)
+            .env("PATH", &path)
+            .env("RDP_RECORD", &record)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line).await.unwrap();
+        let addr: SocketAddr = line
+            .trim()
+            .strip_prefix("Listening on ")
+            .unwrap_or_else(|| panic!("{line:?}"))
+            .parse()
+            .unwrap();
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"an RDP client's bytes").await.unwrap();
+        let mut back = [0u8; 21];
+        stream.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"an RDP client's bytes");
+        drop(stream);
+
+        // The client's input ends: it exits, and the tunnel stops with it.
+        child.stdin.take().unwrap().write_all(b"done\n").await.unwrap();
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).await.unwrap();
+        let status = child.wait().await.unwrap();
+        assert!(status.success(), "{status:?}: {err}");
+        assert!(
+            err.contains(&format!("Password for Administrator: {DEMO_WINDOWS_PASSWORD}")),
+            "{err}"
+        );
+        assert!(err.contains("The RDP client exited"), "{err}");
+        let args = std::fs::read_to_string(&record).unwrap();
+        assert_eq!(
+            args,
+            format!("/v:{addr}\n/u:Administrator\n"),
+            "no password on its command line"
+        );
+        let sessions = emulator.service().sessions();
+        assert_eq!(sessions.len(), 1);
+        let record = emulator.service().session_ended(&sessions[0].id).await;
+        assert_eq!(
+            (record.target.as_str(), record.document.as_str()),
+            ("i-0a1b2c3d4e5f60004", "AWS-StartPortForwardingSession")
+        );
+
+        // Its shell: the stand-in, fed as the Windows agent feeds PowerShell (each line end a
+        // carriage return), still runs what is typed.
+        let (code, out, err) = cli.run(&["shell", "win-1"], b"echo $((6*7))\nexit\n").await;
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains("PS C:\\Windows\\system32>") && out.lines().any(|l| l.trim() == "42"),
+            "{out}"
+        );
+
+        let (code, _, err) = cli.run(&["rdp", "web-1", "--no-client"], b"").await;
+        assert_eq!(code, 1);
+        assert!(err.contains("web-1 is a Linux node: RDP is for Windows nodes"), "{err}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_bad_input_gets_an_error_that_says_what_to_do() {
     tokio::time::timeout(HANG_GUARD, async {
         let emulator = emulator(true).await;

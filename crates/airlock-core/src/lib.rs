@@ -14,7 +14,8 @@
 //!   `ssm_protocol::ClientSession`; where a byte from the WebSocket becomes session output.
 //! - [`kms`]: the GenerateDataKey call of KMS-encrypted sessions.
 //! - [`session`]: opening shells, commands, SSH bridges and pooled tunnels end to end.
-//! - [`group`]: a saved profile's forwards, started and stopped together.
+//! - [`group`]: a saved profile's forwards, started and stopped together; [`rdp`]: the RDP
+//!   client at a tunnel's end, and a Windows node's password (EC2 GetPasswordData).
 //! - [`socks`]: a SOCKS5 proxy whose connections go through a node, a session per destination.
 //! - [`transfer`]: file copy to and from a node through command sessions, digests compared.
 //! - [`tunnel`]: local listeners whose connections travel as smux streams (or one at a time).
@@ -43,6 +44,7 @@ pub mod monitor;
 pub mod network;
 pub mod place;
 pub mod profiles;
+pub mod rdp;
 pub mod sentence;
 pub mod session;
 pub mod settings;

@@ -232,7 +232,52 @@ pub struct NodeSpec {
     /// that names the StartSession target then gets the agent's decryption failure.
     #[serde(default)]
     pub kms_target_id: Option<String>,
+    /// A Windows instance's administrator password, as EC2 GetPasswordData gives it.
+    #[serde(default)]
+    pub windows_password: Option<WindowsPassword>,
 }
+
+/// The administrator password Windows set at an instance's first launch, and the public key
+/// of the key pair it was launched with, to which EC2 encrypts it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowsPassword {
+    /// The password.
+    pub password: String,
+    /// The key pair's public key, PEM (`BEGIN PUBLIC KEY`).
+    pub public_key: String,
+}
+
+impl std::fmt::Debug for WindowsPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WindowsPassword").finish_non_exhaustive()
+    }
+}
+
+impl WindowsPassword {
+    fn key(&self) -> Result<rsa::RsaPublicKey, String> {
+        use rsa::pkcs8::DecodePublicKey;
+        rsa::RsaPublicKey::from_public_key_pem(self.public_key.trim())
+            .map_err(|e| format!("public_key is not an RSA public key in PEM form: {e}"))
+    }
+
+    /// EC2's PasswordData: the password encrypted to the public key (RSA, PKCS #1 v1.5),
+    /// base64.
+    pub fn encrypted(&self) -> String {
+        use base64::Engine as _;
+        let Ok(key) = self.key() else { return String::new() };
+        let mut rng = rand_core_06::OsRng;
+        key.encrypt(&mut rng, rsa::Pkcs1v15Encrypt, self.password.as_bytes())
+            .map(|bytes| base64::engine::general_purpose::STANDARD.encode(bytes))
+            .unwrap_or_default()
+    }
+}
+
+/// The demo Windows node's key pair file (the `.pem` EC2 gives at key pair creation), for
+/// decrypting its password. Demo data, not a secret of anyone's.
+pub const DEMO_WINDOWS_KEY: &str = include_str!("../demo/win-1-key.pem");
+/// The demo Windows node's administrator password.
+pub const DEMO_WINDOWS_PASSWORD: &str = "Demo-Windows-Admin-2026!";
 
 /// A Session document: its name and its JSON content, in the form SSM stores
 /// (`schemaVersion`, `sessionType`, `parameters`, `properties` with `{{ name }}` placeholders).
@@ -311,6 +356,14 @@ fn default_shell() -> Vec<String> {
     vec![shell.unwrap_or_else(|| "/bin/sh".into())]
 }
 
+/// What stands in for PowerShell on a Windows node here: this machine's shell with a
+/// PowerShell prompt. The agent's Windows behaviours (input `\n` sent as `\r`, the shell profile
+/// typed line by line with `\r`) are the agent's, in `agent::shell`; a Unix terminal turns the
+/// `\r` back into a line end as the Windows console does.
+fn windows_stand_in_shell() -> Vec<String> {
+    vec!["/bin/sh".into(), "-c".into(), "PS1='PS C:\\Windows\\system32> ' exec /bin/sh -i".into()]
+}
+
 /// The key pair the default fleet accepts (printed at start-up; not a secret of anyone's).
 pub const DEMO_ACCESS_KEY_ID: &str = "AKIAEMULATORDEMO0001";
 /// The secret of [`DEMO_ACCESS_KEY_ID`].
@@ -373,7 +426,8 @@ impl Fleet {
 
     /// The demo fleet: a current Linux node (multiplexed port forwarding), a node with an agent
     /// older than 3.0.196.0 (basic port forwarding), a node whose agent lost its connection,
-    /// and an on-premises node.
+    /// a Windows node (a stand-in shell, and a password for [`DEMO_WINDOWS_KEY`]), and an
+    /// on-premises node.
     pub fn default_fleet() -> Fleet {
         let node =
             |id: &str, name: &str, agent: &str, ping: &str, ip: &str, tags: &[(&str, &str)]| {
@@ -390,6 +444,7 @@ impl Fleet {
                     tags: tags.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
                     shell: default_shell(),
                     kms_target_id: None,
+                    windows_password: None,
                 }
             };
         let mut onprem = node(
@@ -402,6 +457,22 @@ impl Fleet {
         );
         onprem.platform_name = "Ubuntu".into();
         onprem.platform_version = "24.04".into();
+        let mut windows = node(
+            "i-0a1b2c3d4e5f60004",
+            "win-1",
+            "3.3.1142.0",
+            "Online",
+            "10.0.4.40",
+            &[("env", "prod"), ("team", "web")],
+        );
+        windows.platform = "Windows".into();
+        windows.platform_name = "Microsoft Windows Server 2022 Datacenter".into();
+        windows.platform_version = "10.0.20348".into();
+        windows.shell = windows_stand_in_shell();
+        windows.windows_password = Some(WindowsPassword {
+            password: DEMO_WINDOWS_PASSWORD.into(),
+            public_key: include_str!("../demo/win-1-key.pub.pem").into(),
+        });
         let fleet = Fleet {
             account: default_account(),
             region: default_region(),
@@ -438,6 +509,7 @@ impl Fleet {
                     "10.0.3.30",
                     &[("env", "staging"), ("team", "data")],
                 ),
+                windows,
                 onprem,
             ],
             extra_nodes: 0,
@@ -472,6 +544,7 @@ impl Fleet {
                 tags,
                 shell: default_shell(),
                 kms_target_id: None,
+                windows_password: None,
             });
         }
         nodes
@@ -565,6 +638,17 @@ impl Fleet {
                     "node {}: agent_version {:?} must be numbers like 3.3.1142.0",
                     node.id, node.agent_version
                 ));
+            }
+            if let Some(password) = &node.windows_password {
+                if node.platform != "Windows" {
+                    return invalid(format!(
+                        "node {}: only Windows nodes have a windows_password",
+                        node.id
+                    ));
+                }
+                if let Err(reason) = password.key() {
+                    return invalid(format!("node {}: windows_password: {reason}", node.id));
+                }
             }
             if node.shell.is_empty() {
                 return invalid(format!("node {}: shell must name a command", node.id));

@@ -297,7 +297,12 @@ impl Service {
                     .clone()
                     .unwrap_or_else(|| self.preferences.run_as_default_user.clone())
             }),
-            shell_profile: self.preferences.shell_profile.linux.clone(),
+            windows: node.platform == "Windows",
+            shell_profile: if node.platform == "Windows" {
+                self.preferences.shell_profile.windows.clone()
+            } else {
+                self.preferences.shell_profile.linux.clone()
+            },
             max_duration: self
                 .preferences
                 .max_minutes()

@@ -140,6 +140,7 @@ fn spec(session_type: &str, properties: serde_json::Value, agent_version: &str) 
         kms: None,
         run_as: None,
         shell_profile: String::new(),
+        windows: false,
         max_duration: None,
     }
 }

@@ -7,6 +7,7 @@ pub mod files;
 pub mod nodes;
 pub mod place;
 pub mod profiles;
+pub mod rdp;
 pub mod sessions;
 pub mod shells;
 pub mod tunnels;

@@ -9,6 +9,7 @@ import { NodeList, type NodeListHandle } from '../nodes/NodeList';
 import { PlacePicker } from '../place/PlacePicker';
 import { ProfileEditor } from '../profiles/ProfileEditor';
 import { ProfilesPanel } from '../profiles/ProfilesPanel';
+import { RdpDialog } from '../rdp/RdpDialog';
 import { copyName } from '../profiles/validate';
 import { SessionsDialog } from '../sessions/SessionsDialog';
 import { StartSessionDialog } from '../sessions/StartSessionDialog';
@@ -232,6 +233,7 @@ export function App() {
             onOpenShell={(node) => store.openShell(node)}
             onStartSession={(node) => store.openDialog({ kind: 'start-session', node })}
             onNewTunnel={(node) => store.openDialog({ kind: 'tunnel', target: node.id })}
+            onRdp={(node) => store.openDialog({ kind: 'rdp', node })}
             onRefresh={() => void store.loadNodes()}
           />
           <ProfilesPanel
@@ -354,6 +356,13 @@ export function App() {
               keepAlive: false,
             });
           }}
+        />
+      )}
+      {dialog?.kind === 'rdp' && (
+        <RdpDialog
+          node={dialog.node}
+          onClose={() => store.openDialog(null)}
+          onStarted={(session, title) => store.openTunnelTab(session, title, null)}
         />
       )}
       {dialog?.kind === 'tunnel' && (

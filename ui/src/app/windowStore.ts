@@ -36,6 +36,7 @@ export type DialogState =
   | { kind: 'about' }
   | { kind: 'doctor'; target: string | null }
   | { kind: 'sessions' }
+  | { kind: 'rdp'; node: ManagedNode }
   | { kind: 'close'; tunnels: number; tray: boolean }
   | {
       kind: 'copy';

@@ -5,6 +5,7 @@
 import { createContext, useContext } from 'react';
 import type {
   ImportPreview,
+  RdpLaunched,
   Context,
   CopyMessage,
   CopyRequest,
@@ -66,6 +67,16 @@ export interface Backend {
   chooseWhereToSave(name: string): Promise<string | null>;
   /** The Downloads folder (else home): where a fetched file goes unless the user says. */
   defaultDownloadDir(): Promise<string | null>;
+
+  /** The Windows node's administrator password (EC2 GetPasswordData), decrypted with the
+   *  key pair file at `keyFile`. */
+  windowsPassword(target: string, keyFile: string): Promise<string>;
+  /** Starts the system's RDP client on a running tunnel's local address, as `user`. */
+  launchRdp(localAddress: string, user: string): Promise<RdpLaunched>;
+  /** Asks for a key pair file (.pem); null when cancelled. */
+  chooseKeyFile(): Promise<string | null>;
+  /** On the demo fleet, the demo Windows node's key pair file; null elsewhere. */
+  demoKeyFile(): Promise<string | null>;
 
   /** The place's active sessions (any client's), or with `history` the ended ones. */
   listSessions(history: boolean): Promise<SessionRow[]>;

@@ -165,6 +165,31 @@ export class FakeBackend implements Backend {
       });
     }
   }
+  /** What GetPasswordData and the key file give, by node id; absent: the key is wrong. */
+  passwords = new Map<string, string>();
+  /** The RDP clients started, with the address and user. */
+  rdpLaunches: Array<{ localAddress: string; user: string }> = [];
+  /** Whether this machine has an RDP client. */
+  hasRdpClient = true;
+  async windowsPassword(target: string, keyFile: string) {
+    const password = this.passwords.get(target);
+    if (password === undefined) {
+      throw new UserError('invalid', `The key in ${keyFile} does not decrypt the password of ${target}.`);
+    }
+    return password;
+  }
+  async launchRdp(localAddress: string, user: string) {
+    if (!this.hasRdpClient)
+      throw new UserError('no-rdp-client', `No RDP client was found: connect yours to ${localAddress}.`);
+    this.rdpLaunches.push({ localAddress, user });
+    return { client: 'FreeRDP', command: `xfreerdp /v:${localAddress} /u:${user}` };
+  }
+  async chooseKeyFile() {
+    return this.chosenFile;
+  }
+  async demoKeyFile() {
+    return this.contextValue.place.demo ? '/home/demo/.config/airlock/demo-win-1-key.pem' : null;
+  }
   async chooseFileToSend() {
     return this.chosenFile;
   }

@@ -254,6 +254,16 @@ remote: string, };
 
 export type CopyMessage = { "kind": "progress", done: number, total: number | null, bytesPerSecond: number, leftMs: number | null, } | { "kind": "done", path: string, bytes: number, sha256: string, } | { "kind": "failed", message: string, cancelled: boolean, };
 
+export type RdpLaunched = { 
+/**
+ * Its name: FreeRDP, Remmina, ...
+ */
+client: string, 
+/**
+ * The command line (it holds no password).
+ */
+command: string, };
+
 export type ProfileForward = { remotePort: number, remoteHost: string | null, localPort: number, };
 
 export type TunnelProfile = { name: string, awsProfile: string | null, region: string | null, target: string, remotePort: number, remoteHost: string | null, localPort: number, bind: string, sessions: number, autoStart: boolean, keepAlive: boolean, 

@@ -67,6 +67,10 @@ export const tauriBackend: Backend = {
   chooseFileToSend: () => call('choose_file_to_send'),
   chooseWhereToSave: (name) => call('choose_where_to_save', { name }),
   defaultDownloadDir: () => call('default_download_dir'),
+  windowsPassword: (target, keyFile) => call('windows_password', { target, keyFile }),
+  launchRdp: (localAddress, user) => call('launch_rdp', { localAddress, user }),
+  chooseKeyFile: () => call('choose_key_file'),
+  demoKeyFile: () => call('demo_key_file'),
   listSessions: (history) => call('list_sessions', { history }),
   terminateSession: (id) => call('terminate_session', { id }),
 

@@ -36,6 +36,7 @@ export type {
   TunnelKind,
   TunnelMessage,
   ProfileForward,
+  RdpLaunched,
   ForwardFigures,
   TunnelProfile,
   TunnelRequest,

@@ -31,6 +31,8 @@ interface Props {
   onOpenShell: (node: ManagedNode) => void;
   onStartSession: (node: ManagedNode) => void;
   onNewTunnel: (node: ManagedNode) => void;
+  /** Remote Desktop to a Windows node. */
+  onRdp?: (node: ManagedNode) => void;
   onRefresh: () => void;
 }
 
@@ -45,6 +47,7 @@ export const NodeList = forwardRef<NodeListHandle, Props>(function NodeList(prop
     onOpenShell,
     onStartSession,
     onNewTunnel,
+    onRdp,
     onRefresh,
   } = props;
   const [filter, setFilter] = useState<NodeFilter>({ text: '', platform: null, ping: null });
@@ -164,6 +167,14 @@ export const NodeList = forwardRef<NodeListHandle, Props>(function NodeList(prop
         <button disabled={!selectedNode} onClick={() => selectedNode && onNewTunnel(selectedNode)}>
           Tunnel…
         </button>
+        {onRdp && selectedNode?.platformType.toLowerCase() === 'windows' && (
+          <button
+            onClick={() => onRdp(selectedNode)}
+            title="Remote Desktop through a tunnel to the node's RDP port"
+          >
+            RDP…
+          </button>
+        )}
       </div>
       <div className="node-table" role="grid" aria-rowcount={shown.length}>
         <div className="node-row header" role="row">

@@ -63,6 +63,8 @@ pub struct AgentSpec {
     pub run_as: Option<String>,
     /// The preferences' shell profile, typed into Standard_Stream shells at start.
     pub shell_profile: String,
+    /// A Windows node: the agent types a line's end as `\r` (see [`shell::ShellOptions`]).
+    pub windows: bool,
     /// The preferences' maximum session duration.
     pub max_duration: Option<Duration>,
 }
@@ -426,7 +428,11 @@ impl Session {
     fn start_workload(&mut self, negotiated: Option<AgentNegotiated>) -> Option<Ending> {
         let (in_tx, in_rx) = mpsc::channel(64);
         let (out_tx, out_rx) = mpsc::channel(16);
-        let options = shell::ShellOptions { run_as: self.spec.run_as.clone(), profile: None };
+        let options = shell::ShellOptions {
+            run_as: self.spec.run_as.clone(),
+            profile: None,
+            windows: self.spec.windows,
+        };
         let started = match self.spec.session_type.as_str() {
             "Standard_Stream" => {
                 let options = shell::ShellOptions {
@@ -435,7 +441,7 @@ impl Session {
                 };
                 shell::start_shell(&self.spec.shell, &options, in_rx, out_tx)
             }
-            "InteractiveCommands" => match command_of(&self.spec.properties) {
+            "InteractiveCommands" => match command_of(&self.spec.properties, self.spec.windows) {
                 Some(command) => shell::start_shell(
                     &["/bin/sh".into(), "-c".into(), command],
                     &options,
@@ -444,21 +450,26 @@ impl Session {
                 ),
                 None => Err("the document gives no command to run".into()),
             },
-            "NonInteractiveCommands" => match command_of(&self.spec.properties) {
-                Some(command) => {
-                    let separate =
-                        self.spec.properties.get("separateOutputStream").and_then(|v| v.as_str())
+            "NonInteractiveCommands" => {
+                match command_of(&self.spec.properties, self.spec.windows) {
+                    Some(command) => {
+                        let separate = self
+                            .spec
+                            .properties
+                            .get("separateOutputStream")
+                            .and_then(|v| v.as_str())
                             == Some("true");
-                    shell::start_command(
-                        command,
-                        self.spec.run_as.as_deref(),
-                        separate,
-                        in_rx,
-                        out_tx,
-                    )
+                        shell::start_command(
+                            command,
+                            self.spec.run_as.as_deref(),
+                            separate,
+                            in_rx,
+                            out_tx,
+                        )
+                    }
+                    None => Err("the document gives no command to run".into()),
                 }
-                None => Err("the document gives no command to run".into()),
-            },
+            }
             "Port" => port::start(&self.spec, negotiated.as_ref(), in_rx, out_tx),
             other => Err(format!("session type {other} is not supported by this agent")),
         };
@@ -773,9 +784,10 @@ fn random_64() -> [u8; 64] {
 }
 
 /// The command of an InteractiveCommands/NonInteractiveCommands document, from its properties
-/// (`{"linux": {"commands": ...}}` as the documents have it, or a flat `commands`/`command`).
-fn command_of(properties: &serde_json::Value) -> Option<String> {
-    let platform = properties.get("linux").unwrap_or(properties);
+/// (`{"linux": {"commands": ...}, "windows": {...}}` as the documents have it, the node's
+/// platform chosen, or a flat `commands`/`command`).
+fn command_of(properties: &serde_json::Value, windows: bool) -> Option<String> {
+    let platform = properties.get(if windows { "windows" } else { "linux" }).unwrap_or(properties);
     ["commands", "command"]
         .iter()
         .find_map(|key| platform.get(key))

@@ -29,6 +29,10 @@ pub(crate) struct ShellOptions {
     pub run_as: Option<String>,
     /// Commands typed in at start (the preferences' shell profile; Standard_Stream only).
     pub profile: Option<String>,
+    /// A Windows node, as the agent's `shell_windows.go` treats it: the shell profile is typed
+    /// line by line, each ended with `\r`, and input that holds no `\r\n` has every `\n`
+    /// sent as `\r` (PowerShell's line editor ends a line on `\r`).
+    pub windows: bool,
 }
 
 /// The command line prefix that runs a command as `user`, with the agent's checks and words
@@ -89,8 +93,13 @@ pub(crate) fn start_shell(
     if let Some(profile) = options.profile.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
         // Typed into the shell, as the agent writes it to the pty (`runShellProfile`): echoed,
         // and run before the first keystroke.
+        let typed = if options.windows {
+            profile.split('\n').map(|line| format!("{line}\r")).collect::<String>()
+        } else {
+            format!("{profile}\n")
+        };
         writer
-            .write_all(format!("{profile}\n").as_bytes())
+            .write_all(typed.as_bytes())
             .map_err(|e| format!("Encountered an error while executing shell profile: {e}"))?;
     }
 
@@ -100,7 +109,8 @@ pub(crate) fn start_shell(
         read_pty(reader, &out);
         let _ = drained_tx.send(());
     });
-    std::thread::spawn(move || write_pty(input, writer, master));
+    let windows = options.windows;
+    std::thread::spawn(move || write_pty(input, writer, master, windows));
     std::thread::spawn(move || {
         let _ = child.wait();
         // The reader ends when the last holder of the pty's other side is gone; a background
@@ -109,6 +119,15 @@ pub(crate) fn start_shell(
         let _ = output.blocking_send(WorkOutput::Ended(Ending::Finished));
     });
     Ok(())
+}
+
+/// Input as the Windows agent hands it to its console: unchanged when it holds a `\r\n`, else
+/// every `\n` as `\r`.
+fn windows_line_ends(bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.windows(2).any(|pair| pair == b"\r\n") {
+        return bytes;
+    }
+    bytes.into_iter().map(|b| if b == b'\n' { b'\r' } else { b }).collect()
 }
 
 fn read_pty(mut reader: Box<dyn Read + Send>, output: &mpsc::Sender<WorkOutput>) {
@@ -138,10 +157,12 @@ fn write_pty(
     mut input: mpsc::Receiver<WorkInput>,
     mut writer: Box<dyn Write + Send>,
     master: Box<dyn portable_pty::MasterPty + Send>,
+    windows: bool,
 ) {
     while let Some(item) = input.blocking_recv() {
         match item {
             WorkInput::Data(bytes) => {
+                let bytes = if windows { windows_line_ends(bytes) } else { bytes };
                 if writer.write_all(&bytes).and_then(|()| writer.flush()).is_err() {
                     break;
                 }

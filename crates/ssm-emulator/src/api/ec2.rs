@@ -1,5 +1,6 @@
 //! The EC2 Query API (form-encoded `Action=DescribeInstances`), answering in EC2's XML shape:
-//! reservations of instances with state, private address, platform and tags. On-premises
+//! reservations of instances with state, private address, platform and tags; and
+//! GetPasswordData, a Windows instance's encrypted administrator password. On-premises
 //! (`mi-`) nodes are not EC2 instances and never appear here.
 
 use std::collections::BTreeMap;
@@ -44,6 +45,7 @@ pub fn call(
     }
     match action {
         "DescribeInstances" => describe_instances(service, form, request_id),
+        "GetPasswordData" => get_password_data(service, form, request_id),
         "" => {
             Err(ApiError::client("MissingAction", "The request must contain the parameter Action."))
         }
@@ -52,6 +54,44 @@ pub fn call(
             format!("The action {other} is not valid for this web service."),
         )),
     }
+}
+
+/// GetPasswordData: the Windows administrator password, encrypted to the public key of the
+/// instance's key pair (RSA, PKCS #1 v1.5) and base64-encoded, as EC2 gives it; empty for an
+/// instance that has none (Linux, or Windows before it has set one).
+fn get_password_data(
+    service: &Service,
+    form: &[(String, String)],
+    request_id: &str,
+) -> Result<String, ApiError> {
+    let id =
+        form.iter().find(|(k, _)| k == "InstanceId").map(|(_, v)| v.as_str()).ok_or_else(|| {
+            ApiError::client(
+                "MissingParameter",
+                "The request must contain the parameter InstanceId",
+            )
+        })?;
+    if !crate::fleet::valid_node_id(id) || id.starts_with("mi-") {
+        return Err(ApiError::client(
+            "InvalidInstanceID.Malformed",
+            format!("Invalid id: \"{id}\""),
+        ));
+    }
+    let nodes = service.nodes();
+    let node = nodes.iter().find(|n| n.id == id).ok_or_else(|| {
+        ApiError::client(
+            "InvalidInstanceID.NotFound",
+            format!("The instance ID '{id}' does not exist"),
+        )
+    })?;
+    let data = node.windows_password.as_ref().map(|p| p.encrypted()).unwrap_or_default();
+    Ok(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<GetPasswordDataResponse xmlns=\"{NAMESPACE}\">\n\
+         <requestId>{request_id}</requestId>\n<instanceId>{}</instanceId>\n\
+         <timestamp>2026-01-05T09:34:00.000Z</timestamp>\n<passwordData>{data}</passwordData>\n\
+         </GetPasswordDataResponse>\n",
+        escape(id)
+    ))
 }
 
 /// Collects `Prefix.N` (and `Prefix.N.Sub.M`) members into ordered lists.
