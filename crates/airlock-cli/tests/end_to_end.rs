@@ -606,6 +606,15 @@ async fn a_far_side_that_stops_reading_is_noticed_while_this_end_is_sending() {
     .unwrap();
 }
 
+/// The address of the next `Listening on ADDR` line the CLI prints.
+async fn listening_on(
+    stdout: &mut tokio::io::BufReader<tokio::process::ChildStdout>,
+) -> SocketAddr {
+    let mut line = String::new();
+    tokio::io::AsyncBufReadExt::read_line(stdout, &mut line).await.unwrap();
+    line.trim().strip_prefix("Listening on ").unwrap_or_else(|| panic!("{line:?}")).parse().unwrap()
+}
+
 async fn until_screen(
     notices: &mut tokio::sync::mpsc::Receiver<Notice>,
     screen: &mut String,
@@ -914,14 +923,7 @@ async fn the_cli_forwards_and_runs_saved_profiles() {
         let mut child =
             cli.command().args(["profile", "run", "echo"]).stdout(Stdio::piped()).spawn().unwrap();
         let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line).await.unwrap();
-        let addr: SocketAddr = line
-            .trim()
-            .strip_prefix("Listening on ")
-            .unwrap_or_else(|| panic!("{line:?}"))
-            .parse()
-            .unwrap();
+        let addr = listening_on(&mut stdout).await;
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         stream.write_all(b"through a saved profile").await.unwrap();
         let mut back = [0u8; 23];
@@ -969,15 +971,7 @@ async fn a_profile_of_several_forwards_runs_and_stops_as_one() {
         let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
         let mut addrs = Vec::new();
         for _ in 0..2 {
-            let mut line = String::new();
-            tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line).await.unwrap();
-            let addr: SocketAddr = line
-                .trim()
-                .strip_prefix("Listening on ")
-                .unwrap_or_else(|| panic!("{line:?}"))
-                .parse()
-                .unwrap();
-            addrs.push(addr);
+            addrs.push(listening_on(&mut stdout).await);
         }
         for (addr, text) in addrs.iter().zip([&b"to the node"[..], b"to the host behind it"]) {
             let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -1047,14 +1041,7 @@ async fn rdp_tunnels_to_a_windows_node_starts_the_client_on_it_and_shows_the_pas
             .spawn()
             .unwrap();
         let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line).await.unwrap();
-        let addr: SocketAddr = line
-            .trim()
-            .strip_prefix("Listening on ")
-            .unwrap_or_else(|| panic!("{line:?}"))
-            .parse()
-            .unwrap();
+        let addr = listening_on(&mut stdout).await;
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         stream.write_all(b"an RDP client's bytes").await.unwrap();
         let mut back = [0u8; 21];
