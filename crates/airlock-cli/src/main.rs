@@ -501,56 +501,27 @@ async fn load(
 }
 
 async fn forward(aws: &Aws, spec: &TunnelSpec) -> Result<ExitCode, CliError> {
-    warn_if_exposed(spec.local.ip());
-    let tunnel = aws.forward(spec).await?;
-    let destination = match &spec.remote_host {
-        Some(host) => format!("{host}:{} through {}", spec.remote_port, spec.target),
-        None => format!("{}:{}", spec.target, spec.remote_port),
-    };
-    println!("Listening on {}", tunnel.local_addr());
-    eprintln!(
-        "Forwarding {} to {destination} over {} session(s). Press Ctrl-C to stop.",
-        tunnel.local_addr(),
-        spec.sessions
-    );
-    if spec.keep_alive.is_some() {
-        eprintln!("Keep-alive is on: the tunnel is not closed for being idle, so whoever can reach {} can use it until you stop it.", tunnel.local_addr());
-    }
-    std::io::stdout().flush()?;
-    let reason = tokio::select! {
-        _ = tokio::signal::ctrl_c() => None,
-        reason = tunnel.wait() => Some(reason),
-    };
-    let figures = tunnel.figures();
-    tunnel.stop().await;
-    eprintln!(
-        "Stopped: {} connections, {} bytes up, {} bytes down.",
-        figures.total_connections, figures.bytes_up, figures.bytes_down
-    );
-    if figures.turned_away_connections > 0 {
-        eprintln!(
-            "{} connections were turned away: a session carries at most {} at once.",
-            figures.turned_away_connections,
-            airlock_core::tunnel::MAX_CONNECTIONS
-        );
-    }
-    match reason {
-        None => Ok(ExitCode::SUCCESS),
-        Some(reason) => Err(CliError::Usage(format!("the tunnel ended: {reason}"))),
-    }
+    run_group(aws, std::slice::from_ref(spec)).await
 }
 
-/// Runs a saved profile's forwards until Ctrl-C, or until one ends (the rest are then stopped
-/// with it).
+/// Ctrl-C, listened for from now on (a future of `tokio::signal::ctrl_c` listens only once
+/// polled, and a Ctrl-C before that would end the process).
+fn ctrl_c_listened() -> std::pin::Pin<Box<impl Future<Output = std::io::Result<()>>>> {
+    let mut interrupted = Box::pin(tokio::signal::ctrl_c());
+    let _ =
+        interrupted.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+    interrupted
+}
+
+/// Runs forwards (one, or a saved profile's group) until Ctrl-C, or until one ends (the rest
+/// are then stopped with it).
 async fn run_group(aws: &Aws, specs: &[TunnelSpec]) -> Result<ExitCode, CliError> {
     if let Some(spec) = specs.first() {
         warn_if_exposed(spec.local.ip());
     }
     let group = aws.forward_group(specs).await?;
     // Listening for Ctrl-C before the addresses are printed: whoever reads them may interrupt.
-    let mut interrupted = Box::pin(tokio::signal::ctrl_c());
-    let _ =
-        interrupted.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+    let interrupted = ctrl_c_listened();
     for (local, destination) in group.lines() {
         println!("Listening on {local}");
         eprintln!("Forwarding {local} to {destination}.");
@@ -582,6 +553,13 @@ async fn run_group(aws: &Aws, specs: &[TunnelSpec]) -> Result<ExitCode, CliError
             figures.bytes_up,
             figures.bytes_down
         );
+        if figures.turned_away_connections > 0 {
+            eprintln!(
+                "{} connections were turned away: a session carries at most {} at once.",
+                figures.turned_away_connections,
+                airlock_core::tunnel::MAX_CONNECTIONS
+            );
+        }
     }
     match reason {
         None => Ok(ExitCode::SUCCESS),
@@ -610,9 +588,7 @@ async fn rdp(aws: &Aws, args: RdpArgs) -> Result<ExitCode, CliError> {
         keep_alive: None,
     };
     let tunnel = aws.forward(&spec).await?;
-    let mut interrupted = Box::pin(tokio::signal::ctrl_c());
-    let _ =
-        interrupted.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+    let interrupted = ctrl_c_listened();
     println!("Listening on {}", tunnel.local_addr());
     eprintln!("Forwarding {} to {} port {}.", tunnel.local_addr(), node.id, args.port);
     if let Some(password) = &password {

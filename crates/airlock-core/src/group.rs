@@ -23,7 +23,7 @@ pub struct GroupError {
 
 impl std::fmt::Display for GroupError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.count == 1 {
+        if self.count <= 1 {
             return self.source.fmt(f);
         }
         write!(
@@ -54,7 +54,7 @@ pub struct ForwardFigures {
     pub figures: TunnelFigures,
 }
 
-/// The running forwards of a group, in the profile's order.
+/// The running forwards of a group, in the profile's order; never none.
 #[derive(Debug)]
 pub struct TunnelGroup {
     forwards: Vec<(String, ForwardTunnel)>,
@@ -64,6 +64,14 @@ impl Aws {
     /// Starts every forward side by side. When one cannot start, the ones that did are
     /// stopped and the first failure (in the profile's order) is returned.
     pub async fn forward_group(&self, specs: &[TunnelSpec]) -> Result<TunnelGroup, GroupError> {
+        if specs.is_empty() {
+            return Err(GroupError {
+                number: 0,
+                count: 0,
+                destination: String::new(),
+                source: OpenError::Invalid("a tunnel group needs at least one forward".into()),
+            });
+        }
         let started =
             futures_util::future::join_all(specs.iter().map(|spec| self.forward(spec))).await;
         let mut forwards = Vec::new();
@@ -95,7 +103,8 @@ impl Aws {
 impl TunnelGroup {
     /// Where local clients of the first forward connect.
     pub fn local_addr(&self) -> SocketAddr {
-        self.forwards.first().map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |(_, t)| t.local_addr())
+        // `forward_group` makes no group without a forward.
+        self.forwards[0].1.local_addr()
     }
 
     /// Each forward's local address and destination, in order.
@@ -117,28 +126,18 @@ impl TunnelGroup {
 
     /// The figures summed over the forwards (the round trip: the highest).
     pub fn figures(&self) -> TunnelFigures {
-        self.forwards.iter().map(|(_, t)| t.figures()).fold(TunnelFigures::default(), |a, b| {
-            TunnelFigures {
-                bytes_up: a.bytes_up + b.bytes_up,
-                bytes_down: a.bytes_down + b.bytes_down,
-                open_connections: a.open_connections + b.open_connections,
-                total_connections: a.total_connections + b.total_connections,
-                refused_connections: a.refused_connections + b.refused_connections,
-                turned_away_connections: a.turned_away_connections + b.turned_away_connections,
-                live_sessions: a.live_sessions + b.live_sessions,
-                rtt_micros: a.rtt_micros.max(b.rtt_micros),
-                reconnects: a.reconnects + b.reconnects,
-            }
-        })
+        let mut total = TunnelFigures::default();
+        for (_, tunnel) in &self.forwards {
+            total.add(&tunnel.figures());
+        }
+        total
     }
 
     /// Resolves when the first forward has ended by itself, naming it and why: a group stops
     /// together, so the caller stops the rest.
     pub async fn wait(&self) -> String {
-        match &self.forwards[..] {
-            [] => return std::future::pending().await,
-            [(_, only)] => return only.wait().await,
-            _ => {}
+        if let [(_, only)] = &self.forwards[..] {
+            return only.wait().await;
         }
         let waits = self.forwards.iter().map(|(to, t)| {
             Box::pin(async move { format!("the forward to {to} ended: {}", t.wait().await) })

@@ -1,6 +1,7 @@
-//! A running tunnel (a forward, a SOCKS proxy, or a profile's group of forwards) as a front end watches it: its figures once a
-//! [`SAMPLE_PERIOD`] (bytes each way, connections, round-trip time, live sessions), the moment
-//! it ends and why, and a handle to stop it. Rates are left to the viewer: the figures are
+//! A running tunnel (a forward, a SOCKS proxy, or a saved profile's group of forwards) as a
+//! front end watches it: its figures once a [`SAMPLE_PERIOD`] (bytes each way, connections,
+//! round-trip time, live sessions; each forward's too for a group), the moment it ends and
+//! why, and a handle to stop it. Rates are left to the viewer: the figures are
 //! running totals, so a missed sample loses nothing.
 
 use std::net::SocketAddr;

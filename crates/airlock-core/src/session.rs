@@ -296,6 +296,22 @@ pub struct TunnelFigures {
     pub reconnects: u64,
 }
 
+impl TunnelFigures {
+    /// Adds `other`'s figures to these, as for tunnels shown as one: totals add up, the round
+    /// trip is the highest.
+    pub fn add(&mut self, other: &TunnelFigures) {
+        self.bytes_up += other.bytes_up;
+        self.bytes_down += other.bytes_down;
+        self.open_connections += other.open_connections;
+        self.total_connections += other.total_connections;
+        self.refused_connections += other.refused_connections;
+        self.turned_away_connections += other.turned_away_connections;
+        self.live_sessions += other.live_sessions;
+        self.rtt_micros = self.rtt_micros.max(other.rtt_micros);
+        self.reconnects += other.reconnects;
+    }
+}
+
 struct Member {
     session_id: String,
     tunnel: Tunnel,

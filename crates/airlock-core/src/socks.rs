@@ -139,7 +139,7 @@ impl SocksProxy {
         let routes = routes(&self.routes);
         let mut total = routes.closed;
         for route in routes.open.values() {
-            add(&mut total, &route.tunnel.figures());
+            total.add(&route.tunnel.figures());
         }
         total
     }
@@ -158,18 +158,6 @@ impl SocksProxy {
             route.tunnel.stop().await;
         }
     }
-}
-
-fn add(total: &mut TunnelFigures, f: &TunnelFigures) {
-    total.bytes_up += f.bytes_up;
-    total.bytes_down += f.bytes_down;
-    total.open_connections += f.open_connections;
-    total.total_connections += f.total_connections;
-    total.refused_connections += f.refused_connections;
-    total.turned_away_connections += f.turned_away_connections;
-    total.live_sessions += f.live_sessions;
-    total.rtt_micros = total.rtt_micros.max(f.rtt_micros);
-    total.reconnects += f.reconnects;
 }
 
 #[derive(Clone)]
@@ -223,7 +211,7 @@ async fn reap(
             for destination in done {
                 if let Some(route) = routes.open.remove(&destination) {
                     let figures = route.tunnel.figures();
-                    add(&mut routes.closed, &TunnelFigures { live_sessions: 0, ..figures });
+                    routes.closed.add(&TunnelFigures { live_sessions: 0, ..figures });
                     closing.push((destination, route));
                 }
             }

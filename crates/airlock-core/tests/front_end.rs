@@ -274,6 +274,8 @@ async fn a_group_whose_second_forward_cannot_start_starts_none() {
     );
     let ended = all_ended(&emulator).await;
     assert_eq!(ended.len(), 1, "the first forward's session was started and ended: {ended:?}");
+    let empty = aws.forward_group(&[]).await.unwrap_err();
+    assert!(matches!(empty.source, OpenError::Invalid(_)), "{empty:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

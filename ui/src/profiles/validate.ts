@@ -35,7 +35,7 @@ export function exposureWarning(bind: string): string | null {
   return `Reachable from other machines: anyone who can connect to ${text} reaches the destination through your session. Use 127.0.0.1 unless you mean to share it.`;
 }
 
-function isPort(value: number, allowZero: boolean): boolean {
+export function isPort(value: number, allowZero: boolean): boolean {
   return Number.isInteger(value) && value <= 65535 && (allowZero ? value >= 0 : value >= 1);
 }
 

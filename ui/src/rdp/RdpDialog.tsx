@@ -8,6 +8,7 @@ import { useBackend } from '../backend/backend';
 import { UserError } from '../backend/errors';
 import type { ManagedNode, TunnelRequest } from '../backend/types';
 import { Dialog, Field } from '../app/Dialog';
+import { isPort } from '../profiles/validate';
 import { TunnelSession } from '../tunnels/tunnelSession';
 
 interface Props {
@@ -26,9 +27,9 @@ interface Outcome {
   passwordError: string | null;
 }
 
-function isPort(text: string, allowZero: boolean): boolean {
-  const n = Number(text);
-  return text.trim() !== '' && Number.isInteger(n) && n <= 65535 && (allowZero ? n >= 0 : n >= 1);
+/** A port as typed: digits, in range (0 allowed for "any free one"). */
+function isPortText(text: string, allowZero: boolean): boolean {
+  return text.trim() !== '' && isPort(Number(text), allowZero);
 }
 
 export function RdpDialog({ node, onStarted, onClose }: Props) {
@@ -55,8 +56,10 @@ export function RdpDialog({ node, onStarted, onClose }: Props) {
     };
   }, [backend]);
 
-  const portError = isPort(rdpPort, false) ? undefined : 'A port from 1 to 65535.';
-  const localError = isPort(localPort, true) ? undefined : 'A port from 1 to 65535, or 0 for any free one.';
+  const portError = isPortText(rdpPort, false) ? undefined : 'A port from 1 to 65535.';
+  const localError = isPortText(localPort, true)
+    ? undefined
+    : 'A port from 1 to 65535, or 0 for any free one.';
   const userError = user.trim() ? undefined : 'The Windows user to sign in as.';
 
   const launch = async (localAddress: string) => {
